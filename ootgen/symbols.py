@@ -1,0 +1,225 @@
+"""The decomp symbol index that static L1 checks look names up in (functions, structs, enums, renames).
+
+Stored as deterministic gzip JSON (see ootgen.index for how it is built); loading keeps the raw tables and
+builds small record objects only on lookup, so `SymbolIndex.load("default")` stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .errors import ConfigError
+
+FORMAT_VERSION = 1
+
+_TYPE_NOISE = re.compile(r"\b(?:const|volatile|struct|union|enum|unsigned|signed)\b|\[[^\]]*\]|\*")
+
+
+@dataclass(frozen=True)
+class FunctionSignature:
+    name: str
+    return_type: str
+    params: tuple[tuple[str, str], ...]
+    arity: int
+    variadic: bool
+    kind: str  # "prototype" or "definition"
+    file: str
+    line: int
+    end_line: int | None = None
+
+
+@dataclass(frozen=True)
+class StructField:
+    name: str
+    type: str
+    offset: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int
+    enum: str
+    profile: str | None
+    overlay: str | None
+
+
+def base_type_name(type_text: str) -> str:
+    """`struct Actor*`, `const Vec3f[4]` -> `Actor`, `Vec3f`: the bare type name a field or variable has."""
+    return " ".join(_TYPE_NOISE.sub(" ", type_text).split())
+
+
+class SymbolIndex:
+    """Read-only tables of decomp names. Build with ootgen.index, then `save`/`load`."""
+
+    __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
+                 "_actors", "_renames", "provenance", "_all_names", "_by_initial")
+
+    def __init__(self, data: dict) -> None:
+        self._functions: dict[str, list] = data.get("functions", {})
+        self._structs: dict[str, dict] = data.get("structs", {})
+        self._typedefs: dict[str, str] = data.get("typedefs", {})
+        self._enums: dict[str, int | None] = data.get("enums", {})
+        self._defines: dict[str, int | None] = data.get("defines", {})
+        self._macros: frozenset[str] = frozenset(data.get("macros", ()))
+        self._globals: dict[str, str] = data.get("globals", {})
+        self._actors: list = data.get("actors", [])
+        renames = data.get("renames", {})
+        self._renames: dict[str, dict[str, str]] = {k: renames.get(k, {}) for k in ("word", "substring", "path", "suffix")}
+        self.provenance: dict = data.get("provenance", {})
+        self._all_names: list[str] | None = None
+        self._by_initial: dict[str, list[str]] | None = None
+
+    # -- persistence -------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "SymbolIndex":
+        """Read a gzip JSON index; "default" means the index shipped in ootgen/data."""
+        if str(path) == "default":
+            from .resources import default_symbol_index
+
+            path = default_symbol_index()
+        path = Path(path)
+        try:
+            with gzip.open(path, "rb") as fh:
+                data = json.loads(fh.read())
+        except FileNotFoundError:
+            raise ConfigError("symbol index not found", file=str(path), expected="a .json.gz written by `ootgen index`") from None
+        except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"unreadable symbol index: {error}", file=str(path), expected="gzip JSON") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ConfigError("not a symbol index of this ootgen version", file=str(path), key="format",
+                              expected=f"format {FORMAT_VERSION}")
+        return cls(data)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "provenance": self.provenance,
+            "functions": self._functions,
+            "structs": self._structs,
+            "typedefs": self._typedefs,
+            "enums": self._enums,
+            "defines": self._defines,
+            "macros": sorted(self._macros),
+            "globals": self._globals,
+            "actors": self._actors,
+            "renames": self._renames,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Deterministic bytes: sorted keys, no whitespace, gzip mtime 0 and no file name."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as fh:
+            fh.write(payload)
+
+    # -- lookups ------------------------------------------------------------------------------------------
+    def function(self, name: str) -> list[FunctionSignature]:
+        return [
+            FunctionSignature(name, r[0], tuple((p[0], p[1]) for p in r[1]), r[2], bool(r[3]),
+                              "definition" if r[4] == "d" else "prototype", r[5], r[6], r[7] if len(r) > 7 else None)
+            for r in self._functions.get(name, ())
+        ]
+
+    def arities(self, name: str) -> tuple[set[int], bool] | None:
+        """Every known arity of a function and whether any signature is variadic; None when unknown."""
+        records = self._functions.get(name)
+        if not records:
+            return None
+        return {r[2] for r in records}, any(r[3] for r in records)
+
+    def has_function(self, name: str) -> bool:
+        return name in self._functions
+
+    def is_macro(self, name: str) -> bool:
+        return name in self._macros or name in self._defines
+
+    def has_symbol(self, name: str) -> bool:
+        return (name in self._functions or name in self._structs or name in self._typedefs or name in self._enums
+                or name in self._defines or name in self._macros or name in self._globals)
+
+    def struct_fields(self, name: str) -> list[StructField] | None:
+        struct = self._structs.get(self.resolve_struct(name) or "")
+        if struct is None:
+            return None
+        return [StructField(f[0], f[1], f[2]) for f in struct["fields"]]
+
+    def field_type(self, struct: str, field: str) -> str | None:
+        """Type text of `struct.field` (anonymous members already flattened); None when absent."""
+        s = self._structs.get(struct)
+        if s is None:
+            return None
+        for f in s["fields"]:
+            if f[0] == field:
+                return f[1]
+        return None
+
+    def resolve_struct(self, type_text: str) -> str | None:
+        """The struct/union name a type (possibly a typedef, pointer or array) refers to, if known."""
+        name = base_type_name(type_text)
+        for _ in range(8):
+            if name in self._structs:
+                return name
+            target = self._typedefs.get(name)
+            if target is None:
+                return None
+            name = base_type_name(target)
+        return None
+
+    def global_type(self, name: str) -> str | None:
+        return self._globals.get(name)
+
+    def enum_value(self, name: str) -> int | None:
+        return self._enums.get(name)
+
+    def define_value(self, name: str) -> int | None:
+        return self._defines.get(name)
+
+    def actors(self) -> list[Actor]:
+        return [Actor(a[0], a[1], a[2], a[3]) for a in self._actors]
+
+    def renames(self, kind: str = "word") -> dict[str, str]:
+        """Old -> new: "word" (whole identifiers), "substring", "path" (e.g. actor.posRot.), "suffix"."""
+        return self._renames[kind]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "functions": len(self._functions),
+            "structs": len(self._structs),
+            "typedefs": len(self._typedefs),
+            "enum_constants": len(self._enums),
+            "defines": len(self._defines),
+            "macros": len(self._macros),
+            "globals": len(self._globals),
+            "actors": len(self._actors),
+            "renames": sum(len(v) for v in self._renames.values()),
+        }
+
+    # -- did you mean -------------------------------------------------------------------------------------
+    def suggest(self, name: str, *, limit: int = 1, kinds: Iterable[str] | None = None) -> list[str]:
+        """Close known names ("did you mean"): a rename first, then difflib over similar-looking names."""
+        renamed = self._renames["word"].get(name)
+        if renamed:
+            return [renamed]
+        if kinds is None:
+            pool = self._names_by_initial().get(name[:1].lower(), [])
+        else:
+            tables = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
+                      "enums": self._enums, "defines": self._defines, "typedefs": self._typedefs}
+            pool = [n for k in kinds for n in tables[k] if n[:1].lower() == name[:1].lower()]
+        lo, hi = len(name) * 0.6, len(name) * 1.5 + 2
+        pool = [n for n in pool if lo <= len(n) <= hi]
+        return difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
+
+    def _names_by_initial(self) -> dict[str, list[str]]:
+        if self._by_initial is None:
+            groups: dict[str, list[str]] = {}
+            names = set(self._functions) | set(self._structs) | set(self._typedefs) | set(self._globals) | set(self._macros)
+            for n in sorted(names):
+                groups.setdefault(n[:1].lower(), []).append(n)
+            self._by_initial = groups
+        return self._by_initial
