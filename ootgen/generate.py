@@ -1,0 +1,287 @@
+"""Pipeline stage 4, generate: call Claude (official SDK, AsyncAnthropic) with bounded, adaptive concurrency.
+
+Requests are plain data hashed by their exact parameters, so the run store and the response cache can
+recognise a request whose response was already paid for. Replies are validated against the reply schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RunAborted
+from .models import ModelInfo, Usage
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that determines a response. `attempt` separates deliberate re-asks of the same prompt."""
+
+    kind: str  # "generate" or "judge"
+    model: str
+    system: str
+    user: str
+    max_tokens: int
+    schema_name: str
+    structured: bool
+    effort: str | None = None
+    temperature: float | None = None
+    attempt: int = 0
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(
+            [self.kind, self.model, self.system, self.user, self.max_tokens, self.schema_name,
+             self.structured, self.effort, self.temperature, self.attempt],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def api_params(self) -> dict:
+        """Keyword arguments for `messages.create` (and the `params` of a batch entry)."""
+        from .schemas import load_schema
+
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": self.user}],
+        }
+        output_config: dict[str, Any] = {}
+        if self.structured:
+            output_config["format"] = {"type": "json_schema", "schema": _api_schema(load_schema(self.schema_name))}
+        if self.effort:
+            output_config["effort"] = self.effort
+        if output_config:
+            params["output_config"] = output_config
+        if self.temperature is not None:
+            params["temperature"] = self.temperature  # only set for models that accept it (see build_request)
+        return params
+
+    def estimated_input_tokens(self) -> int:
+        return (len(self.system) + len(self.user)) // 4 + 16
+
+
+def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
+                  effort: str | None, temperature: float | None, attempt: int = 0) -> Request:
+    """A Request with only the parameters this model accepts (per the model table)."""
+    structured = model.structured_outputs or not model.known
+    return Request(
+        kind=kind,
+        model=model.id,
+        system=prompt.system,
+        user=prompt.user,
+        max_tokens=min(max_tokens, model.max_output_tokens),
+        schema_name=schema_name,
+        structured=structured,
+        effort=effort if (model.accepts_effort and effort) else None,
+        temperature=temperature if (model.accepts_temperature and temperature is not None) else None,
+        attempt=attempt,
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    request_key: str
+    text: str
+    stop_reason: str | None
+    usage: Usage
+    data: dict | None = None  # parsed and schema-valid, else None
+    error: str | None = None  # why `data` is None
+    from_cache: bool = False
+
+
+def parse_reply(request: Request, text: str, stop_reason: str | None, usage: Usage, *, from_cache: bool = False) -> Reply:
+    """Parse and validate a reply's JSON; a truncated or malformed reply gets an `error`, never raises."""
+    from .schemas import schema_errors
+
+    def failed(reason: str) -> Reply:
+        return Reply(request.key, text, stop_reason, usage, None, reason, from_cache)
+
+    if stop_reason == "max_tokens":
+        return failed("truncated: stop_reason max_tokens")
+    if stop_reason == "refusal":
+        return failed("refused by the model")
+    try:
+        data = json.loads(_json_text(text))
+    except ValueError as error:
+        return failed(f"malformed JSON: {error}")
+    errors = schema_errors(data, request.schema_name)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
+        return failed(f"reply does not match {request.schema_name} at {where}: {errors[0].message[:200]}")
+    return Reply(request.key, text, stop_reason, usage, data, None, from_cache)
+
+
+_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n```", re.DOTALL)
+
+
+def _json_text(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return stripped
+    fenced = _FENCE.search(text)
+    if fenced:
+        return fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if start != -1 and end > start else stripped
+
+
+def _api_schema(schema: dict) -> dict:
+    """The reply schema as sent: drop annotation keys the API's constrained decoding does not need."""
+    dropped = {"$schema", "title", "description", "minimum", "maximum"}
+    if isinstance(schema, dict):
+        return {k: _api_schema(v) for k, v in schema.items() if k not in dropped}
+    if isinstance(schema, list):
+        return [_api_schema(v) for v in schema]
+    return schema
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves on 429/529, pauses for retry-after, and grows back on success."""
+
+    def __init__(self, maximum: int, minimum: int = 1):
+        self.maximum = maximum
+        self.minimum = max(1, min(minimum, maximum))
+        self.limit = maximum
+        self.in_flight = 0
+        self.peak = 0
+        self._successes = 0
+        self._resume_at = 0.0
+        self._cond = asyncio.Condition()
+        self.throttle_events = 0
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            while True:
+                wait = self._resume_at - time.monotonic()
+                if wait <= 0 and self.in_flight < self.limit:
+                    break
+                try:
+                    await asyncio.wait_for(self._cond.wait(), timeout=wait if wait > 0 else None)
+                except asyncio.TimeoutError:
+                    pass
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    async def release(self) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_response(self, status: int, headers) -> None:
+        """Called for every HTTP response, retries included (an httpx event hook)."""
+        if status in (429, 529):
+            self.throttle_events += 1
+            self.limit = max(self.minimum, self.limit // 2)
+            self._successes = 0
+            retry_after = _retry_after_seconds(headers)
+            if retry_after:
+                self._resume_at = max(self._resume_at, time.monotonic() + min(retry_after, 60.0))
+        elif 200 <= status < 300:
+            remaining = headers.get("anthropic-ratelimit-requests-remaining")
+            if remaining is not None and remaining.strip().isdigit() and int(remaining) == 0:
+                self.limit = max(self.minimum, self.limit - 1)
+                return
+            self._successes += 1
+            if self.limit < self.maximum and self._successes >= self.limit:
+                self.limit += 1  # additive increase: one more slot per window of successes
+                self._successes = 0
+
+
+def _retry_after_seconds(headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) * scale
+            except ValueError:
+                return None
+    return None
+
+
+class TransientFailure(Exception):
+    """The API could not answer this time (after the SDK's own retries); the task may be tried later."""
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    http_responses: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+class ClaudeClient:
+    """Thin async wrapper over `anthropic.AsyncAnthropic` that reports every HTTP status to the limiter."""
+
+    def __init__(self, api_key: str, *, limiter: AdaptiveLimiter, base_url: str | None = None,
+                 max_retries: int = 4, timeout: float = 600.0):
+        import anthropic
+
+        self._anthropic = anthropic
+        self.limiter = limiter
+        self.stats = CallStats()
+
+        async def on_response(response) -> None:
+            self.stats.http_responses += 1
+            limiter.on_response(response.status_code, response.headers)
+
+        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, http_client=http_client
+        )
+
+    async def call(self, request: Request) -> tuple[str, str | None, Usage]:
+        """Send one request; return (text, stop_reason, usage). Raises TransientFailure or RunAborted."""
+        anthropic = self._anthropic
+        params = request.api_params()
+        temperature = params.pop("temperature", None)
+        extra_body = {"temperature": temperature} if temperature is not None else None
+        await self.limiter.acquire()
+        try:
+            self.stats.calls += 1
+            message = await self.client.messages.create(**params, extra_body=extra_body)
+        except anthropic.AuthenticationError:
+            raise RunAborted(
+                "the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY",
+                key="api key",
+            ) from None
+        except anthropic.PermissionDeniedError as error:
+            raise RunAborted(f"the API refused access (403): {_api_message(error)}") from None
+        except anthropic.NotFoundError as error:
+            raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
+        except anthropic.BadRequestError as error:
+            raise RunAborted(f"the API rejected the request (400): {_api_message(error)}") from None
+        except (anthropic.APIError, ValueError) as error:
+            raise TransientFailure(f"{type(error).__name__}: {_api_message(error)}") from None
+        finally:
+            await self.limiter.release()
+        text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
+        usage = usage_from(message.usage)
+        self.stats.usage = self.stats.usage + usage
+        return text, message.stop_reason, usage
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def usage_from(raw: Any) -> Usage:
+    def get(name: str) -> int:
+        value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, 0)
+        return int(value or 0)
+
+    return Usage(get("input_tokens"), get("output_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens"))
+
+
+def _api_message(error: Exception) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return str(error)[:300]

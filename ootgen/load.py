@@ -1,0 +1,445 @@
+"""Pipeline stage 1, load: presets (+ `extends:`) and `--set` overrides -> validated, immutable project.
+
+Nothing is sent to the API before everything here has loaded and every template has rendered once.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import resources
+from .errors import ConfigError
+from .models import ModelTable, load_model_table
+from .schemas import validate_file_data
+from .yamlfile import SourceMap, format_key, load_yaml_file, parse_yaml, read_text
+
+# Keys whose values are paths, resolved relative to the preset file that sets them.
+_PATH_KEYS = ("models_table", "checks")
+_PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
+# Keys that do not change the work a run does (so changing them is fine on resume).
+_NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget")
+
+
+@dataclass(frozen=True)
+class ExampleType:
+    name: str
+    description: str
+    weight: float
+    instruction_variants: tuple[str, ...]
+    contexts: tuple[str, ...]
+    complexities: tuple[str, ...]
+    carries_input: bool
+    input_kind: str
+    requires_code_in_output: bool
+    answer_must: tuple[str, ...]
+    turns: tuple[int, int] | None
+    generate_template: str | None
+    file: str
+
+    def as_template_vars(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "carries_input": self.carries_input,
+            "input_kind": self.input_kind,
+            "requires_code_in_output": self.requires_code_in_output,
+            "answer_must": list(self.answer_must),
+            "turns": {"min": self.turns[0], "max": self.turns[1]} if self.turns else None,
+            "multi_turn": self.turns is not None,
+        }
+
+
+@dataclass(frozen=True)
+class Context:
+    id: str
+    title: str
+    types: tuple[str, ...]
+    tags: tuple[str, ...]
+    topics: tuple[str, ...]
+    body: str
+    file: str
+
+    def as_template_vars(self) -> dict:
+        return {"id": self.id, "title": self.title, "tags": list(self.tags), "body": self.body}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The resolved run settings (after extends and --set); `settings` must be treated as read-only."""
+
+    file: str
+    settings: dict
+    source: SourceMap
+
+    def __getitem__(self, key: str) -> Any:
+        return self.settings[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+    def section(self, key: str) -> dict:
+        return dict(self.settings.get(key) or {})
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a run needs, loaded and checked: config, types, contexts, models, templates."""
+
+    config: RunConfig
+    types: dict[str, ExampleType]
+    contexts: dict[str, Context]
+    models: ModelTable
+    renderer: Any  # render.PromptRenderer (kept untyped to avoid an import cycle)
+    work_hash: str
+    config_hash: str
+
+    @property
+    def mix(self) -> dict[str, float]:
+        weights = {name: t.weight for name, t in self.types.items()}
+        weights.update(self.config.get("mix") or {})
+        return {name: w for name, w in weights.items() if w > 0}
+
+
+def resolve_config_path(ref: str | Path) -> Path:
+    """A path to a preset file, or the name of a built-in preset (`default`)."""
+    path = Path(ref)
+    if path.exists():
+        return path.resolve()
+    builtin = resources.builtin_preset(str(ref))
+    if builtin is not None:
+        return builtin
+    available = sorted(p.stem for p in (resources.data_root() / "configs").glob("*.yaml") if p.stem != "models")
+    raise ConfigError(
+        "config file not found",
+        file=str(ref),
+        expected="a path to a preset YAML file or a built-in preset name: " + ", ".join(available),
+    )
+
+
+def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Project:
+    """Load, merge, override, validate and pre-render everything a run needs."""
+    from .render import PromptRenderer
+
+    config = load_run_config(ref, overrides)
+    types = load_types(config)
+    contexts = load_contexts(config)
+    _check_cross_references(config, types, contexts)
+    models = load_model_table(Path(config["models_table"]))
+    models.resolve(config["model"], source=_where(config, ("model",)))
+    judge_model = (config.get("judge") or {}).get("model")
+    if judge_model:
+        models.resolve(judge_model, source=_where(config, ("judge", "model")))
+    renderer = PromptRenderer(
+        [Path(d) for d in config["template_dirs"]],
+        config["templates"],
+        source=config.source,
+    )
+    renderer.check_all(types, contexts)
+    work_hash, config_hash = _hashes(config, types, contexts, renderer)
+    return Project(config, types, contexts, models, renderer, work_hash, config_hash)
+
+
+def load_run_config(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> RunConfig:
+    path = resolve_config_path(ref)
+    data, source = _load_preset_chain(path, ())
+    for override in overrides:
+        _apply_override(data, source, override)
+        _resolve_paths(data, Path.cwd(), only_keys_from=override)
+    data.pop("extends", None)
+    validate_file_data(data, "run_config", source, str(path), "run config")
+    _check_paths_exist(data, source)
+    return RunConfig(str(path), data, source)
+
+
+def _where(config: RunConfig, key: tuple) -> str:
+    file, line = config.source.locate(key)
+    return f"{file}:{line}" if line else str(file or config.file)
+
+
+def _load_preset_chain(path: Path, seen: tuple[Path, ...]) -> tuple[dict, SourceMap]:
+    data, source = load_yaml_file(path, "config file")
+    if data is None:
+        raise ConfigError("config file is empty", file=str(path), expected="a YAML mapping of run settings")
+    if not isinstance(data, dict):
+        raise ConfigError("a preset must be a YAML mapping", file=str(path), line=1, expected="key: value pairs")
+    _resolve_paths(data, path.parent)
+    base_ref = data.pop("extends", None)
+    if base_ref is None:
+        return data, source
+    line = source.locate(("extends",))[1]
+    if not isinstance(base_ref, str):
+        raise ConfigError("bad value", file=str(path), line=line, key="extends", expected="a preset name or path")
+    base = _resolve_extends(base_ref, path, line)
+    if base in seen or base == path:
+        chain = " -> ".join(p.name for p in (*seen, path, base))
+        raise ConfigError(f"extends cycle: {chain}", file=str(path), line=line, key="extends")
+    base_data, base_source = _load_preset_chain(base, (*seen, path))
+    merged = _deep_merge(base_data, data)
+    base_source.update(source)
+    return merged, base_source
+
+
+def _resolve_extends(ref: str, path: Path, line: int | None) -> Path:
+    builtin = resources.builtin_preset(ref)
+    if builtin is not None:
+        return builtin
+    tree = path.parent.resolve()
+    target = (tree / ref).resolve()
+    if tree != target.parent and tree not in target.parents:
+        raise ConfigError(
+            f"extends '{ref}' leaves the preset's own folder {tree}",
+            file=str(path),
+            line=line,
+            key="extends",
+            expected="a built-in preset name or a path inside the preset's folder",
+        )
+    if not target.is_file():
+        raise ConfigError(f"extends '{ref}': no such preset", file=str(path), line=line, key="extends")
+    return target
+
+
+def _resolve_paths(data: dict, base: Path, only_keys_from: str | None = None) -> None:
+    """Make path-valued keys absolute relative to `base` (the folder of the file that set them)."""
+    keys_set = None
+    if only_keys_from is not None:
+        keys_set = {only_keys_from.split("=", 1)[0].strip().split(".")[0]}
+    for key in _PATH_KEYS:
+        if (keys_set is None or key in keys_set) and isinstance(data.get(key), str):
+            data[key] = str((base / data[key]).resolve())
+    if isinstance(data.get("symbols"), str) and data["symbols"] != "default" and (keys_set is None or "symbols" in keys_set):
+        data["symbols"] = str((base / data["symbols"]).resolve())
+    for key in _PATH_LIST_KEYS:
+        if (keys_set is None or key in keys_set) and isinstance(data.get(key), list):
+            data[key] = [str((base / item).resolve()) if isinstance(item, str) else item for item in data[key]]
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _apply_override(data: dict, source: SourceMap, override: str) -> None:
+    where = f"--set {override}"
+    if "=" not in override:
+        raise ConfigError("expected key.path=value", file=where, key=override.strip() or "(empty)")
+    key_path, _, raw = override.partition("=")
+    parts = [p for p in key_path.strip().split(".")]
+    if not key_path.strip() or any(not p for p in parts):
+        raise ConfigError("empty key in key path", file=where, key=key_path, expected="key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"value is not valid YAML: {str(error).splitlines()[0]}", file=where, key=key_path) from None
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"'{format_key(tuple(parts[: depth + 1]))}' is not a mapping, cannot set '{parts[-1]}' inside it",
+                file=where,
+                key=key_path,
+            )
+        node = child
+    node[parts[-1]] = value
+    for depth in range(len(parts)):
+        source.lines[tuple(parts[: depth + 1])] = (where, None)
+    if isinstance(value, (dict, list)):
+        _, sub = parse_yaml(raw, where)
+        for sub_path in sub.lines:
+            source.lines[tuple(parts) + tuple(sub_path)] = (where, None)
+
+
+def _check_paths_exist(data: dict, source: SourceMap) -> None:
+    def missing(key_path: tuple, value: str, what: str, want_dir: bool) -> None:
+        path = Path(value)
+        ok = path.is_dir() if want_dir else path.is_file()
+        if not ok:
+            file, line = source.locate(key_path)
+            raise ConfigError(f"{what} not found: {value}", file=file, line=line, key=format_key(key_path))
+
+    for key in _PATH_LIST_KEYS:
+        for index, value in enumerate(data.get(key) or []):
+            missing((key, index), value, "folder", True)
+    for key in _PATH_KEYS:
+        if data.get(key):
+            missing((key,), data[key], "file", False)
+    if data.get("symbols") not in (None, "default"):
+        missing(("symbols",), data["symbols"], "symbol index", False)
+
+
+def load_types(config: RunConfig) -> dict[str, ExampleType]:
+    dirs = list(config["types_dirs"]) + list(config.get("extra_types_dirs") or [])
+    types: dict[str, ExampleType] = {}
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.y*ml")):
+            example_type = load_example_type(path)
+            if example_type.name in types:
+                raise ConfigError(
+                    f"duplicate example type name '{example_type.name}' (also defined in {types[example_type.name].file})",
+                    file=str(path),
+                    line=1,
+                    key="name",
+                    expected="a unique type name",
+                )
+            types[example_type.name] = example_type
+    if not types:
+        raise ConfigError("no example types found", file=config.file, key="types_dirs", expected="*.yaml files in the types folders")
+    return types
+
+
+def load_example_type(path: Path) -> ExampleType:
+    data, source = load_yaml_file(path, "example type file")
+    if not isinstance(data, dict):
+        raise ConfigError("an example type must be a YAML mapping", file=str(path), line=1)
+    validate_file_data(data, "example_type", source, str(path), "example type")
+    turns = data.get("turns")
+    turn_range = None
+    if turns is not None:
+        turn_range = (turns.get("min", 2), turns.get("max", max(turns.get("min", 2), 4)))
+        if turn_range[0] > turn_range[1]:
+            raise ConfigError("turns.min is larger than turns.max", file=str(path), line=source.locate(("turns",))[1], key="turns")
+    return ExampleType(
+        name=data["name"],
+        description=data["description"],
+        weight=float(data.get("weight", 1.0)),
+        instruction_variants=tuple(data["instruction_variants"]),
+        contexts=tuple(data["contexts"]),
+        complexities=tuple(data["complexities"]),
+        carries_input=bool(data["carries_input"]),
+        input_kind=data.get("input_kind", "c_code" if data["carries_input"] else "none"),
+        requires_code_in_output=bool(data.get("requires_code_in_output", False)),
+        answer_must=tuple(data["answer_must"]),
+        turns=turn_range,
+        generate_template=data.get("generate_template"),
+        file=str(path),
+    )
+
+
+def load_contexts(config: RunConfig) -> dict[str, Context]:
+    contexts: dict[str, Context] = {}
+    for folder in config["context_dirs"]:
+        for path in sorted(Path(folder).glob("*.md")):
+            context = load_context(path)
+            if context.id in contexts:
+                raise ConfigError(
+                    f"duplicate context id '{context.id}' (also in {contexts[context.id].file})", file=str(path), line=2, key="id"
+                )
+            contexts[context.id] = context
+    if not contexts:
+        raise ConfigError("no contexts found", file=config.file, key="context_dirs", expected="*.md files with YAML front matter")
+    return contexts
+
+
+def load_context(path: Path) -> Context:
+    text = read_text(path, "context file")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise ConfigError("missing YAML front matter", file=str(path), line=1, expected="a first line '---', then id/title/types/tags/topics, then '---'")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise ConfigError("front matter is not closed", file=str(path), line=1, expected="a closing '---' line") from None
+    data, source = parse_yaml("\n".join(lines[1:end]), str(path), line_offset=1)
+    if not isinstance(data, dict):
+        raise ConfigError("front matter must be a YAML mapping", file=str(path), line=2)
+    validate_file_data(data, "context", source, str(path), "context front matter")
+    if data["id"] != path.stem:
+        raise ConfigError(f"id '{data['id']}' differs from the file name", file=str(path), line=source.locate(("id",))[1], key="id", expected=f"id: {path.stem}")
+    body = "\n".join(lines[end + 1 :]).strip()
+    if len(body.split()) < 50:
+        raise ConfigError("context body is almost empty", file=str(path), line=end + 2, expected="at least 50 words of knowledge")
+    return Context(
+        id=data["id"],
+        title=data["title"],
+        types=tuple(data["types"]),
+        tags=tuple(data["tags"]),
+        topics=tuple(data["topics"]),
+        body=body,
+        file=str(path),
+    )
+
+
+def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
+    for example_type in types.values():
+        for index, context_id in enumerate(example_type.contexts):
+            if context_id not in contexts:
+                hint = difflib.get_close_matches(context_id, list(contexts), n=1)
+                raise ConfigError(
+                    f"unknown context '{context_id}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                    file=example_type.file,
+                    key=f"contexts[{index}]",
+                    line=_line_of(example_type.file, context_id),
+                    expected="one of: " + ", ".join(sorted(contexts)),
+                )
+    for name, weight in (config.get("mix") or {}).items():
+        if name not in types:
+            hint = difflib.get_close_matches(name, list(types), n=1)
+            file, line = config.source.locate(("mix", name))
+            raise ConfigError(
+                f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                file=file,
+                line=line,
+                key=f"mix.{name}",
+                expected="one of: " + ", ".join(sorted(types)),
+            )
+    mix = {name: t.weight for name, t in types.items()}
+    mix.update(config.get("mix") or {})
+    if not any(weight > 0 for weight in mix.values()):
+        file, line = config.source.locate(("mix",))
+        raise ConfigError("every example type has weight 0", file=file or config.file, line=line, key="mix", expected="at least one weight > 0")
+    wanted = set(config["complexities"])
+    for name, weight in mix.items():
+        if weight > 0 and not wanted.intersection(types[name].complexities):
+            file, line = config.source.locate(("complexities",))
+            raise ConfigError(
+                f"example type '{name}' allows none of the configured complexities",
+                file=file,
+                line=line,
+                key="complexities",
+                expected="one of: " + ", ".join(types[name].complexities),
+            )
+
+
+def _line_of(file: str, needle: str) -> int | None:
+    try:
+        for number, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return number
+    except OSError:
+        pass
+    return None
+
+
+def _hashes(config: RunConfig, types, contexts, renderer) -> tuple[str, str]:
+    """work_hash covers what changes the work (prompts, models, scoring); config_hash covers everything."""
+    settings = {k: v for k, v in config.settings.items() if k not in _PATH_KEYS + _PATH_LIST_KEYS}
+    work = {k: v for k, v in settings.items() if k not in _NON_WORK_KEYS}
+    files = {
+        "types": {name: _file_digest(t.file) for name, t in sorted(types.items())},
+        "contexts": {cid: _file_digest(c.file) for cid, c in sorted(contexts.items())},
+        "templates": renderer.digest(),
+    }
+
+    def digest(obj: Any) -> str:
+        return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    return digest({"work": work, "files": files}), digest({"settings": settings, "files": files})
+
+
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

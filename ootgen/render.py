@@ -1,0 +1,142 @@
+"""Pipeline stage 3, render: Jinja2 templates -> the exact system and user prompts sent to Claude.
+
+Templates run in a SandboxedEnvironment with StrictUndefined and load only from the configured folders.
+The knowledge context is the first system block and carries cache_control, so tasks sharing a context
+share a cached prompt prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .errors import ConfigError
+from .yamlfile import SourceMap
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str  # the shared, cacheable prefix (preamble + knowledge context)
+    user: str
+
+    def system_blocks(self) -> list[dict]:
+        return [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}]
+
+
+class PromptRenderer:
+    def __init__(self, template_dirs: list[Path], names: dict, *, source: SourceMap | None = None):
+        self.template_dirs = [Path(d) for d in template_dirs]
+        self.names = dict(names)
+        self._source = source or SourceMap()
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
+        self._templates: dict[str, jinja2.Template] = {}
+        for role, name in self.names.items():
+            self._templates[role] = self._load(name, ("templates", role))
+
+    def _load(self, name: str, key: tuple) -> jinja2.Template:
+        file, line = self._source.locate(key)
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as error:
+            raise ConfigError(f"template syntax error: {error.message}", file=error.filename or name, line=error.lineno) from None
+        except jinja2.TemplateNotFound as error:
+            raise ConfigError(
+                f"template '{error.name}' not found in the template folders",
+                file=file,
+                line=line,
+                key=".".join(str(k) for k in key),
+                expected="a file inside " + ", ".join(str(d) for d in self.template_dirs) + " (paths may not leave them)",
+            ) from None
+
+    def template_for(self, role: str, override: str | None = None) -> jinja2.Template:
+        if override:
+            if override not in self._templates:
+                self._templates[override] = self._load(override, ("templates", role))
+            return self._templates[override]
+        return self._templates[role]
+
+    def render(self, role: str, variables: dict, *, override: str | None = None) -> str:
+        template = self.template_for(role, override)
+        try:
+            return template.render(**variables).strip() + "\n"
+        except SecurityError as error:
+            raise self._render_error(error, template, "unsafe template operation refused by the sandboxed environment") from None
+        except jinja2.UndefinedError as error:
+            text = str(error)
+            if "unsafe" in text:
+                raise self._render_error(error, template, f"unsafe template operation refused: {text}") from None
+            raise self._render_error(error, template, f"template uses an undefined variable: {text}") from None
+        except jinja2.TemplateNotFound as error:
+            raise self._render_error(
+                error, template, f"included template '{error.name}' not found in the template folders (paths may not leave them)"
+            ) from None
+        except jinja2.TemplateSyntaxError as error:
+            raise ConfigError(f"template syntax error: {error.message}", file=error.filename, line=error.lineno) from None
+        except jinja2.TemplateError as error:
+            raise self._render_error(error, template, f"template error: {error}") from None
+
+    def _render_error(self, error: BaseException, template: jinja2.Template, message: str) -> ConfigError:
+        file, line = template.filename, None
+        for frame, lineno in traceback.walk_tb(error.__traceback__):
+            name = frame.f_code.co_filename
+            if name and name.endswith((".j2", ".jinja", ".md", ".txt", ".html")):
+                file, line = name, lineno
+        return ConfigError(message, file=file, line=line)
+
+    def digest(self) -> str:
+        blob = hashlib.sha256()
+        for folder in self.template_dirs:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    blob.update(str(path.relative_to(folder)).encode())
+                    blob.update(path.read_bytes())
+        return blob.hexdigest()[:16]
+
+    # Prompt builders -------------------------------------------------------------------------
+
+    def system_prompt(self, context_vars: dict) -> str:
+        return self.render("system", {"context": context_vars})
+
+    def generation_prompt(self, variables: dict, override: str | None = None) -> Prompt:
+        return Prompt(self.system_prompt(variables["context"]), self.render("generate", variables, override=override))
+
+    def judge_prompt(self, variables: dict) -> Prompt:
+        return Prompt(self.system_prompt(variables["context"]), self.render("judge", variables))
+
+    def check_all(self, types: dict, contexts: dict) -> None:
+        """Render every template once with sample variables so mistakes surface before money is spent."""
+        from .plan import sample_generation_vars, sample_judge_vars
+
+        for example_type in types.values():
+            context = contexts[example_type.contexts[0]]
+            for structured in (True, False):
+                variables = sample_generation_vars(example_type, context, structured=structured)
+                self.generation_prompt(variables, override=example_type.generate_template)
+        first_type = next(iter(types.values()))
+        for structured in (True, False):
+            self.judge_prompt(sample_judge_vars(first_type, contexts[first_type.contexts[0]], structured=structured))
+
+
+def schema_text(name: str) -> str:
+    from .schemas import load_schema
+
+    return json.dumps(load_schema(name), indent=1)
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,324 @@
+"""Pipeline stage 7, store: one SQLite file (WAL) per run directory, the run's source of truth.
+
+It holds the resolved config, the plan, every request and response (by request hash), every candidate
+with its layer results and verdict, and batch ids in flight. Output files are exports of it. Each
+write commits at once, so a killed run loses at most the call in flight, never a stored response.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import OotgenError, RunAborted
+from .models import Usage
+from .records import Example, Turn
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    idx INTEGER PRIMARY KEY, type TEXT NOT NULL, context TEXT NOT NULL, complexity TEXT NOT NULL,
+    topics TEXT NOT NULL, instructions TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'planned', attempts INTEGER NOT NULL DEFAULT 0, error TEXT
+);
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, task_idx INTEGER,
+    text TEXT, stop_reason TEXT, usage TEXT NOT NULL, cost REAL, batch INTEGER NOT NULL DEFAULT 0,
+    valid INTEGER NOT NULL, error TEXT, from_cache INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, task_idx INTEGER NOT NULL, slot INTEGER NOT NULL,
+    type TEXT NOT NULL, context TEXT NOT NULL, complexity TEXT NOT NULL, topic TEXT,
+    instruction TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, turns TEXT NOT NULL,
+    findings TEXT NOT NULL DEFAULT '[]', verdict TEXT, score REAL, breakdown TEXT,
+    status TEXT NOT NULL, reason TEXT, duplicate_of INTEGER, accepted_seq INTEGER, created REAL NOT NULL,
+    UNIQUE(task_idx, slot)
+);
+CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, task_idx INTEGER, kind TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, request_keys TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL
+);
+"""
+
+# Candidate statuses: pending (awaiting the judge), accepted, rejected.
+PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+
+
+@dataclass(frozen=True)
+class StoredCandidate:
+    id: int
+    task_idx: int
+    slot: int
+    example: Example
+    context: str
+    complexity: str
+    findings: list
+    verdict: dict | None
+    score: float | None
+    breakdown: dict | None
+    status: str
+    reason: str | None
+    accepted_seq: int | None
+
+
+class RunStore:
+    """The SQLite run database. One writer (the run process); readers (status/export) may open it too."""
+
+    FILE_NAME = "run.sqlite"
+
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        uri = f"file:{self.path}?mode=ro" if readonly else str(self.path)
+        self.db = sqlite3.connect(uri, uri=readonly, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_DDL)
+
+    @classmethod
+    def open_run_dir(cls, run_dir: Path, *, readonly: bool = False) -> "RunStore":
+        path = Path(run_dir) / cls.FILE_NAME
+        if readonly and not path.is_file():
+            raise OotgenError("no run database here", file=str(run_dir), expected=f"a run directory holding {cls.FILE_NAME}")
+        if not readonly:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(path, readonly=readonly)
+        except sqlite3.DatabaseError as error:
+            raise OotgenError(f"cannot open the run database: {error}", file=str(path)) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # meta ---------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, json.dumps(value, default=str)))
+
+    def bind(self, *, work_hash: str, config_hash: str, settings: dict, force: bool) -> bool:
+        """Attach this store to a config. Returns True when resuming earlier work."""
+        existing = self.get_meta("work_hash")
+        if existing is not None and existing != work_hash:
+            if not force:
+                raise RunAborted(
+                    "this run directory holds a run of a different configuration (its work hash "
+                    f"{existing} differs from {work_hash}); use another --run-dir, or --force to start fresh here",
+                    file=str(self.path.parent),
+                )
+            self.reset()
+            existing = None
+        elif existing is not None and force:
+            self.reset()
+            existing = None
+        resuming = existing is not None
+        if not resuming:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+            self.set_meta("work_hash", work_hash)
+            self.set_meta("created", time.time())
+        self.set_meta("config_hash", config_hash)
+        self.set_meta("settings", settings)
+        return resuming
+
+    def reset(self) -> None:
+        with self.transaction():
+            for table in ("meta", "tasks", "requests", "candidates", "failures", "batches"):
+                self.db.execute(f"DELETE FROM {table}")
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    # tasks --------------------------------------------------------------------------------------
+
+    def save_tasks(self, tasks) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO tasks(idx, type, context, complexity, topics, instructions) VALUES(?,?,?,?,?,?)",
+                [(t.index, t.type, t.context, t.complexity, json.dumps(t.topics), json.dumps(t.instructions)) for t in tasks],
+            )
+
+    def task_states(self) -> dict[int, str]:
+        return {row[0]: row[1] for row in self.db.execute("SELECT idx, state FROM tasks")}
+
+    def set_task_state(self, idx: int, state: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE tasks SET state=?, attempts=attempts+1, error=? WHERE idx=?", (state, error, idx))
+
+    # requests (responses paid for) --------------------------------------------------------------
+
+    def get_response(self, key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM requests WHERE key=?", (key,)).fetchone()
+
+    def save_response(self, *, key: str, kind: str, model: str, task_idx: int | None, text: str,
+                      stop_reason: str | None, usage: Usage, cost: float | None, batch: bool,
+                      valid: bool, error: str | None, from_cache: bool) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO requests(key, kind, model, task_idx, text, stop_reason, usage, cost, batch, valid, error, from_cache, created)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, kind, model, task_idx, text, stop_reason, json.dumps(usage.as_dict()), cost, int(batch),
+             int(valid), error, int(from_cache), time.time()),
+        )
+
+    def record_failure(self, task_idx: int | None, kind: str, reason: str) -> None:
+        self.db.execute("INSERT INTO failures(task_idx, kind, reason, created) VALUES(?,?,?,?)", (task_idx, kind, reason, time.time()))
+
+    # candidates ---------------------------------------------------------------------------------
+
+    def add_candidates(self, rows: list[dict]) -> None:
+        """Insert a generation call's candidates (all or none)."""
+        with self.transaction():
+            for row in rows:
+                example: Example = row["example"]
+                self.db.execute(
+                    "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
+                    " turns, findings, status, reason, duplicate_of, score, breakdown, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
+                     example.instruction, example.input, example.output,
+                     json.dumps([[t.role, t.content] for t in example.turns]), json.dumps(row["findings"]),
+                     row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
+                     json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time()),
+                )
+
+    def finish_candidate(self, cid: int, *, status: str, reason: str | None, verdict: dict | None,
+                         score: float | None, breakdown: dict | None) -> int | None:
+        """Record a judged candidate's verdict; accepted ones get the next accepted_seq."""
+        with self.transaction():
+            seq = None
+            if status == ACCEPTED:
+                seq = (self.db.execute("SELECT COALESCE(MAX(accepted_seq), 0) FROM candidates").fetchone()[0]) + 1
+            self.db.execute(
+                "UPDATE candidates SET status=?, reason=?, verdict=?, score=?, breakdown=?, accepted_seq=? WHERE id=?",
+                (status, reason, json.dumps(verdict) if verdict else None, score,
+                 json.dumps(breakdown) if breakdown else None, seq, cid),
+            )
+            return seq
+
+    def candidates(self, status: str | None = None, *, order: str = "id") -> Iterator[StoredCandidate]:
+        sql = "SELECT * FROM candidates" + (" WHERE status=?" if status else "") + f" ORDER BY {order}"
+        for row in self.db.execute(sql, (status,) if status else ()):
+            yield _candidate(row)
+
+    def candidate_ids_for_task(self, task_idx: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM candidates WHERE task_idx=? ORDER BY slot", (task_idx,))]
+
+    def count(self, status: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM candidates WHERE status=?", (status,)).fetchone()[0]
+
+    # batches ------------------------------------------------------------------------------------
+
+    def save_batch(self, batch_id: str, kind: str, request_keys: list[str]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO batches(id, kind, request_keys, status, created) VALUES(?,?,?,?,?)",
+            (batch_id, kind, json.dumps(request_keys), "in_progress", time.time()),
+        )
+
+    def open_batches(self) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM batches WHERE status='in_progress' ORDER BY created"))
+
+    def close_batch(self, batch_id: str, status: str = "ended") -> None:
+        self.db.execute("UPDATE batches SET status=? WHERE id=?", (status, batch_id))
+
+    # totals -------------------------------------------------------------------------------------
+
+    def totals(self) -> dict:
+        usage = Usage()
+        cost = 0.0
+        cost_known = True
+        calls = {"generate": 0, "judge": 0}
+        cached = 0
+        for row in self.db.execute("SELECT kind, usage, cost, from_cache FROM requests"):
+            if row["from_cache"]:
+                cached += 1
+                continue
+            usage = usage + Usage(**json.loads(row["usage"]))
+            calls[row["kind"]] = calls.get(row["kind"], 0) + 1
+            if row["cost"] is None:
+                cost_known = False
+            else:
+                cost += row["cost"]
+        failures: dict[str, int] = {}
+        for row in self.db.execute("SELECT reason FROM failures"):
+            reason = row[0].split(":")[0]
+            failures[reason] = failures.get(reason, 0) + 1
+        return {
+            "usage": usage,
+            "cost_usd": round(cost, 6) if cost_known else None,
+            "calls": calls,
+            "responses_reused_from_cache": cached,
+            "failures": failures,
+            "accepted": self.count(ACCEPTED),
+            "rejected": self.count(REJECTED),
+            "pending": self.count(PENDING),
+        }
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _candidate(row: sqlite3.Row) -> StoredCandidate:
+    turns = tuple(Turn(role, content) for role, content in json.loads(row["turns"]))
+    example = Example(
+        instruction=row["instruction"], output=row["output"], input=row["input"], type=row["type"], topic=row["topic"], turns=turns
+    )
+    return StoredCandidate(
+        id=row["id"], task_idx=row["task_idx"], slot=row["slot"], example=example, context=row["context"],
+        complexity=row["complexity"], findings=json.loads(row["findings"]),
+        verdict=json.loads(row["verdict"]) if row["verdict"] else None, score=row["score"],
+        breakdown=json.loads(row["breakdown"]) if row["breakdown"] else None, status=row["status"],
+        reason=row["reason"], accepted_seq=row["accepted_seq"],
+    )
+
+
+class ResponseCache:
+    """Responses shared across runs, keyed by request hash (valid responses only)."""
+
+    def __init__(self, path: Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, stop_reason TEXT, usage TEXT NOT NULL, created REAL NOT NULL)"
+        )
+
+    @staticmethod
+    def default_path() -> Path:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "ootgen" / "responses.sqlite"
+
+    def get(self, key: str) -> tuple[str, str | None, Usage] | None:
+        row = self.db.execute("SELECT text, stop_reason, usage FROM responses WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], Usage(**json.loads(row[2]))
+
+    def put(self, key: str, text: str, stop_reason: str | None, usage: Usage) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO responses(key, text, stop_reason, usage, created) VALUES(?,?,?,?,?)",
+            (key, text, stop_reason, json.dumps(usage.as_dict()), time.time()),
+        )
+
+    def close(self) -> None:
+        self.db.close()
