@@ -1,0 +1,206 @@
+"""Dedup stage: flags a validated example whose instruction + input repeats an accepted one.
+
+Exact repeats are caught by a hash of the normalised text, near repeats by MinHash + LSH banding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+# MinHash permutations are h -> (a*h + b) mod p with p the Mersenne prime 2**31 - 1: a, b and h are
+# all < 2**31, so a*h + b < 2**62 fits in uint64 and the modulo is exact (no wrap-around bias).
+_PRIME = np.uint64((1 << 31) - 1)
+_WORD_SHINGLE = 3
+_CHAR_SHINGLE = 5
+# Below this many words there are too few word 3-grams for a meaningful Jaccard estimate
+# (one changed word in a 6-word text already removes 3 of 4 shingles), so characters are used.
+_MIN_WORDS_FOR_WORD_SHINGLES = 8
+# LSH candidates are verified against the signatures, so a false candidate costs one vectorised
+# comparison while a missed candidate is a duplicate let through: weigh misses far heavier.
+_LSH_FALSE_POSITIVE_WEIGHT = 0.1
+_LSH_FALSE_NEGATIVE_WEIGHT = 0.9
+# Band keys are kept below 2**60 so each is a two-digit Python int (32 bytes, not 36).
+_BAND_KEY_MASK = np.uint64((1 << 60) - 1)
+_PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Why a text was rejected: the earlier example's key and how alike the two are (1.0 for exact)."""
+
+    kind: Literal["exact", "near"]
+    of: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """What add() stores for a unique text, computed once by the lookup that found it unique."""
+
+    digest: bytes
+    signature: np.ndarray | None  # None when the text has no shingles (empty after normalising)
+    band_keys: list[int]
+
+
+def dedup_text(instruction: str, input: str) -> str:
+    """The text deduplication looks at: the output is left out, so rewordings of a request count."""
+    return f"{instruction}\n\n{input}" if input else instruction
+
+
+def normalise(text: str) -> str:
+    """Casefold, turn punctuation runs into spaces and collapse whitespace."""
+    return " ".join(_PUNCTUATION_RUN.sub(" ", text.casefold()).split())
+
+
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) whose S-curve 1 - (1 - s**rows)**bands best separates pairs at `threshold`."""
+    below = np.linspace(0.0, threshold, 200)
+    above = np.linspace(threshold, 1.0, 200)
+    best: tuple[float, int, int] | None = None
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            false_pos = np.trapezoid(1 - (1 - below**rows) ** bands, below)
+            false_neg = np.trapezoid((1 - above**rows) ** bands, above)
+            error = _LSH_FALSE_POSITIVE_WEIGHT * false_pos + _LSH_FALSE_NEGATIVE_WEIGHT * false_neg
+            if best is None or error < best[0]:
+                best = (error, bands, rows)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _stable_u64(seed: int, label: str, index: int) -> int:
+    # Derived with blake2b rather than numpy's Generator so signatures do not depend on the numpy version.
+    digest = hashlib.blake2b(f"{seed}:{label}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _shingle_hashes(normalised: str) -> np.ndarray:
+    """uint64 hashes < 2**31 of the text's shingles (with repeats: MinHash ignores them)."""
+    words = normalised.split(" ")
+    if len(words) >= _MIN_WORDS_FOR_WORD_SHINGLES:
+        units = np.fromiter((zlib.crc32(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+        width = _WORD_SHINGLE
+    else:
+        units = np.frombuffer(normalised.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        width = min(_CHAR_SHINGLE, len(units))
+    # Polynomial combination of `width` consecutive units (wrapping uint64), then a xorshift-multiply
+    # finaliser so that neighbouring shingles spread over the whole range before reduction mod p.
+    count = len(units) - width + 1
+    h = np.zeros(count, dtype=np.uint64)
+    for offset in range(width):
+        h = h * np.uint64(0x100000001B3) + units[offset : offset + count]
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h % _PRIME
+
+
+class Deduplicator:
+    """Remembers accepted texts and tells whether a new one repeats one of them exactly or nearly.
+
+    Near duplicates are texts whose shingle Jaccard similarity, estimated from `num_perm` MinHash
+    values, is at least `near_threshold`. LSH banding keeps lookups sub-quadratic; every LSH
+    candidate is verified on the signatures before it is reported.
+    """
+
+    def __init__(self, *, near_threshold: float = 0.85, num_perm: int = 64, seed: int = 1) -> None:
+        if not 0.0 < near_threshold <= 1.0:
+            raise ValueError(f"near_threshold must be in (0, 1], got {near_threshold}")
+        if num_perm < 1:
+            raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+        self.near_threshold = near_threshold
+        self.num_perm = num_perm
+        self.bands, self.rows = lsh_bands(near_threshold, num_perm)
+        prime = int(_PRIME)
+        self._perm_a = np.array(
+            [1 + _stable_u64(seed, "a", i) % (prime - 1) for i in range(num_perm)], dtype=np.uint64
+        )
+        self._perm_b = np.array([_stable_u64(seed, "b", i) % prime for i in range(num_perm)], dtype=np.uint64)
+        # Odd multipliers fold a band's `rows` values into one key; collisions only add candidates.
+        self._band_mix = np.array([_stable_u64(seed, "band", i) | 1 for i in range(self.rows)], dtype=np.uint64)
+
+        self._keys: list[str] = []
+        self._exact: dict[bytes, int] = {}
+        # Row i is the signature of text i (grown by doubling); texts with no shingles keep a stale row
+        # that no band table points at.
+        self._signatures = np.empty((1024, num_perm), dtype=np.uint32)
+        # One table per band: band key -> id, or list of ids once two texts share that band.
+        self._band_tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def check(self, text: str) -> Duplicate | None:
+        """The duplicate `text` would be, without remembering it."""
+        found = self._lookup(text)
+        return found if isinstance(found, Duplicate) else None
+
+    def add(self, key: str, text: str) -> Duplicate | None:
+        """Remember `text` under `key` unless it duplicates an earlier text; then return why."""
+        found = self._lookup(text)
+        if isinstance(found, Duplicate):
+            return found
+        doc_id = len(self._keys)
+        self._keys.append(key)
+        self._exact[found.digest] = doc_id
+        if doc_id == len(self._signatures):
+            self._grow()
+        if found.signature is not None:
+            self._signatures[doc_id] = found.signature
+            for table, band_key in zip(self._band_tables, found.band_keys):
+                bucket = table.get(band_key)
+                if bucket is None:
+                    table[band_key] = doc_id
+                elif type(bucket) is int:
+                    table[band_key] = [bucket, doc_id]
+                else:
+                    bucket.append(doc_id)
+        return None
+
+    def _grow(self) -> None:
+        signatures = np.empty((2 * len(self._signatures), self.num_perm), dtype=np.uint32)
+        signatures[: len(self._signatures)] = self._signatures
+        self._signatures = signatures
+
+    def _signature(self, normalised: str) -> tuple[np.ndarray, list[int]] | None:
+        if not normalised:
+            return None
+        shingles = _shingle_hashes(normalised)
+        permuted = (shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME
+        signature = permuted.min(axis=0).astype(np.uint32)
+        banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
+        band_keys = ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
+        return signature, band_keys
+
+    def _lookup(self, text: str) -> Duplicate | _Fingerprint:
+        normalised = normalise(text)
+        digest = hashlib.blake2b(normalised.encode(), digest_size=16).digest()
+        earlier = self._exact.get(digest)
+        if earlier is not None:
+            return Duplicate(kind="exact", of=self._keys[earlier], similarity=1.0)
+        computed = self._signature(normalised)
+        if computed is None:
+            return _Fingerprint(digest, None, [])
+        signature, band_keys = computed
+        candidates: set[int] = set()
+        for table, band_key in zip(self._band_tables, band_keys):
+            bucket = table.get(band_key)
+            if bucket is None:
+                continue
+            if type(bucket) is int:
+                candidates.add(bucket)
+            else:
+                candidates.update(bucket)
+        if candidates:
+            ids = np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
+            similarities = (self._signatures[ids] == signature).mean(axis=1)
+            best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
+            if similarities[best] >= self.near_threshold:
+                return Duplicate(kind="near", of=self._keys[ids[best]], similarity=float(similarities[best]))
+        return _Fingerprint(digest, signature, band_keys)
