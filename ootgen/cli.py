@@ -87,5 +87,126 @@ def init(directory: str, force: bool) -> None:
         click.echo(line)
 
 
+@main.command()
+@click.argument("config", default="configs/default.yaml")
+@click.option("--api-key", envvar="ANTHROPIC_API_KEY", default=None, show_envvar=True,
+              help="Anthropic API key (never written to any file or log).")
+@click.option("--num-examples", type=click.IntRange(min=1), default=None, help="Accepted examples wanted [config: 50].")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Dataset JSONL [config: oot_training_data.jsonl].")
+@click.option("--model", default=None, help="Generator model id or alias [config: claude-sonnet-5].")
+@click.option("--judge-model", default=None, help="Judge model (defaults to the generator).")
+@click.option("--seed", type=int, default=None, help="Planning seed [config].")
+@_set_option
+@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None, help="Parallel requests at most [config].")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop before spending more USD than this.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and estimated calls, tokens and cost; needs no key.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run directory [<output stem>.run next to the output].")
+@click.option("--force", is_flag=True, help="Start fresh in a run directory that holds a different configuration.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse or store responses in the cross-run response cache.")
+@click.option("--batch", is_flag=True, help="Send requests through the Message Batches API (half price, slower).")
+@click.option("--progress", "progress_mode", type=click.Choice(["bar", "quiet", "json"]), default="bar", show_default=True,
+              help="Live bar, nothing but the summary, or one JSON event per line on stderr.")
+@click.option("--base-url", envvar="ANTHROPIC_BASE_URL", default=None, hidden=True)
+def run(config, api_key, num_examples, output, model, judge_model, seed, overrides, concurrency, max_cost,
+        dry_run, run_dir, force, no_cache, batch, progress_mode, base_url) -> None:
+    """Generate a dataset: plan, ask Claude, validate (L1, L2, L3), dedup, store, export."""
+    from pathlib import Path
+
+    from .load import load_project
+
+    extra = []
+    for key, value in (("num_examples", num_examples), ("output", output), ("model", model), ("seed", seed), ("judge.model", judge_model)):
+        if value is not None:
+            extra.append(f"{key}={value}")
+    if concurrency is not None:
+        extra.append(f"concurrency.max={concurrency}")
+    if max_cost is not None:
+        extra.append(f"budget.max_cost_usd={max_cost}")
+    project = load_project(config, (*overrides, *extra))
+    settings = project.config
+    target = settings["num_examples"]
+    cap = (settings.get("budget") or {}).get("max_cost_usd")
+    for model_id in {settings["model"], (settings.get("judge") or {}).get("model") or settings["model"]}:
+        info = project.models.resolve(model_id)
+        if not info.known:
+            hint = project.models.suggestion(model_id)
+            click.echo(f"ootgen: warning: model '{model_id}' is not in the model table; cost is unknown"
+                       + (f" (did you mean '{hint}'?)" if hint else ""), err=True)
+    if dry_run:
+        from .estimate import dry_run_report
+
+        click.echo(dry_run_report(project, target))
+        return
+    from .progress import make_reporter
+    from .run import RunOptions, run_dataset
+
+    output_path = Path(settings["output"])
+    options = RunOptions(
+        api_key=api_key, run_dir=Path(run_dir) if run_dir else output_path.with_name(output_path.stem + ".run"),
+        output=output_path, num_examples=target, base_url=base_url, concurrency=settings["concurrency"]["max"],
+        max_cost=cap, use_cache=not no_cache, force=force, batch=batch,
+    )
+    reporter = make_reporter(progress_mode)
+    try:
+        result = run_dataset(project, options, emit=reporter)
+    finally:
+        reporter.close()
+    totals = result.totals
+    usage = totals["usage"]
+    cost = "unknown" if totals["cost_usd"] is None else f"${totals['cost_usd']:.4f}"
+    click.echo(
+        f"{result.accepted}/{result.target} accepted ({result.stop_reason}); "
+        f"rejected {totals['rejected']}; calls {sum(totals['calls'].values())}; "
+        f"tokens in {usage.input_tokens:,} (+{usage.cache_read_input_tokens:,} cache read, "
+        f"{usage.cache_creation_input_tokens:,} cache write) out {usage.output_tokens:,}; cost {cost}"
+    )
+    click.echo(f"wrote {result.outputs['dataset']}, {result.outputs['metadata']}, {result.outputs['rejected']}")
+    if not result.complete:
+        why = {"budget": "the --max-cost budget would have been passed",
+               "attempt_limit": "the attempt limit (generation.max_attempts_factor) was reached"}.get(result.stop_reason, result.stop_reason)
+        click.echo(f"ootgen: incomplete: only {result.accepted} of {result.target} accepted because {why}; "
+                   "run the same command again to resume", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def status(run_dir: str) -> None:
+    """Progress, counts, tokens and cost of a run directory (no API call)."""
+    from .store import RunStore
+
+    store = RunStore.open_run_dir(run_dir, readonly=True)
+    totals = store.totals()
+    usage = totals["usage"]
+    states = store.task_states()
+    click.echo(f"run {run_dir}: model {store.get_meta('model')}, seed {store.get_meta('seed')}, target {store.get_meta('target')}")
+    click.echo(f"  accepted {totals['accepted']}  rejected {totals['rejected']}  pending {totals['pending']}")
+    click.echo(f"  tasks {len(states)}: " + ", ".join(f"{s} {list(states.values()).count(s)}" for s in sorted(set(states.values()))))
+    click.echo(f"  calls {totals['calls']}  reused {totals['responses_reused_from_cache']}  failures {totals['failures']}")
+    click.echo(f"  tokens in {usage.input_tokens:,} cache-read {usage.cache_read_input_tokens:,} "
+               f"cache-write {usage.cache_creation_input_tokens:,} out {usage.output_tokens:,}")
+    cost = totals["cost_usd"]
+    click.echo(f"  cost {'unknown' if cost is None else f'${cost:.4f}'}; batches in flight {len(store.open_batches())}")
+
+
+@main.command(name="export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages"]), default="alpaca", show_default=True)
+@click.option("--min-score", type=float, default=None, help="Only examples scoring at least this.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output JSONL [<run dir>/export_<format>.jsonl].")
+def export_command(run_dir: str, fmt: str, min_score: float | None, output: str | None) -> None:
+    """Re-export a run's accepted examples in another format (no API call)."""
+    from pathlib import Path
+
+    from .export import export_run
+    from .store import RunStore
+
+    store = RunStore.open_run_dir(run_dir, readonly=True)
+    target = store.get_meta("target")
+    out = Path(output) if output else Path(run_dir) / f"export_{fmt}.jsonl"
+    paths = export_run(store, output=out, target=target, fmt=fmt, min_score=min_score, stop_reason="export")
+    click.echo(f"wrote {paths['dataset']} ({fmt}), {paths['metadata']}")
+
+
 # --- static commands (index, check) ---
 # --- end static commands ---

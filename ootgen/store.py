@@ -162,7 +162,10 @@ class RunStore:
     def get_response(self, key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM requests WHERE key=?", (key,)).fetchone()
 
-    def save_response(self, *, key: str, kind: str, model: str, task_idx: int | None, text: str,
+    def save_response(self, **response) -> None:
+        self._save_response(**response)
+
+    def _save_response(self, *, key: str, kind: str, model: str, task_idx: int | None, text: str,
                       stop_reason: str | None, usage: Usage, cost: float | None, batch: bool,
                       valid: bool, error: str | None, from_cache: bool) -> None:
         self.db.execute(
@@ -177,42 +180,61 @@ class RunStore:
 
     # candidates ---------------------------------------------------------------------------------
 
-    def add_candidates(self, rows: list[dict]) -> None:
-        """Insert a generation call's candidates (all or none)."""
-        with self.transaction():
-            for row in rows:
-                example: Example = row["example"]
-                self.db.execute(
-                    "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
-                    " turns, findings, status, reason, duplicate_of, score, breakdown, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
-                     example.instruction, example.input, example.output,
-                     json.dumps([[t.role, t.content] for t in example.turns]), json.dumps(row["findings"]),
-                     row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
-                     json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time()),
-                )
+    def commit_generation(self, response: dict | None, rows: list[dict], task_idx: int) -> None:
+        """Store a generation response, its candidates and the task's new state in one transaction.
 
-    def finish_candidate(self, cid: int, *, status: str, reason: str | None, verdict: dict | None,
-                         score: float | None, breakdown: dict | None) -> int | None:
-        """Record a judged candidate's verdict; accepted ones get the next accepted_seq."""
+        A response is never stored without its effect, so a resumed run never asks for it again.
+        """
         with self.transaction():
-            seq = None
-            if status == ACCEPTED:
-                seq = (self.db.execute("SELECT COALESCE(MAX(accepted_seq), 0) FROM candidates").fetchone()[0]) + 1
-            self.db.execute(
-                "UPDATE candidates SET status=?, reason=?, verdict=?, score=?, breakdown=?, accepted_seq=? WHERE id=?",
-                (status, reason, json.dumps(verdict) if verdict else None, score,
-                 json.dumps(breakdown) if breakdown else None, seq, cid),
-            )
-            return seq
+            if response is not None:
+                self._save_response(**response)
+            for row in rows:
+                self._insert_candidate(row)
+            self.db.execute("UPDATE tasks SET state='done', attempts=attempts+1 WHERE idx=?", (task_idx,))
+
+    def commit_judgement(self, response: dict | None, results: list[dict]) -> list[int]:
+        """Store a judge response and every verdict it carries in one transaction; returns accepted seqs."""
+        seqs = []
+        with self.transaction():
+            if response is not None:
+                self._save_response(**response)
+            for result in results:
+                seq = self._finish_candidate(**result)
+                if seq is not None:
+                    seqs.append(seq)
+        return seqs
+
+    def _insert_candidate(self, row: dict) -> None:
+        example: Example = row["example"]
+        self.db.execute(
+            "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
+            " turns, findings, status, reason, duplicate_of, score, breakdown, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
+             example.instruction, example.input, example.output,
+             json.dumps([[t.role, t.content] for t in example.turns]), json.dumps(row["findings"]),
+             row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
+             json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time()),
+        )
+
+    def _finish_candidate(self, cid: int, *, status: str, reason: str | None, verdict: dict | None,
+                          score: float | None, breakdown: dict | None) -> int | None:
+        seq = None
+        if status == ACCEPTED:
+            seq = (self.db.execute("SELECT COALESCE(MAX(accepted_seq), 0) FROM candidates").fetchone()[0]) + 1
+        self.db.execute(
+            "UPDATE candidates SET status=?, reason=?, verdict=?, score=?, breakdown=?, accepted_seq=? WHERE id=? AND status=?",
+            (status, reason, json.dumps(verdict) if verdict else None, score,
+             json.dumps(breakdown) if breakdown else None, seq, cid, PENDING),
+        )
+        return seq
+
+    def candidate_ids(self, task_idx: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM candidates WHERE task_idx=? ORDER BY slot", (task_idx,))]
 
     def candidates(self, status: str | None = None, *, order: str = "id") -> Iterator[StoredCandidate]:
         sql = "SELECT * FROM candidates" + (" WHERE status=?" if status else "") + f" ORDER BY {order}"
         for row in self.db.execute(sql, (status,) if status else ()):
             yield _candidate(row)
-
-    def candidate_ids_for_task(self, task_idx: int) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT id FROM candidates WHERE task_idx=? ORDER BY slot", (task_idx,))]
 
     def count(self, status: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM candidates WHERE status=?", (status,)).fetchone()[0]

@@ -1,0 +1,81 @@
+"""`--dry-run`: the plan summary and an offline estimate of calls, tokens and cost (no key, no network).
+
+Token counts are estimated from prompt lengths (about 4 characters a token); the range spans an
+acceptance rate from optimistic to pessimistic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+
+from .models import Usage
+from .plan import generation_vars, iter_plan, judge_vars
+from .records import Example
+
+OUTPUT_TOKENS_PER_EXAMPLE = 900  # typical answer length of a generated example
+JUDGE_OUTPUT_TOKENS_PER_CANDIDATE = 220
+ACCEPT_RATES = (0.85, 0.55)  # optimistic, pessimistic
+
+
+def dry_run_report(project, num_examples: int) -> str:
+    config = project.config
+    per_call = config["generation"]["examples_per_call"]
+    judge_batch = (config.get("judge") or {}).get("candidates_per_call", 3)
+    model = project.models.resolve(config["model"])
+    judge_model = project.models.resolve((config.get("judge") or {}).get("model") or config["model"])
+    structured = model.structured_outputs or not model.known
+    worst_tasks = math.ceil(num_examples / ACCEPT_RATES[1] / per_call)
+    tasks = list(itertools.islice(iter_plan(project), worst_tasks))
+    mix = Counter(t.type for t in tasks)
+    contexts = Counter(t.context for t in tasks)
+
+    # Measure real rendered prompts for a sample of tasks.
+    system_tokens, gen_user_tokens, judge_user_tokens = [], [], []
+    for task in tasks[: min(len(tasks), 24)]:
+        prompt = project.renderer.generation_prompt(
+            generation_vars(task, project, structured=structured), override=project.types[task.type].generate_template
+        )
+        system_tokens.append(len(prompt.system) // 4)
+        gen_user_tokens.append(len(prompt.user) // 4)
+        fake = [(Example(instruction="x" * 300, output="y" * 3600, type=task.type), task.complexity)] * min(judge_batch, per_call)
+        judge_user_tokens.append(len(project.renderer.judge_prompt(judge_vars(fake, project, task.context, structured=structured)).user) // 4)
+    sys_avg = sum(system_tokens) / len(system_tokens)
+    gen_avg = sum(gen_user_tokens) / len(gen_user_tokens)
+    judge_avg = sum(judge_user_tokens) / len(judge_user_tokens)
+
+    lines = [
+        f"dry run: {num_examples} accepted examples wanted, {per_call} per generation call, {judge_batch} per judge call",
+        f"model {model.id}" + ("" if model.known else " (unknown: cost cannot be estimated)") + f", judge {judge_model.id}",
+        "planned type mix (first tasks): " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())),
+        "contexts: " + ", ".join(f"{k} {v}" for k, v in sorted(contexts.items())),
+        "",
+        f"{'acceptance':>12} {'gen calls':>10} {'judge calls':>12} {'input tok':>10} {'cached tok':>11} {'output tok':>11} {'cost USD':>9}",
+    ]
+    for rate in ACCEPT_RATES:
+        candidates = math.ceil(num_examples / rate)
+        gen_calls = math.ceil(candidates / per_call)
+        judge_calls = math.ceil(candidates / judge_batch)
+        n_contexts = max(1, len(contexts))
+        gen_usage = Usage(
+            input_tokens=int(gen_calls * gen_avg),
+            output_tokens=int(candidates * OUTPUT_TOKENS_PER_EXAMPLE),
+            cache_creation_input_tokens=int(n_contexts * sys_avg),
+            cache_read_input_tokens=int(max(0, gen_calls - n_contexts) * sys_avg),
+        )
+        judge_usage = Usage(
+            input_tokens=int(judge_calls * judge_avg),
+            output_tokens=int(candidates * JUDGE_OUTPUT_TOKENS_PER_CANDIDATE),
+            cache_read_input_tokens=int(judge_calls * sys_avg),
+        )
+        costs = [m.cost(u) for m, u in ((model, gen_usage), (judge_model, judge_usage))]
+        cost = "unknown" if None in costs else f"{sum(costs):.2f}"
+        total = gen_usage + judge_usage
+        lines.append(
+            f"{rate:>12.0%} {gen_calls:>10} {judge_calls:>12} {total.input_tokens + total.cache_creation_input_tokens:>10,}"
+            f" {total.cache_read_input_tokens:>11,} {total.output_tokens:>11,} {cost:>9}"
+        )
+    lines.append("")
+    lines.append("No request was sent. Estimates use ~4 characters per token; Message Batches (--batch) halve the cost.")
+    return "\n".join(lines)

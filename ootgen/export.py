@@ -1,0 +1,177 @@
+"""Pipeline stage 8, export: the run store -> training JSONL, rejected JSONL and metadata JSON.
+
+Every file is written to a temporary file in the same folder and renamed into place (never half a file).
+Formats: alpaca (instruction, input only when non-empty, output), sharegpt (conversations: from/value)
+and messages (chat role/content).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from .errors import OotgenError
+from .records import Example
+from .store import ACCEPTED, REJECTED, RunStore, StoredCandidate
+
+FORMATS = ("alpaca", "sharegpt", "messages")
+MULTI_TURN_RULES = ("flatten", "skip")
+
+
+def write_atomic(path: Path, chunks: Iterable[str]) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OotgenError(f"cannot write output: {error.strerror}", file=str(path)) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def sibling(output: Path, suffix: str) -> Path:
+    """oot_training_data.jsonl -> oot_training_data_metadata.json etc."""
+    return output.with_name(f"{output.stem}_{suffix}")
+
+
+def record(example: Example, fmt: str, multi_turn: str = "flatten") -> dict | None:
+    """One output record in `fmt`, or None when the rule drops it (multi-turn with `skip` in alpaca)."""
+    turns = [(t.role, t.content) for t in example.turns] or [("user", _joined(example.instruction, example.input)), ("assistant", example.output)]
+    if fmt == "sharegpt":
+        return {"conversations": [{"from": "human" if role == "user" else "gpt", "value": text} for role, text in turns]}
+    if fmt == "messages":
+        return {"messages": [{"role": role, "content": text} for role, text in turns]}
+    if example.turns:
+        if multi_turn == "skip":
+            return None
+        # flatten: the last user message is the instruction, the dialogue before it the input.
+        last_user = max(i for i, (role, _) in enumerate(turns) if role == "user")
+        history = "\n\n".join(f"{'User' if r == 'user' else 'Assistant'}: {t}" for r, t in turns[:last_user])
+        answer = next((t for r, t in turns[last_user + 1 :] if r == "assistant"), example.output)
+        out = {"instruction": turns[last_user][1]}
+        if history:
+            out["input"] = history
+        out["output"] = answer
+        return out
+    out = {"instruction": example.instruction}
+    if example.input.strip():
+        out["input"] = example.input
+    out["output"] = example.output
+    return out
+
+
+def _joined(instruction: str, input_text: str) -> str:
+    return f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
+
+
+def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
+    chosen = [c for c in store.candidates(ACCEPTED, order="accepted_seq") if min_score is None or (c.score or 0) >= min_score]
+    return chosen[:target] if target else chosen
+
+
+def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
+               fmt: str = "alpaca", min_score: float | None = None, limiter_peak: int | None = None) -> dict:
+    """Write the dataset, rejected examples and metadata; return their paths."""
+    output = Path(output)
+    settings = store.get_meta("settings", {}) or {}
+    multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
+    chosen = accepted_for_export(store, target, min_score)
+    lines = []
+    for candidate in chosen:
+        item = record(candidate.example, fmt, multi_turn)
+        if item is not None:
+            lines.append(json.dumps(item, ensure_ascii=False) + "\n")
+    write_atomic(output, lines)
+    rejected_path = sibling(output, "rejected.jsonl")
+    write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.candidates(REJECTED)))
+    metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
+                              fmt=fmt, limiter_peak=limiter_peak, project=project)
+    metadata_path = sibling(output, "metadata.json")
+    write_atomic(metadata_path, [json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"])
+    return {"dataset": str(output), "rejected": str(rejected_path), "metadata": str(metadata_path)}
+
+
+def _rejected_record(candidate: StoredCandidate) -> dict:
+    example = candidate.example
+    return {
+        "id": candidate.id,
+        "type": example.type,
+        "context": candidate.context,
+        "complexity": candidate.complexity,
+        "reason": candidate.reason,
+        "score": candidate.score,
+        "instruction": example.instruction,
+        "input": example.input,
+        "output": example.output,
+        "turns": [{"role": t.role, "content": t.content} for t in example.turns],
+        "findings": candidate.findings,
+        "judge": {k: candidate.verdict.get(k) for k in ("technical_accuracy", "technical_issues", "summary")} if candidate.verdict else None,
+    }
+
+
+def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: int, target: int | None,
+                   stop_reason: str, fmt: str, limiter_peak: int | None, project=None) -> dict:
+    totals = store.totals()
+    usage = totals["usage"]
+    all_candidates = list(store.candidates())
+    judged = [c for c in all_candidates if c.status in (ACCEPTED, REJECTED)]
+    scores = [c.score for c in chosen if c.score is not None]
+    histogram = Counter(f"{min(int(s), 9)}-{min(int(s), 9) + 1}" for s in (c.score for c in judged) if s is not None)
+    per_type: dict[str, dict] = {}
+    for c in all_candidates:
+        entry = per_type.setdefault(c.example.type, {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
+        entry["candidates"] += 1
+        entry[c.status] = entry.get(c.status, 0) + 1
+    for entry in per_type.values():
+        decided = entry["accepted"] + entry["rejected"]
+        entry["acceptance_rate"] = round(entry["accepted"] / decided, 3) if decided else None
+    reasons = Counter((c.reason or "").split(" (")[0].split(":")[0] for c in all_candidates if c.status == REJECTED)
+    finding_codes = Counter(f["code"] for c in all_candidates for f in c.findings)
+    coverage = Counter(f"{c.example.type}/{c.context}/{c.complexity}" for c in chosen)
+    topics = Counter(c.example.topic for c in chosen if c.example.topic)
+    settings = store.get_meta("settings", {}) or {}
+    read_share = usage.cache_read_input_tokens / usage.total_input if usage.total_input else 0.0
+    return {
+        "total_examples": exported,
+        "average_quality": round(sum(scores) / len(scores), 3) if scores else None,
+        "type_distribution": dict(Counter(c.example.type for c in chosen)),
+        "target": target,
+        "complete": exported >= (target or 0),
+        "stop_reason": stop_reason,
+        "format": fmt,
+        "score_histogram": dict(sorted(histogram.items())),
+        "per_type": per_type,
+        "rejection_reasons": dict(reasons),
+        "static_finding_codes": dict(finding_codes),
+        "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
+        "candidates": {"total": len(all_candidates), "accepted": totals["accepted"], "rejected": totals["rejected"],
+                       "pending": totals["pending"], "surplus_accepted": max(0, totals["accepted"] - exported)},
+        "api": {
+            "calls": totals["calls"],
+            "failures": totals["failures"],
+            "responses_reused_from_cache": totals["responses_reused_from_cache"],
+            "peak_concurrency": limiter_peak,
+        },
+        "tokens": {**usage.as_dict(), "cache_read_share_of_input": round(read_share, 4)},
+        "cost_usd": totals["cost_usd"],
+        "model": settings.get("model"),
+        "judge_model": (settings.get("judge") or {}).get("model") or settings.get("model"),
+        "seed": settings.get("seed"),
+        "config_hash": store.get_meta("config_hash"),
+        "work_hash": store.get_meta("work_hash"),
+        "duration_seconds": store.get_meta("total_duration_seconds"),
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -1,0 +1,492 @@
+"""The main job: plan -> render -> generate -> validate (L1, L2, L3) -> dedup -> store -> export.
+
+`run_dataset` is the library entry point behind `ootgen run`. It resumes from the run directory's
+SQLite store, never re-pays for a stored response, and keeps going until `num_examples` candidates are
+accepted, the attempt limit is reached, or the budget would be passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConfigError, RunAborted
+from .generate import AdaptiveLimiter, ClaudeClient, Reply, Request, TransientFailure, build_request, parse_reply
+from .models import ModelInfo, Usage
+from .plan import Task, generation_vars, iter_plan, judge_vars
+from .records import Example, Turn
+from .store import ACCEPTED, PENDING, REJECTED, ResponseCache, RunStore
+
+TRANSIENT_TASK_RETRIES = 4  # whole-task retries after the SDK's own retries gave up
+EXPECTED_ACCEPT_RATE = 0.7  # prior for planning before any candidate has been judged
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    api_key: str | None
+    run_dir: Path
+    output: Path
+    num_examples: int
+    base_url: str | None = None
+    concurrency: int | None = None
+    max_cost: float | None = None
+    use_cache: bool = True
+    cache_path: Path | None = None
+    force: bool = False
+    batch: bool = False
+    batch_poll_seconds: float = 30.0
+
+
+@dataclass
+class RunResult:
+    accepted: int
+    target: int
+    complete: bool
+    stop_reason: str
+    totals: dict
+    outputs: dict = field(default_factory=dict)
+
+
+Event = Callable[[str, dict], None]
+
+
+class _Run:
+    def __init__(self, project, options: RunOptions, store: RunStore, emit: Event):
+        from .dedup import Deduplicator, dedup_text
+        from .symbols import SymbolIndex
+        from .yamlfile import load_yaml_file
+
+        self.project = project
+        self.config = project.config
+        self.options = options
+        self.store = store
+        self.emit = emit
+        self.target = options.num_examples
+        gen = self.config["generation"]
+        self.per_call = gen["examples_per_call"]
+        self.max_candidates = math.ceil(self.target * gen.get("max_attempts_factor", 3.0)) + self.per_call
+        self.malformed_retries = gen.get("malformed_retries", 2)
+        self.model = project.models.resolve(self.config["model"])
+        judge_id = (self.config.get("judge") or {}).get("model") or self.config["model"]
+        self.judge_model = project.models.resolve(judge_id)
+        self.index = SymbolIndex.load(self.config.get("symbols") or "default")
+        checks_path = self.config.get("checks")
+        self.checks = load_yaml_file(Path(checks_path), "checks file")[0] if checks_path else {}
+        dedup_cfg = self.config.section("dedup")
+        self.dedup_enabled = dedup_cfg.get("enabled", True)
+        self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))
+        self.dedup_text = dedup_text
+        self.cache = ResponseCache(options.cache_path or ResponseCache.default_path()) if options.use_cache else None
+        self.client: ClaudeClient | None = None
+        concurrency = options.concurrency or self.config["concurrency"]["max"]
+        self.limiter = AdaptiveLimiter(concurrency, min(self.config["concurrency"].get("min", 1), concurrency))
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.budget_hit = False
+        self.aborted: BaseException | None = None
+        self.warm_contexts: set[str] = set()
+        self.busy_cold: set[str] = set()
+        self.session_usage = Usage()
+        self.session_calls = 0
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def resume_state(self) -> None:
+        for candidate in self.store.candidates(order="id"):
+            if candidate.status in (ACCEPTED, PENDING):
+                self.dedup.add(str(candidate.id), self.dedup_text(candidate.example.instruction, candidate.example.input))
+        totals = self.store.totals()
+        self.spent = totals["cost_usd"] or 0.0
+
+    def candidates_made(self) -> int:
+        return self.store.db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+
+    # --- budget --------------------------------------------------------------------------------
+
+    def worst_case_cost(self, request: Request, model: ModelInfo) -> float:
+        if not model.priced:
+            return 0.0
+        tokens_in = request.estimated_input_tokens()
+        return (tokens_in * model.cache_write_per_mtok + request.max_tokens * model.output_per_mtok) / 1_000_000
+
+    def may_spend(self, amount: float) -> bool:
+        cap = self.options.max_cost
+        if cap is None:
+            return True
+        if self.spent + self.reserved + amount > cap:
+            self.budget_hit = True
+            return False
+        return True
+
+    # --- one API exchange, with reuse of stored and cached responses -----------------------------
+
+    async def exchange(self, request: Request, model: ModelInfo, task_idx: int | None) -> tuple[Reply, dict | None]:
+        """Reply for `request`, plus the response row to store with its effect (None when reused from the store)."""
+        stored = self.store.get_response(request.key)
+        if stored is not None:
+            import json
+
+            usage = Usage(**json.loads(stored["usage"]))
+            return parse_reply(request, stored["text"] or "", stored["stop_reason"], usage, from_cache=True), None
+        if self.cache is not None:
+            hit = self.cache.get(request.key)
+            if hit is not None:
+                reply = parse_reply(request, hit[0], hit[1], hit[2], from_cache=True)
+                if reply.data is not None:
+                    self.emit("cache_hit", {"kind": request.kind})
+                    return reply, self._response_row(request, reply, task_idx, cost=0.0)
+        cost_cap = self.worst_case_cost(request, model)
+        if not self.may_spend(cost_cap):
+            raise _BudgetStop()
+        self.reserved += cost_cap
+        try:
+            text, stop_reason, usage = await self.client.call(request)
+        finally:
+            self.reserved -= cost_cap
+        cost = model.cost(usage)
+        self.spent += cost or 0.0
+        self.session_usage = self.session_usage + usage
+        self.session_calls += 1
+        reply = parse_reply(request, text, stop_reason, usage)
+        if reply.data is not None and self.cache is not None:
+            self.cache.put(request.key, text, stop_reason, usage)
+        self.emit("call", {"kind": request.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.spent})
+        return reply, self._response_row(request, reply, task_idx, cost=cost)
+
+    def _response_row(self, request: Request, reply: Reply, task_idx: int | None, *, cost: float | None) -> dict:
+        return dict(
+            key=request.key, kind=request.kind, model=request.model, task_idx=task_idx, text=reply.text,
+            stop_reason=reply.stop_reason, usage=reply.usage, cost=cost, batch=False,
+            valid=reply.data is not None, error=reply.error, from_cache=reply.from_cache,
+        )
+
+    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str) -> tuple[Reply, dict | None] | None:
+        """Ask until the reply is schema-valid (bounded re-asks); invalid replies are stored as paid-for failures."""
+        for attempt in range(self.malformed_retries + 1):
+            request = build_request(
+                kind, model, prompt, max_tokens=settings["max_tokens"], schema_name=schema,
+                effort=settings.get("effort"), temperature=settings.get("temperature"), attempt=attempt,
+            )
+            for transient in range(TRANSIENT_TASK_RETRIES + 1):
+                try:
+                    reply, row = await self.exchange(request, model, task_idx)
+                    break
+                except TransientFailure as failure:
+                    self.store.record_failure(task_idx, kind, f"api_error: {failure}")
+                    self.emit("failure", {"kind": kind, "reason": str(failure)})
+                    if transient == TRANSIENT_TASK_RETRIES:
+                        return None
+                    await asyncio.sleep(min(2.0 ** transient, 30.0) * 0.5)
+            if reply.data is not None:
+                return reply, row
+            if row is not None:
+                self.store.save_response(**row)
+            self.store.record_failure(task_idx, kind, f"bad_reply: {reply.error}")
+            self.emit("failure", {"kind": kind, "reason": reply.error})
+        return None
+
+    # --- generation ------------------------------------------------------------------------------
+
+    async def generate(self, task: Task) -> None:
+        from .validate.static import run_static_checks
+
+        settings = self.config["generation"]
+        structured = self.model.structured_outputs or not self.model.known
+        example_type = self.project.types[task.type]
+        prompt = self.project.renderer.generation_prompt(
+            generation_vars(task, self.project, structured=structured), override=example_type.generate_template
+        )
+        try:
+            result = await self.ask("generate", self.model, prompt, task.index, settings, "generation_reply")
+        finally:
+            self.busy_cold.discard(task.context)
+        if result is None:
+            self.store.set_task_state(task.index, "failed", "no valid reply")
+            return
+        self.warm_contexts.add(task.context)
+        reply, row = result
+        rows = []
+        for slot, item in enumerate(reply.data["examples"][: task.count]):
+            example = _example_from_reply(item, task, example_type)
+            findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks, example_type=_type_dict(example_type))]
+            candidate = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
+                         "complexity": task.complexity, "findings": findings, "status": PENDING}
+            errors = [f for f in findings if f["severity"] == "error"]
+            if errors:  # static L1 failed: never sent to the judge
+                candidate.update(status=REJECTED, reason="static: " + ", ".join(sorted({f["code"] for f in errors})))
+            elif self.dedup_enabled:
+                duplicate = self.dedup.add(f"t{task.index}s{slot}", self.dedup_text(example.instruction, example.input))
+                if duplicate is not None:
+                    candidate.update(status=REJECTED, reason=f"duplicate ({duplicate.kind})")
+            rows.append(candidate)
+        if len(reply.data["examples"]) < task.count:
+            self.store.record_failure(task.index, "generate", f"short_reply: {len(reply.data['examples'])} of {task.count} examples")
+        self.store.commit_generation(row, rows, task.index)
+        self.emit("generated", {"task": task.index, "candidates": len(rows), "static_rejected": sum(r["status"] == REJECTED for r in rows)})
+
+    # --- judging ---------------------------------------------------------------------------------
+
+    async def judge(self, context_id: str, cids: list[int]) -> None:
+        from .validate.score import score_candidate
+
+        by_id = {c.id: c for c in self.store.candidates(PENDING) if c.id in set(cids)}
+        group = [by_id[c] for c in cids if c in by_id]
+        if not group:
+            return
+        structured = self.judge_model.structured_outputs or not self.judge_model.known
+        prompt = self.project.renderer.judge_prompt(
+            judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured)
+        )
+        result = await self.ask("judge", self.judge_model, prompt, None, self.config["judge"], "judge_reply")
+        results = []
+        if result is None:
+            for candidate in group:
+                results.append(dict(cid=candidate.id, status=REJECTED, reason="judge_failed", verdict=None, score=None, breakdown=None))
+            self.store.commit_judgement(None, results)
+            return
+        reply, row = result
+        verdicts = {v["index"]: v for v in reply.data["verdicts"]}
+        scoring = self.config["scoring"]
+        for number, candidate in enumerate(group, 1):
+            verdict = verdicts.get(number)
+            if verdict is None:
+                results.append(dict(cid=candidate.id, status=REJECTED, reason="judge_missing_verdict", verdict=None, score=None, breakdown=None))
+                continue
+            example_type = self.project.types[candidate.example.type]
+            findings = [_finding(f) for f in candidate.findings]
+            breakdown = score_candidate(
+                findings, verdict, requires_code=example_type.requires_code_in_output,
+                has_code="```" in _answer_text(candidate.example), scoring=scoring, checks=self.checks,
+            )
+            status = ACCEPTED if breakdown.accepted else REJECTED
+            reason = None if breakdown.accepted else f"low_score ({breakdown.score:.1f} < {scoring['threshold']})"
+            results.append(dict(cid=candidate.id, status=status, reason=reason, verdict=verdict,
+                                score=round(breakdown.score, 3), breakdown=_breakdown_dict(breakdown)))
+        self.store.commit_judgement(row, results)
+        self.emit("judged", {"accepted": sum(r["status"] == ACCEPTED for r in results), "rejected": sum(r["status"] == REJECTED for r in results)})
+
+    # --- scheduling ------------------------------------------------------------------------------
+
+    def acceptance_rate(self) -> float:
+        accepted, rejected = self.store.count(ACCEPTED), self.store.count(REJECTED)
+        judged = accepted + rejected
+        if judged < 6:
+            return EXPECTED_ACCEPT_RATE
+        return max(0.15, accepted / judged)
+
+    async def execute(self) -> str:
+        judge_batch = (self.config.get("judge") or {}).get("candidates_per_call", 3)
+        states = self.store.task_states()
+        plan = iter_plan(self.project)
+        deferred: list[Task] = []
+        inflight_gen: dict[asyncio.Task, Task] = {}
+        inflight_judge: set[asyncio.Task] = set()
+        queued: set[int] = set()  # candidate ids being judged or waiting for a judge call
+        max_parallel = self.limiter.maximum
+        exhausted = False
+
+        def next_task() -> Task | None:
+            for pos, task in enumerate(deferred):
+                if self._may_start(task):
+                    return deferred.pop(pos)
+            for _ in range(10_000):
+                task = next(plan)
+                if states.get(task.index) == "done":
+                    continue
+                if task.index not in states:
+                    self.store.save_tasks([task])
+                    states[task.index] = "planned"
+                if self._may_start(task):
+                    return task
+                deferred.append(task)
+                if len(deferred) > 64:
+                    return deferred.pop(0)
+            return None
+
+        while True:
+            accepted = self.store.count(ACCEPTED)
+            if accepted >= self.target:
+                stop = "complete"
+                break
+            if self.aborted is not None:
+                raise self.aborted
+            pending_ids = [c.id for c in self.store.candidates(PENDING) if c.id not in queued]
+            # Judge pending candidates in groups of one context; flush partial groups when generation idles.
+            by_context: dict[str, list[int]] = {}
+            for candidate in self.store.candidates(PENDING):
+                if candidate.id in pending_ids:
+                    by_context.setdefault(candidate.context, []).append(candidate.id)
+            for context_id, ids in by_context.items():
+                while ids and (len(ids) >= judge_batch or not inflight_gen or exhausted):
+                    if len(inflight_judge) + len(inflight_gen) >= max_parallel * 2:
+                        break
+                    group, ids[:] = ids[:judge_batch], ids[judge_batch:]
+                    queued.update(group)
+                    job = asyncio.create_task(self.judge(context_id, group))
+                    inflight_judge.add(job)
+            # Start generation while the expected yield of work in flight falls short of the target.
+            rate = self.acceptance_rate()
+            while not exhausted and not self.budget_hit and len(inflight_gen) < max_parallel:
+                in_pipeline = self.store.count(PENDING) + len(inflight_gen) * self.per_call
+                if accepted + in_pipeline * rate >= self.target:
+                    break
+                if self.candidates_made() + len(inflight_gen) * self.per_call >= self.max_candidates:
+                    exhausted = True
+                    break
+                task = next_task()
+                if task is None:
+                    break
+                if task.context not in self.warm_contexts:
+                    self.busy_cold.add(task.context)
+                job = asyncio.create_task(self.generate(task))
+                inflight_gen[job] = task
+            if not inflight_gen and not inflight_judge:
+                if self.store.count(PENDING) and not self.budget_hit:
+                    exhausted = True  # flush the last partial judge groups
+                    if any(c.id not in queued for c in self.store.candidates(PENDING)):
+                        continue
+                stop = "budget" if self.budget_hit else "attempt_limit"
+                break
+            done, _ = await asyncio.wait(set(inflight_gen) | inflight_judge, return_when=asyncio.FIRST_COMPLETED)
+            for job in done:
+                inflight_gen.pop(job, None)
+                inflight_judge.discard(job)
+                error = job.exception()
+                if isinstance(error, _BudgetStop):
+                    self.budget_hit = True
+                elif error is not None:
+                    for other in list(inflight_gen) + list(inflight_judge):
+                        other.cancel()
+                    raise error
+            if self.budget_hit and not inflight_gen and not inflight_judge:
+                stop = "budget"
+                break
+        for job in list(inflight_gen) + list(inflight_judge):
+            job.cancel()
+        return stop
+
+    def _may_start(self, task: Task) -> bool:
+        """Only one call at a time for a context whose cache prefix is not written yet."""
+        return task.context in self.warm_contexts or task.context not in self.busy_cold
+
+
+class _BudgetStop(Exception):
+    pass
+
+
+def _example_from_reply(item: dict, task: Task, example_type) -> Example:
+    turns = tuple(Turn(t["role"], t["content"].strip()) for t in item.get("turns") or [] if t.get("content", "").strip())
+    instruction, output = item["instruction"].strip(), item["output"].strip()
+    if example_type.turns is not None and turns:
+        users = [t for t in turns if t.role == "user"]
+        assistants = [t for t in turns if t.role == "assistant"]
+        instruction = instruction or (users[0].content if users else "")
+        output = output or (assistants[-1].content if assistants else "")
+    else:
+        turns = ()
+    return Example(
+        instruction=instruction,
+        output=output,
+        input=(item.get("input") or "").strip() if example_type.carries_input else "",
+        type=task.type,
+        topic=(item.get("topic") or "").strip() or None,
+        turns=turns,
+    )
+
+
+def _answer_text(example: Example) -> str:
+    if example.turns:
+        return "\n".join(t.content for t in example.turns if t.role == "assistant")
+    return example.output
+
+
+def _type_dict(example_type) -> dict:
+    return {
+        "name": example_type.name,
+        "carries_input": example_type.carries_input,
+        "requires_code_in_output": example_type.requires_code_in_output,
+        "input_kind": example_type.input_kind,
+    }
+
+
+def _finding(data: dict):
+    from .records import Finding
+
+    return Finding(data["code"], data["severity"], data["message"], data.get("location", ""))
+
+
+def _breakdown_dict(breakdown) -> dict:
+    return {
+        "score": breakdown.score, "base": breakdown.base, "bonuses": dict(breakdown.bonuses),
+        "penalties": dict(breakdown.penalties), "accepted": breakdown.accepted, "static_only": breakdown.static_only,
+    }
+
+
+def check_can_run(project, options: RunOptions) -> None:
+    """Refusals that must happen before any request: no key, unknown cost with a cap."""
+    from .errors import ApiKeyMissing
+
+    if not options.api_key:
+        raise ApiKeyMissing(
+            "no API key: pass --api-key KEY or set ANTHROPIC_API_KEY (or use --dry-run to see the plan without one)",
+            key="api key",
+        )
+    model = project.models.resolve(project.config["model"])
+    judge_id = (project.config.get("judge") or {}).get("model") or project.config["model"]
+    for info in (model, project.models.resolve(judge_id)):
+        if not info.known and options.max_cost is not None:
+            raise ConfigError(
+                f"model '{info.id}' is not in the model table, so its cost is unknown and --max-cost cannot be enforced",
+                file=project.models.file, key="models", expected="an entry with prices for this model, or no --max-cost",
+            )
+
+
+def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunResult:
+    """Run (or resume) a generation run and export its outputs. Blocks until done."""
+    from .export import export_run
+
+    emit = emit or (lambda _event, _data: None)
+    check_can_run(project, options)
+    store = RunStore.open_run_dir(options.run_dir)
+    started = time.time()
+    try:
+        resuming = store.bind(
+            work_hash=project.work_hash, config_hash=project.config_hash, settings=project.config.settings, force=options.force
+        )
+        store.set_meta("seed", project.config["seed"])
+        store.set_meta("model", project.config["model"])
+        store.set_meta("target", options.num_examples)
+        run = _Run(project, options, store, emit)
+        run.resume_state()
+        emit("start", {"resuming": resuming, "accepted": store.count(ACCEPTED), "target": options.num_examples,
+                       "spent": run.spent, "model": run.model.id, "known_model": run.model.known})
+        stop = asyncio.run(_execute(run))
+    finally:
+        store.set_meta("last_duration_seconds", round(time.time() - started, 3))
+        store.set_meta("total_duration_seconds", round((store.get_meta("total_duration_seconds", 0) or 0) + time.time() - started, 3))
+    totals = store.totals()
+    outputs = export_run(store, project=project, output=options.output, target=options.num_examples, stop_reason=stop,
+                         limiter_peak=run.limiter.peak)
+    store.close()
+    accepted = min(totals["accepted"], options.num_examples)
+    result = RunResult(accepted, options.num_examples, accepted >= options.num_examples, stop, totals, outputs)
+    emit("done", {"accepted": accepted, "target": options.num_examples, "stop": stop, "cost": totals["cost_usd"]})
+    return result
+
+
+async def _execute(run: _Run) -> str:
+    run.client = ClaudeClient(
+        run.options.api_key, limiter=run.limiter, base_url=run.options.base_url,
+        max_retries=run.config["concurrency"].get("sdk_max_retries", 4),
+        timeout=run.config["concurrency"].get("timeout_seconds", 600),
+    )
+    try:
+        return await run.execute()
+    finally:
+        await run.client.close()
+        if run.cache is not None:
+            run.cache.close()
