@@ -209,4 +209,43 @@ def export_command(run_dir: str, fmt: str, min_score: float | None, output: str 
 
 
 # --- static commands (index, check) ---
+
+
+@main.command("index")
+@click.argument("decomp_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", default="oot_symbols.json.gz", show_default=True, help="where to write the index")
+def index_command(decomp_dir: str, output: str) -> None:
+    """Build a symbol index from a zeldaret/oot checkout (tree-sitter-c)."""
+    import time
+
+    from .index import build_index
+
+    started = time.perf_counter()
+    index = build_index(decomp_dir)
+    index.save(output)
+    counts = index.counts()
+    parse = index.provenance.get("parse", {})
+    click.echo(f"{output}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k != "renames"))
+    click.echo(f"parse: {parse.get('files', 0)} files, {parse.get('files_with_errors', 0)} with syntax errors "
+               f"({parse.get('error_nodes', 0)} error nodes), {len(parse.get('failed_files', []))} unreadable")
+    click.echo(f"commit {index.provenance.get('commit') or 'unknown'}; {time.perf_counter() - started:.1f}s")
+
+
+@main.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--symbols", default="default", show_default=True, help="symbol index: a .json.gz or `default`")
+@click.option("--checks", "checks_path", default=None, help="check policy YAML (default: the built-in checks.yaml)")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+@click.option("--min-score", type=float, default=None, help="acceptance threshold (default: scoring.threshold)")
+def check_command(file: str, symbols: str, checks_path: str | None, fmt: str, min_score: float | None) -> None:
+    """Static L1 checks and static-only L3 score of a JSONL file. Exit 0 all pass, 1 some fail, 2 bad input."""
+    from .check import check_file, format_jsonl, format_text, load_checks, load_scoring
+    from .symbols import SymbolIndex
+
+    report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path),
+                        scoring=load_scoring(), min_score=min_score)
+    click.echo(format_text(report) if fmt == "text" else format_jsonl(report))
+    sys.exit(0 if report.failed == 0 else 1)
+
+
 # --- end static commands ---

@@ -1,0 +1,195 @@
+"""`ootgen check`: static L1 checks plus the static-only L3 score of every example in a JSONL file.
+
+Reads Alpaca (instruction/input/output), ShareGPT (conversations) and chat (messages) lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from .errors import ConfigError
+from .records import Example, Finding, ScoreBreakdown, Turn
+from .resources import data_root
+from .symbols import SymbolIndex
+
+_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
+          "system": "system"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    index: int
+    accepted: bool
+    score: ScoreBreakdown
+    findings: tuple[Finding, ...]
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "accepted": self.accepted, "score": self.score.score,
+                "findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    path: str
+    results: tuple[CheckResult, ...]
+    by_code: dict
+    threshold: float
+
+    @property
+    def passed(self) -> int:
+        return sum(r.accepted for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+
+def _turns(items: list, key_role: str, key_text: str, path: str, line: int) -> Example:
+    turns = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or key_role not in item or key_text not in item:
+            raise ConfigError(f"turn {i} lacks `{key_role}`/`{key_text}`", file=path, line=line)
+        role = _ROLES.get(str(item[key_role]).lower())
+        if role is None:
+            raise ConfigError(f"unknown role {item[key_role]!r}", file=path, line=line, expected="user/human, assistant/gpt, system")
+        if role != "system":
+            turns.append(Turn(role, str(item[key_text])))
+    users = [t.content for t in turns if t.role == "user"]
+    answers = [t.content for t in turns if t.role == "assistant"]
+    return Example(instruction=users[0] if users else "", output=answers[-1] if answers else "", turns=tuple(turns))
+
+
+def read_examples(path: str | Path) -> Iterator[Example]:
+    """Examples of a JSONL file; a bad line raises ConfigError naming the file and line."""
+    path = str(path)
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read: {error.strerror}", file=path) from None
+    with fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"invalid JSON: {error.msg}", file=path, line=line_no) from None
+            if not isinstance(obj, dict):
+                raise ConfigError("not a JSON object", file=path, line=line_no)
+            meta = {"type": obj.get("type"), "topic": obj.get("topic")}
+            if isinstance(obj.get("conversations"), list):
+                ex = _turns(obj["conversations"], "from", "value", path, line_no)
+            elif isinstance(obj.get("messages"), list):
+                ex = _turns(obj["messages"], "role", "content", path, line_no)
+            elif "instruction" in obj and "output" in obj:
+                ex = Example(instruction=str(obj["instruction"]), output=str(obj["output"]), input=str(obj.get("input") or ""))
+            else:
+                raise ConfigError("unknown example format", file=path, line=line_no,
+                                  expected="instruction/input/output, conversations or messages")
+            yield Example(ex.instruction, ex.output, ex.input, meta["type"] if isinstance(meta["type"], str) else None,
+                          meta["topic"] if isinstance(meta["topic"], str) else None, ex.turns)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read: {error.strerror}", file=str(path)) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {getattr(error, 'problem', error)}", file=str(path),
+                          line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise ConfigError("not a mapping", file=str(path))
+    return data
+
+
+def load_checks(path: str | Path | None = None) -> dict:
+    """checks.yaml (the built-in one by default), validated against schemas/checks.schema.json."""
+    import jsonschema
+
+    path = Path(path) if path else data_root() / "configs" / "checks.yaml"
+    data = _load_yaml(path)
+    schema = json.loads((data_root() / "schemas" / "checks.schema.json").read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or None
+        raise ConfigError(error.message, file=str(path), key=key, expected="see schemas/checks.schema.json")
+    return data
+
+
+def load_scoring() -> dict:
+    return _load_yaml(data_root() / "configs" / "default.yaml")["scoring"]
+
+
+def load_example_types() -> dict[str, dict]:
+    types = {}
+    for p in sorted((data_root() / "configs" / "types").glob("*.yaml")):
+        t = _load_yaml(p)
+        if isinstance(t.get("name"), str):
+            types[t["name"]] = t
+    return types
+
+
+def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
+    import re
+
+    text = "\n".join(t.content for t in example.turns if t.role == "assistant") if example.turns else example.output
+    return sum(1 for w in set(re.findall(r"[A-Za-z_]\w{3,}", text)) if index.has_symbol(w))
+
+
+def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
+                   min_score: float | None = None) -> list[CheckResult]:
+    from .validate.static import run_static_checks, _split_fences
+    from .validate.score import score_candidate
+
+    if min_score is not None:
+        scoring = {**scoring, "threshold": min_score}
+    example_types = example_types or {}
+    results = []
+    for i, ex in enumerate(examples):
+        etype = example_types.get(ex.type or "")
+        findings = run_static_checks(ex, index, checks, example_type=etype)
+        texts = [t.content for t in ex.turns if t.role == "assistant"] if ex.turns else [ex.output]
+        has_code = any(_split_fences(t)[0] for t in texts)
+        score = score_candidate(findings, None, requires_code=bool(etype and etype.get("requires_code_in_output")),
+                                has_code=has_code, scoring=scoring, checks=checks,
+                                known_identifiers=count_known_identifiers(ex, index))
+        results.append(CheckResult(i, score.accepted, score, tuple(findings)))
+    return results
+
+
+def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: dict, min_score: float | None = None,
+               example_types: dict | None = None) -> CheckReport:
+    """Check every example of a JSONL file; the report has one result per example and counts by finding code."""
+    examples = list(read_examples(path))
+    types = load_example_types() if example_types is None else example_types
+    results = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
+    by_code = Counter(f.code for r in results for f in r.findings)
+    threshold = min_score if min_score is not None else float(scoring["threshold"])
+    return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold)
+
+
+def format_text(report: CheckReport) -> str:
+    lines = []
+    for r in report.results:
+        status = "PASS" if r.accepted else "FAIL"
+        lines.append(f"#{r.index}: {status} score {r.score.score:.2f} (static-only)")
+        for f in r.findings:
+            lines.append(f"    {f.severity:<7} {f.code}: {f.message}")
+    lines.append("")
+    lines.append(f"{report.path}: {len(report.results)} examples, {report.passed} pass, {report.failed} fail "
+                 f"(static-only score: L1 from static findings, L2 neutral 0.7; threshold {report.threshold:g})")
+    for code, n in report.by_code.items():
+        lines.append(f"    {code}: {n}")
+    return "\n".join(lines)
+
+
+def format_jsonl(report: CheckReport) -> str:
+    return "\n".join(json.dumps(r.as_dict(), ensure_ascii=False) for r in report.results)
