@@ -134,7 +134,7 @@ def _json_text(text: str) -> str:
 
 def _api_schema(schema: dict) -> dict:
     """The reply schema as sent: drop annotation keys the API's constrained decoding does not need."""
-    dropped = {"$schema", "title", "description", "minimum", "maximum"}
+    dropped = {"$schema", "minimum", "maximum"}
     if isinstance(schema, dict):
         return {k: _api_schema(v) for k, v in schema.items() if k not in dropped}
     if isinstance(schema, list):

@@ -1,0 +1,51 @@
+"""Shared fixtures: a scrubbed environment for every test, the fake Anthropic API, and CLI helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_anthropic.fixtures import anthropic_env, fake_anthropic  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+SCRUBBED = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_PROFILE")
+
+
+@pytest.fixture(autouse=True)
+def _scrub_anthropic_env(monkeypatch, tmp_path_factory):
+    """No test may see a real key or reach a real endpoint; the response cache is per test."""
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+def ootgen_command() -> list[str]:
+    """The installed console script when present (as a user runs it), else the module."""
+    script = shutil.which("ootgen", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-c", "from ootgen.cli import main; main()"]
+
+
+def clean_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ootgen_command(), *args], cwd=cwd, env=env if env is not None else clean_env(),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """An editable copy of the built-in configs/, templates/, contexts/ and schemas/ in tmp_path."""
+    for kind in ("configs", "templates", "contexts", "schemas"):
+        shutil.copytree(REPO / kind, tmp_path / kind)
+    return tmp_path
