@@ -19,6 +19,7 @@ from ootgen.dedup import Deduplicator, dedup_text, normalise  # noqa: E402
 
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 300.0
+TARGET_NEAR_RECALL = 0.95  # of injected near duplicates whose true Jaccard reaches the threshold
 
 VERBS = "explain describe rewrite document trace refactor annotate decompile summarise compare fix extend".split()
 SUBJECTS = (
@@ -175,18 +176,21 @@ def main() -> None:
     missed_near = [i for i in near if found[i] is None]
     false_flags = sum(1 for k, f in zip(corpus.injected, found) if k is None and f is not None)
     rows.append(("flagged among non-injected", f"{false_flags:,}", "0", ""))
-    # True 3-gram Jaccard to the original says whether MinHash/LSH lost a pair or the threshold did.
+    # True 3-gram Jaccard to the original says whether LSH lost a pair or the threshold did.
     def mean_jaccard(indices: list[int]) -> str:
         if not indices:
             return "-"
         pairs = [(corpus.texts[i], corpus.texts[corpus.sources[i]]) for i in indices]
         return f"{sum(shingle_jaccard(a, b) for a, b in pairs) / len(pairs):.3f}"
 
-    at_threshold = [i for i in near if shingle_jaccard(corpus.texts[i], corpus.texts[corpus.sources[i]])
-                    >= dedup.near_threshold]
+    at_threshold = {i for i in near if shingle_jaccard(corpus.texts[i], corpus.texts[corpus.sources[i]])
+                    >= dedup.near_threshold}
     caught = sum(1 for i in at_threshold if found[i] is not None)
-    rows.append(("near dups with true Jaccard >= threshold", f"{caught:,} / {len(at_threshold):,}", "",
-                 f"recall {caught / max(len(at_threshold), 1):.3f}"))
+    rows.append(("near dups with true Jaccard >= threshold", f"{caught:,} / {len(at_threshold):,}",
+                 f">= {TARGET_NEAR_RECALL}", f"recall {caught / max(len(at_threshold), 1):.3f}"))
+    # Candidates are verified by exact Jaccard, so nothing under the threshold may be reported.
+    below = sum(1 for i in near if i not in at_threshold and found[i] is not None)
+    rows.append(("near dups flagged with true Jaccard < threshold", f"{below:,}", "0", ""))
     rows.append(("mean true Jaccard, near dups injected", mean_jaccard(near), f">= {dedup.near_threshold}", ""))
     rows.append(("mean true Jaccard, near dups missed", mean_jaccard(missed_near), "", ""))
 

@@ -1,6 +1,7 @@
 """Dedup stage: flags a validated example whose instruction + input repeats an accepted one.
 
-Exact repeats are caught by a hash of the normalised text, near repeats by MinHash + LSH banding.
+Exact repeats are caught by a hash of the normalised text, near repeats by MinHash + LSH banding
+whose candidates are verified by the exact Jaccard similarity of the stored shingle sets.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ _CHAR_SHINGLE = 5
 # Below this many words there are too few word 3-grams for a meaningful Jaccard estimate
 # (one changed word in a 6-word text already removes 3 of 4 shingles), so characters are used.
 _MIN_WORDS_FOR_WORD_SHINGLES = 8
-# LSH candidates are verified against the signatures, so a false candidate costs one vectorised
-# comparison while a missed candidate is a duplicate let through: weigh misses far heavier.
-_LSH_FALSE_POSITIVE_WEIGHT = 0.1
-_LSH_FALSE_NEGATIVE_WEIGHT = 0.9
+# LSH candidates are verified by exact Jaccard, so a false candidate costs a few vectorised
+# comparisons while a missed candidate is a duplicate let through: banding is chosen so that a pair
+# exactly at the threshold becomes a candidate with at least this probability.
+_LSH_CANDIDATE_RECALL = 0.995
 # Band keys are kept below 2**60 so each is a two-digit Python int (32 bytes, not 36).
 _BAND_KEY_MASK = np.uint64((1 << 60) - 1)
 _PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
@@ -44,7 +45,7 @@ class _Fingerprint:
     """What add() stores for a unique text, computed once by the lookup that found it unique."""
 
     digest: bytes
-    signature: np.ndarray | None  # None when the text has no shingles (empty after normalising)
+    shingles: np.ndarray  # sorted unique uint32 shingle hashes; empty when the text normalises to ""
     band_keys: list[int]
 
 
@@ -59,19 +60,17 @@ def normalise(text: str) -> str:
 
 
 def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) whose S-curve 1 - (1 - s**rows)**bands best separates pairs at `threshold`."""
-    below = np.linspace(0.0, threshold, 200)
-    above = np.linspace(threshold, 1.0, 200)
-    best: tuple[float, int, int] | None = None
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            false_pos = np.trapezoid(1 - (1 - below**rows) ** bands, below)
-            false_neg = np.trapezoid((1 - above**rows) ** bands, above)
-            error = _LSH_FALSE_POSITIVE_WEIGHT * false_pos + _LSH_FALSE_NEGATIVE_WEIGHT * false_neg
-            if best is None or error < best[0]:
-                best = (error, bands, rows)
-    assert best is not None
-    return best[1], best[2]
+    """(bands, rows) with the longest bands whose S-curve 1 - (1 - s**rows)**bands still makes a pair
+    at similarity `threshold` a candidate with probability >= _LSH_CANDIDATE_RECALL.
+
+    Longer bands mean fewer chance collisions of dissimilar texts; using every band that fits keeps
+    recall as high as the row count allows. Falls back to one row per band when nothing reaches it.
+    """
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if 1.0 - (1.0 - threshold**rows) ** bands >= _LSH_CANDIDATE_RECALL:
+            return bands, rows
+    return num_perm, 1
 
 
 def _stable_u64(seed: int, label: str, index: int) -> int:
@@ -81,7 +80,7 @@ def _stable_u64(seed: int, label: str, index: int) -> int:
 
 
 def _shingle_hashes(normalised: str) -> np.ndarray:
-    """uint64 hashes < 2**31 of the text's shingles (with repeats: MinHash ignores them)."""
+    """Sorted unique uint64 hashes < 2**31 of the text's shingles: its shingle set."""
     words = normalised.split(" ")
     if len(words) >= _MIN_WORDS_FOR_WORD_SHINGLES:
         units = np.fromiter((zlib.crc32(w.encode()) for w in words), dtype=np.uint64, count=len(words))
@@ -98,15 +97,16 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
-    return h % _PRIME
+    return np.unique(h % _PRIME)
 
 
 class Deduplicator:
     """Remembers accepted texts and tells whether a new one repeats one of them exactly or nearly.
 
-    Near duplicates are texts whose shingle Jaccard similarity, estimated from `num_perm` MinHash
-    values, is at least `near_threshold`. LSH banding keeps lookups sub-quadratic; every LSH
-    candidate is verified on the signatures before it is reported.
+    Near duplicates are texts whose shingle Jaccard similarity is at least `near_threshold`. MinHash
+    signatures of `num_perm` values, cut into LSH bands, find candidates in sub-quadratic time; each
+    candidate is then verified by its exact Jaccard similarity over the stored shingle sets, so the
+    banding can be generous (high recall) without reporting false duplicates.
     """
 
     def __init__(self, *, near_threshold: float = 0.85, num_perm: int = 64, seed: int = 1) -> None:
@@ -127,9 +127,10 @@ class Deduplicator:
 
         self._keys: list[str] = []
         self._exact: dict[bytes, int] = {}
-        # Row i is the signature of text i (grown by doubling); texts with no shingles keep a stale row
-        # that no band table points at.
-        self._signatures = np.empty((1024, num_perm), dtype=np.uint32)
+        # Text i's shingle set is _shingles[_offsets[i]:_offsets[i + 1]]; both arrays grow by doubling.
+        # A flat uint32 array costs 4 bytes a shingle, where a Python set would cost ~60.
+        self._shingles = np.empty(1 << 16, dtype=np.uint32)
+        self._offsets = np.zeros(1024, dtype=np.int64)
         # One table per band: band key -> id, or list of ids once two texts share that band.
         self._band_tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
 
@@ -149,34 +150,51 @@ class Deduplicator:
         doc_id = len(self._keys)
         self._keys.append(key)
         self._exact[found.digest] = doc_id
-        if doc_id == len(self._signatures):
-            self._grow()
-        if found.signature is not None:
-            self._signatures[doc_id] = found.signature
-            for table, band_key in zip(self._band_tables, found.band_keys):
-                bucket = table.get(band_key)
-                if bucket is None:
-                    table[band_key] = doc_id
-                elif type(bucket) is int:
-                    table[band_key] = [bucket, doc_id]
-                else:
-                    bucket.append(doc_id)
+        self._store_shingles(doc_id, found.shingles)
+        for table, band_key in zip(self._band_tables, found.band_keys):
+            bucket = table.get(band_key)
+            if bucket is None:
+                table[band_key] = doc_id
+            elif type(bucket) is int:
+                table[band_key] = [bucket, doc_id]
+            else:
+                bucket.append(doc_id)
         return None
 
-    def _grow(self) -> None:
-        signatures = np.empty((2 * len(self._signatures), self.num_perm), dtype=np.uint32)
-        signatures[: len(self._signatures)] = self._signatures
-        self._signatures = signatures
+    def _store_shingles(self, doc_id: int, shingles: np.ndarray) -> None:
+        if doc_id + 2 > len(self._offsets):
+            self._offsets = np.concatenate([self._offsets, np.zeros(len(self._offsets), dtype=np.int64)])
+        start = int(self._offsets[doc_id])
+        end = start + len(shingles)
+        if end > len(self._shingles):
+            grown = np.empty(max(2 * len(self._shingles), end), dtype=np.uint32)
+            grown[:start] = self._shingles[:start]
+            self._shingles = grown
+        self._shingles[start:end] = shingles
+        self._offsets[doc_id + 1] = end
 
-    def _signature(self, normalised: str) -> tuple[np.ndarray, list[int]] | None:
-        if not normalised:
-            return None
-        shingles = _shingle_hashes(normalised)
+    def _band_keys(self, shingles: np.ndarray) -> list[int]:
         permuted = (shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME
-        signature = permuted.min(axis=0).astype(np.uint32)
-        banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
-        band_keys = ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
-        return signature, band_keys
+        signature = permuted.min(axis=0)
+        banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows)
+        return ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
+
+    def _jaccard(self, ids: np.ndarray, shingles: np.ndarray) -> np.ndarray:
+        """Exact Jaccard similarity of `shingles` (sorted, unique) with each stored text in `ids`.
+
+        Equivalent to len(np.intersect1d(a, b)) per pair, done for all candidates in one pass:
+        gather their shingles, look each up in the query set by binary search, sum hits per text.
+        """
+        starts, ends = self._offsets[ids], self._offsets[ids + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        owner = np.repeat(np.arange(len(ids)), lengths)
+        positions = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        stored = self._shingles[positions]
+        slots = np.minimum(np.searchsorted(shingles, stored), len(shingles) - 1)
+        hits = shingles[slots] == stored
+        shared = np.bincount(owner, weights=hits, minlength=len(ids))
+        return shared / (lengths + len(shingles) - shared)
 
     def _lookup(self, text: str) -> Duplicate | _Fingerprint:
         normalised = normalise(text)
@@ -184,10 +202,11 @@ class Deduplicator:
         earlier = self._exact.get(digest)
         if earlier is not None:
             return Duplicate(kind="exact", of=self._keys[earlier], similarity=1.0)
-        computed = self._signature(normalised)
-        if computed is None:
-            return _Fingerprint(digest, None, [])
-        signature, band_keys = computed
+        if not normalised:
+            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
+        shingles = _shingle_hashes(normalised)
+        band_keys = self._band_keys(shingles)
+        shingles = shingles.astype(np.uint32)
         candidates: set[int] = set()
         for table, band_key in zip(self._band_tables, band_keys):
             bucket = table.get(band_key)
@@ -199,8 +218,8 @@ class Deduplicator:
                 candidates.update(bucket)
         if candidates:
             ids = np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
-            similarities = (self._signatures[ids] == signature).mean(axis=1)
+            similarities = self._jaccard(ids, shingles)
             best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
             if similarities[best] >= self.near_threshold:
                 return Duplicate(kind="near", of=self._keys[ids[best]], similarity=float(similarities[best]))
-        return _Fingerprint(digest, signature, band_keys)
+        return _Fingerprint(digest, shingles, band_keys)

@@ -54,38 +54,42 @@ def test_dedup_text_leaves_out_nothing_of_instruction_and_input():
     assert "s16 x = 0;" in dedup_text("Explain this.", "s16 x = 0;")
 
 
-def test_one_word_changed_in_40_word_instruction_is_near_duplicate():
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_one_word_changed_in_40_word_instruction_is_near_duplicate_for_every_seed(seed):
     assert len(INSTRUCTION_40_WORDS.split()) == 40
-    # True 3-gram Jaccard is 0.857, just over 0.85: whether one given pair is caught depends on the
-    # seed (about 2 seeds in 3 catch this one); the default seed does, and the next test covers the rate.
+    # True 3-gram Jaccard is 0.857, just over 0.85: an estimate from 64 MinHash values would miss it
+    # for about one seed in three; exact verification of LSH candidates must catch it for all of them.
     changed = _one_word_changed(INSTRUCTION_40_WORDS, 30, "Hover")
-    dedup = Deduplicator()
+    dedup = Deduplicator(seed=seed)
     dedup.add("original", INSTRUCTION_40_WORDS)
 
     found = dedup.add("reworded", changed)
 
     assert found is not None and found.kind == "near" and found.of == "original"
+    assert found.similarity == pytest.approx(_word_trigram_jaccard(INSTRUCTION_40_WORDS, changed))
     assert found.similarity >= dedup.near_threshold
-    # the estimate is from 64 MinHash values: within a few of them of the true Jaccard
-    assert found.similarity == pytest.approx(_word_trigram_jaccard(INSTRUCTION_40_WORDS, changed), abs=0.12)
     assert len(dedup) == 1
 
 
-def test_most_one_word_changes_in_40_word_instructions_are_caught():
+def test_one_word_changes_are_caught_exactly_when_true_jaccard_reaches_the_threshold():
     # A middle-word change in 40 words leaves a true 3-gram Jaccard of ~0.85-0.88, right at the
-    # threshold, so with 64 permutations only most (not all) pairs can be caught; what must hold is
-    # that the rate stays well above chance and every report clears the threshold.
+    # threshold: the similarity reported is the exact one, so the decision follows the true Jaccard.
     rng = random.Random(11)
-    caught = 0
+    at_or_over = caught = 0
     for i in range(60):
-        dedup = Deduplicator()
+        dedup = Deduplicator(seed=i)
         original = _random_instruction(rng, 40)
         dedup.add("original", original)
-        found = dedup.check(_one_word_changed(original, rng.randrange(10, 30), "zzz"))
-        if found is not None:
-            assert found.similarity >= dedup.near_threshold
+        changed = _one_word_changed(original, rng.randrange(10, 30), "zzz")
+        jaccard = _word_trigram_jaccard(original, changed)
+        found = dedup.check(changed)
+        if jaccard >= dedup.near_threshold:
+            at_or_over += 1
+            assert found is not None and found.similarity == pytest.approx(jaccard), (i, jaccard)
             caught += 1
-    assert caught >= 30
+        else:
+            assert found is None, (i, jaccard, found)
+    assert at_or_over >= 30 and caught == at_or_over
 
 
 def test_distinct_synthetic_instructions_are_not_flagged():
@@ -166,12 +170,27 @@ def test_short_texts_use_characters_so_a_small_edit_is_near_and_a_different_text
     assert dedup.check("Decompile EnHorse_Update for Lon Lon Ranch") is None
 
 
-def test_lsh_bands_fit_in_num_perm_and_move_with_threshold():
+def test_lsh_bands_fit_in_num_perm_move_with_threshold_and_make_pairs_at_threshold_candidates():
     for threshold in (0.5, 0.7, 0.85, 0.95):
         bands, rows = lsh_bands(threshold, 64)
         assert bands * rows <= 64
+        assert 1 - (1 - threshold**rows) ** bands >= 0.99
     # a stricter threshold needs longer bands (more rows must agree)
     assert lsh_bands(0.95, 64)[1] > lsh_bands(0.5, 64)[1]
+
+
+def test_many_stored_texts_keep_their_own_shingle_sets():
+    # Past the initial capacity of the shingle store, every text must still be compared with its own set.
+    rng = random.Random(4)
+    texts = [_random_instruction(rng, 40) for _ in range(3000)]
+    dedup = Deduplicator()
+    for i, text in enumerate(texts):
+        dedup.add(f"ex{i}", text)
+    for i in (0, 1500, 2999):
+        changed = _one_word_changed(texts[i], 39, "zzz")  # last word: only one 3-gram lost
+        found = dedup.check(changed)
+        assert found is not None and found.of == f"ex{i}"
+        assert found.similarity == pytest.approx(_word_trigram_jaccard(texts[i], changed))
 
 
 def test_bad_threshold_is_rejected():
