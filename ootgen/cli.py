@@ -104,11 +104,13 @@ def init(directory: str, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Start fresh in a run directory that holds a different configuration.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse or store responses in the cross-run response cache.")
 @click.option("--batch", is_flag=True, help="Send requests through the Message Batches API (half price, slower).")
+@click.option("--batch-poll", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Seconds between polls of a batch's status.")
 @click.option("--progress", "progress_mode", type=click.Choice(["bar", "quiet", "json"]), default="bar", show_default=True,
               help="Live bar, nothing but the summary, or one JSON event per line on stderr.")
 @click.option("--base-url", envvar="ANTHROPIC_BASE_URL", default=None, hidden=True)
 def run(config, api_key, num_examples, output, model, judge_model, seed, overrides, concurrency, max_cost,
-        dry_run, run_dir, force, no_cache, batch, progress_mode, base_url) -> None:
+        dry_run, run_dir, force, no_cache, batch, batch_poll, progress_mode, base_url) -> None:
     """Generate a dataset: plan, ask Claude, validate (L1, L2, L3), dedup, store, export."""
     from pathlib import Path
 
@@ -144,7 +146,7 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     options = RunOptions(
         api_key=api_key, run_dir=Path(run_dir) if run_dir else output_path.with_name(output_path.stem + ".run"),
         output=output_path, num_examples=target, base_url=base_url, concurrency=settings["concurrency"]["max"],
-        max_cost=cap, use_cache=not no_cache, force=force, batch=batch,
+        max_cost=cap, use_cache=not no_cache, force=force, batch=batch, batch_poll_seconds=batch_poll,
     )
     reporter = make_reporter(progress_mode)
     try:

@@ -223,7 +223,7 @@ class ClaudeClient:
                  max_retries: int = 4, timeout: float = 600.0):
         import anthropic
 
-        self._anthropic = anthropic
+        self.anthropic = anthropic
         self.limiter = limiter
         self.stats = CallStats()
 
@@ -238,7 +238,7 @@ class ClaudeClient:
 
     async def call(self, request: Request) -> tuple[str, str | None, Usage]:
         """Send one request; return (text, stop_reason, usage). Raises TransientFailure or RunAborted."""
-        anthropic = self._anthropic
+        anthropic = self.anthropic
         params = request.api_params()
         temperature = params.pop("temperature", None)
         extra_body = {"temperature": temperature} if temperature is not None else None

@@ -92,6 +92,7 @@ class _Run:
         self.busy_cold: set[str] = set()
         self.session_usage = Usage()
         self.session_calls = 0
+        self.judge_failures: dict[int, int] = {}
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -191,24 +192,28 @@ class _Run:
 
     # --- generation ------------------------------------------------------------------------------
 
-    async def generate(self, task: Task) -> None:
-        from .validate.static import run_static_checks
-
-        settings = self.config["generation"]
+    def generation_prompt(self, task: Task):
         structured = self.model.structured_outputs or not self.model.known
-        example_type = self.project.types[task.type]
-        prompt = self.project.renderer.generation_prompt(
-            generation_vars(task, self.project, structured=structured), override=example_type.generate_template
+        return self.project.renderer.generation_prompt(
+            generation_vars(task, self.project, structured=structured), override=self.project.types[task.type].generate_template
         )
+
+    async def generate(self, task: Task) -> None:
         try:
-            result = await self.ask("generate", self.model, prompt, task.index, settings, "generation_reply")
+            result = await self.ask("generate", self.model, self.generation_prompt(task), task.index, self.config["generation"], "generation_reply")
         finally:
             self.busy_cold.discard(task.context)
         if result is None:
             self.store.set_task_state(task.index, "failed", "no valid reply")
             return
         self.warm_contexts.add(task.context)
-        reply, row = result
+        self.store_generation(task, *result)
+
+    def store_generation(self, task: Task, reply: Reply, row: dict | None) -> None:
+        """Static L1 and dedup on a valid generation reply, then one transaction with its response."""
+        from .validate.static import run_static_checks
+
+        example_type = self.project.types[task.type]
         rows = []
         for slot, item in enumerate(reply.data["examples"][: task.count]):
             example = _example_from_reply(item, task, example_type)
@@ -230,31 +235,35 @@ class _Run:
 
     # --- judging ---------------------------------------------------------------------------------
 
-    async def judge(self, context_id: str, cids: list[int]) -> None:
-        from .validate.score import score_candidate
+    def pending_group(self, cids: list[int]) -> list:
+        wanted = set(cids)
+        by_id = {c.id: c for c in self.store.candidates(PENDING) if c.id in wanted}
+        return [by_id[c] for c in cids if c in by_id]
 
-        by_id = {c.id: c for c in self.store.candidates(PENDING) if c.id in set(cids)}
-        group = [by_id[c] for c in cids if c in by_id]
-        if not group:
-            return
+    def judge_prompt(self, context_id: str, group: list):
         structured = self.judge_model.structured_outputs or not self.judge_model.known
-        prompt = self.project.renderer.judge_prompt(
+        return self.project.renderer.judge_prompt(
             judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured)
         )
-        result = await self.ask("judge", self.judge_model, prompt, None, self.config["judge"], "judge_reply")
+
+    async def judge(self, context_id: str, cids: list[int]) -> None:
+        group = self.pending_group(cids)
+        if group:
+            result = await self.ask("judge", self.judge_model, self.judge_prompt(context_id, group), None, self.config["judge"], "judge_reply")
+            self.store_judgement(group, *(result or (None, None)))
+
+    def store_judgement(self, group: list, reply: Reply | None, row: dict | None) -> None:
+        """L3 scoring from the judge's L1/L2 verdicts, stored in one transaction with the response."""
+        from .validate.score import score_candidate
+
         results = []
-        if result is None:
-            for candidate in group:
-                results.append(dict(cid=candidate.id, status=REJECTED, reason="judge_failed", verdict=None, score=None, breakdown=None))
-            self.store.commit_judgement(None, results)
-            return
-        reply, row = result
-        verdicts = {v["index"]: v for v in reply.data["verdicts"]}
+        verdicts = {v["index"]: v for v in reply.data["verdicts"]} if reply is not None else {}
         scoring = self.config["scoring"]
         for number, candidate in enumerate(group, 1):
             verdict = verdicts.get(number)
             if verdict is None:
-                results.append(dict(cid=candidate.id, status=REJECTED, reason="judge_missing_verdict", verdict=None, score=None, breakdown=None))
+                reason = "judge_failed" if reply is None else "judge_missing_verdict"
+                results.append(dict(cid=candidate.id, status=REJECTED, reason=reason, verdict=None, score=None, breakdown=None))
                 continue
             example_type = self.project.types[candidate.example.type]
             findings = [_finding(f) for f in candidate.findings]
@@ -485,6 +494,10 @@ async def _execute(run: _Run) -> str:
         timeout=run.config["concurrency"].get("timeout_seconds", 600),
     )
     try:
+        if run.options.batch:
+            from .batch import execute_batches
+
+            return await execute_batches(run)
         return await run.execute()
     finally:
         await run.client.close()
