@@ -201,7 +201,8 @@ async def _collect(run, batch_id: str, entries: dict[str, _Entry]) -> None:
             if reply.data is None:
                 run.store.save_response(**row)
                 run.store.record_failure(None, "judge", f"bad_reply: {reply.error}")
-            run.store_judgement(group, reply if reply.data is not None else None, row if reply.data is not None else None)
+            valid = reply.data is not None
+            run.store_judgement(group, [(entry.model, reply if valid else None, row if valid else None)])
     missing = set(entries) - seen
     for key in missing:
         run.store.record_failure(entries[key].task_idx, entries[key].kind, f"batch_missing_result: {batch_id}")
@@ -221,7 +222,7 @@ def _count_judge_failure(run, cids) -> None:
             failed.append(cid)
     group = run.pending_group(failed)
     if group:
-        run.store_judgement(group, None, None)
+        run.store_judgement(group, [(run.judge_model.id, None, None)])
 
 
 def _invalid_replies(run, task_idx: int) -> int:

@@ -119,6 +119,7 @@ def _rejected_record(candidate: StoredCandidate) -> dict:
         "turns": [{"role": t.role, "content": t.content} for t in example.turns],
         "findings": candidate.findings,
         "judge": {k: candidate.verdict.get(k) for k in ("technical_accuracy", "technical_issues", "summary")} if candidate.verdict else None,
+        "judges": (candidate.breakdown or {}).get("judges"),
     }
 
 
@@ -143,6 +144,7 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
     coverage = Counter(f"{c.example.type}/{c.context}/{c.complexity}" for c in chosen)
     topics = Counter(c.example.topic for c in chosen if c.example.topic)
     settings = store.get_meta("settings", {}) or {}
+    disagreements = sum(1 for c in all_candidates if (c.breakdown or {}).get("disagreement"))
     read_share = usage.cache_read_input_tokens / usage.total_input if usage.total_input else 0.0
     return {
         "total_examples": exported,
@@ -169,6 +171,9 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "cost_usd": totals["cost_usd"],
         "model": settings.get("model"),
         "judge_model": (settings.get("judge") or {}).get("model") or settings.get("model"),
+        "cross_validation": {"judges": settings.get("judges") or None,
+                             "rule": (settings.get("cross_validation") or {}).get("rule", "mean"),
+                             "disagreements": disagreements},
         "seed": settings.get("seed"),
         "config_hash": store.get_meta("config_hash"),
         "work_hash": store.get_meta("work_hash"),

@@ -205,6 +205,9 @@ def _retry_after_seconds(headers) -> float | None:
     return None
 
 
+STREAM_ABOVE_MAX_TOKENS = 16_000
+
+
 class TransientFailure(Exception):
     """The API could not answer this time (after the SDK's own retries); the task may be tried later."""
 
@@ -224,6 +227,9 @@ class ClaudeClient:
         import anthropic
 
         self.anthropic = anthropic
+        import httpx2
+
+        self._httpx = httpx2
         self.limiter = limiter
         self.stats = CallStats()
 
@@ -245,7 +251,12 @@ class ClaudeClient:
         await self.limiter.acquire()
         try:
             self.stats.calls += 1
-            message = await self.client.messages.create(**params, extra_body=extra_body)
+            if params["max_tokens"] > STREAM_ABOVE_MAX_TOKENS:
+                # The SDK refuses long non-streaming requests; stream and collect the final message instead.
+                async with self.client.messages.stream(**params, extra_body=extra_body) as stream:
+                    message = await stream.get_final_message()
+            else:
+                message = await self.client.messages.create(**params, extra_body=extra_body)
         except anthropic.AuthenticationError:
             raise RunAborted(
                 "the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY",
@@ -257,7 +268,7 @@ class ClaudeClient:
             raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
         except anthropic.BadRequestError as error:
             raise RunAborted(f"the API rejected the request (400): {_api_message(error)}") from None
-        except (anthropic.APIError, ValueError) as error:
+        except (anthropic.APIError, ValueError, self._httpx.HTTPError) as error:
             raise TransientFailure(f"{type(error).__name__}: {_api_message(error)}") from None
         finally:
             await self.limiter.release()

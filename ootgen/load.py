@@ -137,6 +137,8 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
     judge_model = (config.get("judge") or {}).get("model")
     if judge_model:
         models.resolve(judge_model, source=_where(config, ("judge", "model")))
+    for index, judge_id in enumerate(config.get("judges") or []):
+        models.resolve(judge_id, source=_where(config, ("judges", index)))
     renderer = PromptRenderer(
         [Path(d) for d in config["template_dirs"]],
         config["templates"],
@@ -292,7 +294,7 @@ def load_types(config: RunConfig) -> dict[str, ExampleType]:
                 raise ConfigError(
                     f"duplicate example type name '{example_type.name}' (also defined in {types[example_type.name].file})",
                     file=str(path),
-                    line=1,
+                    line=load_yaml_file(path)[1].locate(("name",))[1],  # re-read only on this error path
                     key="name",
                     expected="a unique type name",
                 )

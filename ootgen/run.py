@@ -73,6 +73,7 @@ class _Run:
         self.model = project.models.resolve(self.config["model"])
         judge_id = (self.config.get("judge") or {}).get("model") or self.config["model"]
         self.judge_model = project.models.resolve(judge_id)
+        self.judge_models = [project.models.resolve(m) for m in (self.config.get("judges") or [judge_id])]
         self.index = SymbolIndex.load(self.config.get("symbols") or "default")
         checks_path = self.config.get("checks")
         self.checks = load_yaml_file(Path(checks_path), "checks file")[0] if checks_path else {}
@@ -240,42 +241,67 @@ class _Run:
         by_id = {c.id: c for c in self.store.candidates(PENDING) if c.id in wanted}
         return [by_id[c] for c in cids if c in by_id]
 
-    def judge_prompt(self, context_id: str, group: list):
-        structured = self.judge_model.structured_outputs or not self.judge_model.known
+    def judge_prompt(self, context_id: str, group: list, model: ModelInfo | None = None):
+        model = model or self.judge_model
+        structured = model.structured_outputs or not model.known
         return self.project.renderer.judge_prompt(
             judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured)
         )
 
     async def judge(self, context_id: str, cids: list[int]) -> None:
         group = self.pending_group(cids)
-        if group:
-            result = await self.ask("judge", self.judge_model, self.judge_prompt(context_id, group), None, self.config["judge"], "judge_reply")
-            self.store_judgement(group, *(result or (None, None)))
+        if not group:
+            return
+        replies = []
+        for model in self.judge_models:  # cross-validation: every configured judge reviews the group
+            result = await self.ask("judge", model, self.judge_prompt(context_id, group, model), None, self.config["judge"], "judge_reply")
+            reply, row = result or (None, None)
+            replies.append((model.id, reply, row))
+        self.store_judgement(group, replies)
 
-    def store_judgement(self, group: list, reply: Reply | None, row: dict | None) -> None:
-        """L3 scoring from the judge's L1/L2 verdicts, stored in one transaction with the response."""
+    def store_judgement(self, group: list, replies: list[tuple[str, Reply | None, dict | None]]) -> None:
+        """L3 scores from each judge's L1/L2 verdicts, combined by the cross-validation rule, stored in one
+        transaction with the judge responses."""
         from .validate.score import score_candidate
 
-        results = []
-        verdicts = {v["index"]: v for v in reply.data["verdicts"]} if reply is not None else {}
         scoring = self.config["scoring"]
+        rule = self.config.section("cross_validation").get("rule", "mean")
+        verdicts_by_judge = [
+            (model_id, {v["index"]: v for v in reply.data["verdicts"]} if reply is not None else None) for model_id, reply, _ in replies
+        ]
+        results = []
         for number, candidate in enumerate(group, 1):
-            verdict = verdicts.get(number)
-            if verdict is None:
-                reason = "judge_failed" if reply is None else "judge_missing_verdict"
-                results.append(dict(cid=candidate.id, status=REJECTED, reason=reason, verdict=None, score=None, breakdown=None))
-                continue
             example_type = self.project.types[candidate.example.type]
             findings = [_finding(f) for f in candidate.findings]
-            breakdown = score_candidate(
-                findings, verdict, requires_code=example_type.requires_code_in_output,
-                has_code="```" in _answer_text(candidate.example), scoring=scoring, checks=self.checks,
-            )
-            status = ACCEPTED if breakdown.accepted else REJECTED
-            reason = None if breakdown.accepted else f"low_score ({breakdown.score:.1f} < {scoring['threshold']})"
-            results.append(dict(cid=candidate.id, status=status, reason=reason, verdict=verdict,
-                                score=round(breakdown.score, 3), breakdown=_breakdown_dict(breakdown)))
-        self.store.commit_judgement(row, results)
+            opinions = []
+            for model_id, verdicts in verdicts_by_judge:
+                verdict = (verdicts or {}).get(number)
+                if verdict is None:
+                    continue
+                breakdown = score_candidate(
+                    findings, verdict, requires_code=example_type.requires_code_in_output,
+                    has_code="```" in _answer_text(candidate.example), scoring=scoring, checks=self.checks,
+                )
+                opinions.append((model_id, verdict, breakdown))
+            if not opinions:
+                failed = any(verdicts is None for _, verdicts in verdicts_by_judge)
+                reason = "judge_failed" if failed else "judge_missing_verdict"
+                results.append(dict(cid=candidate.id, status=REJECTED, reason=reason, verdict=None, score=None, breakdown=None))
+                continue
+            accepted, score = _combine(rule, [b for _, _, b in opinions], scoring["threshold"])
+            detail = _breakdown_dict(opinions[0][2])
+            if len(opinions) > 1:
+                votes = [b.accepted for _, _, b in opinions]
+                detail["judges"] = [{"model": m, "score": round(b.score, 3), "accepted": b.accepted} for m, _, b in opinions]
+                detail["rule"] = rule
+                detail["disagreement"] = len(set(votes)) > 1
+            verdict = opinions[0][1]
+            reason = None if accepted else f"low_score ({score:.1f} < {scoring['threshold']})"
+            if not accepted and detail.get("disagreement"):
+                reason = f"judges_disagree ({rule}: {score:.1f})"
+            results.append(dict(cid=candidate.id, status=ACCEPTED if accepted else REJECTED, reason=reason,
+                                verdict=verdict, score=round(score, 3), breakdown=detail))
+        self.store.commit_judgement([row for _, _, row in replies if row is not None], results)
         self.emit("judged", {"accepted": sum(r["status"] == ACCEPTED for r in results), "rejected": sum(r["status"] == REJECTED for r in results)})
 
     # --- scheduling ------------------------------------------------------------------------------
@@ -405,6 +431,19 @@ def _example_from_reply(item: dict, task: Task, example_type) -> Example:
         topic=(item.get("topic") or "").strip() or None,
         turns=turns,
     )
+
+
+def _combine(rule: str, breakdowns: list, threshold: float) -> tuple[bool, float]:
+    """Cross-validation: `mean` of scores against the threshold, or `all` / `majority` of the judges' verdicts."""
+    scores = [b.score for b in breakdowns]
+    mean = sum(scores) / len(scores)
+    # A breakdown that scores above the threshold yet is not accepted carries a static error: that rejects for all.
+    static_ok = not any(b.score >= threshold and not b.accepted for b in breakdowns)
+    if rule == "all":
+        return all(b.accepted for b in breakdowns), min(scores)
+    if rule == "majority":
+        return sum(b.accepted for b in breakdowns) * 2 > len(breakdowns), mean
+    return mean >= threshold and static_ok, mean
 
 
 def _answer_text(example: Example) -> str:

@@ -192,11 +192,11 @@ class RunStore:
                 self._insert_candidate(row)
             self.db.execute("UPDATE tasks SET state='done', attempts=attempts+1 WHERE idx=?", (task_idx,))
 
-    def commit_judgement(self, response: dict | None, results: list[dict]) -> list[int]:
-        """Store a judge response and every verdict it carries in one transaction; returns accepted seqs."""
+    def commit_judgement(self, responses: list[dict], results: list[dict]) -> list[int]:
+        """Store judge responses and every verdict they carry in one transaction; returns accepted seqs."""
         seqs = []
         with self.transaction():
-            if response is not None:
+            for response in responses:
                 self._save_response(**response)
             for result in results:
                 seq = self._finish_candidate(**result)
