@@ -116,7 +116,7 @@ def _policy(checks: dict) -> _Policy:
         input_check=inp.get("check", True),
         input_max=inp.get("max_severity", "warning"),
         input_skip=frozenset(inp.get("skip_types", [])),
-        counterexample=re.compile(r"\b(?:" + "|".join(re.escape(w) for w in checks.get("counterexample_words", []) or ["(?!x)x"]) + r")\b", re.I),
+        counterexample=_words_regex(checks.get("counterexample_words", [])),
         c_tags=frozenset(t.lower() for t in fences.get("c", ["c"])),
         asm_tags=frozenset(t.lower() for t in fences.get("asm", ["asm"])),
         other_tags=frozenset(t.lower() for t in fences.get("other", [])),
@@ -187,7 +187,7 @@ def _split_fences(text: str) -> tuple[list[tuple[str, str, int, str]], str, int 
         if open_mark is None:
             if m:
                 open_mark, tag, start, body = m.group(1), m.group(2).lower(), n, []
-                before = "\n".join(prose[-3:])
+                before = next((p for p in reversed(prose) if p.strip()), "")  # the line introducing the fence
             else:
                 prose.append(line)
         elif m and m.group(1)[0] == open_mark[0] and len(m.group(1)) >= len(open_mark) and not m.group(2):
@@ -415,8 +415,6 @@ class _Checker:
             if not text.strip():
                 self.add("EMPTY_OUTPUT", f"{where} is empty", where)
                 continue
-            if len(text.strip()) < min_chars:
-                self.add("TOO_SHORT", f"{where} has {len(text.strip())} characters, fewer than {min_chars}", where)
             fences, prose, unclosed = _split_fences(text)
             if unclosed is not None:
                 self.add("UNCLOSED_FENCE", f"code fence opened at line {unclosed} of {where} is never closed", where)
@@ -428,6 +426,10 @@ class _Checker:
                                      counterexample=bool(policy.counterexample.search(before.lower()))))
         if not answers:
             self.add("EMPTY_OUTPUT", "no assistant turn", "output")
+        # a dialogue may have short turns; its length is that of all assistant turns together
+        total = sum(len(t.strip()) for _, t in answers)
+        if 0 < total < min_chars:
+            self.add("TOO_SHORT", f"the output has {total} characters, fewer than {min_chars}", "output")
         if self.example_type.get("requires_code_in_output") and not has_code and any(t.strip() for _, t in answers):
             self.add("MISSING_CODE", "this type requires code in the output and there is no code fence", "output")
         if self.example_type.get("carries_input") and not ex.turns and not ex.input.strip():
