@@ -210,6 +210,20 @@ def export_command(run_dir: str, fmt: str, min_score: float | None, output: str 
     click.echo(f"wrote {paths['dataset']} ({fmt}), {paths['metadata']}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the HTML report [RUN_DIR/report.html].")
+def report(run_dir: str, out_path: str | None) -> None:
+    """Write a self-contained HTML report of a run (read-only; safe while it runs)."""
+    from pathlib import Path
+
+    from .report import write_report
+
+    written = write_report(Path(run_dir), Path(out_path) if out_path else Path(run_dir) / "report.html")
+    click.echo(str(written))
+
+
 # --- static commands (index, check) ---
 
 
