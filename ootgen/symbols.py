@@ -58,7 +58,7 @@ class SymbolIndex:
     """Read-only tables of decomp names. Build with ootgen.index, then `save`/`load`."""
 
     __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
-                 "_actors", "_renames", "provenance", "_all_names", "_by_initial")
+                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial")
 
     def __init__(self, data: dict) -> None:
         self._functions: dict[str, list] = data.get("functions", {})
@@ -72,8 +72,8 @@ class SymbolIndex:
         renames = data.get("renames", {})
         self._renames: dict[str, dict[str, str]] = {k: renames.get(k, {}) for k in ("word", "substring", "path", "suffix")}
         self.provenance: dict = data.get("provenance", {})
-        self._all_names: list[str] | None = None
-        self._by_initial: dict[str, list[str]] | None = None
+        self._suggest_cache: dict = {}
+        self._by_initial: dict | None = None
 
     # -- persistence -------------------------------------------------------------------------------------
     @classmethod
@@ -201,25 +201,43 @@ class SymbolIndex:
 
     # -- did you mean -------------------------------------------------------------------------------------
     def suggest(self, name: str, *, limit: int = 1, kinds: Iterable[str] | None = None) -> list[str]:
-        """Close known names ("did you mean"): a rename first, then difflib over similar-looking names."""
+        """Close known names ("did you mean"): a rename first, then difflib over similar-looking names.
+
+        Candidates share the name's `Prefix_` (or its first letter) and have a similar length, which keeps a
+        lookup to a few milliseconds; results are memoised."""
         renamed = self._renames["word"].get(name)
         if renamed:
             return [renamed]
-        if kinds is None:
-            pool = self._names_by_initial().get(name[:1].lower(), [])
-        else:
-            tables = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
-                      "enums": self._enums, "defines": self._defines, "typedefs": self._typedefs}
-            pool = [n for k in kinds for n in tables[k] if n[:1].lower() == name[:1].lower()]
+        key = (name, limit, tuple(kinds) if kinds is not None else None)
+        cached = self._suggest_cache.get(key)
+        if cached is not None:
+            return list(cached)
+        groups = self._groups(key[2])
+        prefix = name.split("_", 1)[0] + "_" if "_" in name else None
+        pool = groups.get(prefix, []) if prefix else []
+        if not pool:
+            pool = groups.get(name[:1].lower(), [])
         lo, hi = len(name) * 0.6, len(name) * 1.5 + 2
-        pool = [n for n in pool if lo <= len(n) <= hi]
-        return difflib.get_close_matches(name, pool, n=limit, cutoff=0.6)
+        result = difflib.get_close_matches(name, [n for n in pool if lo <= len(n) <= hi], n=limit, cutoff=0.6)
+        if len(self._suggest_cache) < 4096:
+            self._suggest_cache[key] = tuple(result)
+        return result
 
-    def _names_by_initial(self) -> dict[str, list[str]]:
+    def _groups(self, kinds: tuple | None) -> dict[str, list[str]]:
+        """Names bucketed by first letter and by `Prefix_`, per kind selection (built once)."""
+        groups = self._by_initial.get(kinds) if self._by_initial is not None else None
+        if groups is not None:
+            return groups
+        tables = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
+                  "enums": self._enums, "defines": self._defines, "typedefs": self._typedefs, "macros": self._macros}
+        selected = kinds or ("functions", "structs", "typedefs", "globals", "macros")
+        names = sorted({n for k in selected for n in tables[k]})
+        groups = {}
+        for n in names:
+            groups.setdefault(n[:1].lower(), []).append(n)
+            if "_" in n:
+                groups.setdefault(n.split("_", 1)[0] + "_", []).append(n)
         if self._by_initial is None:
-            groups: dict[str, list[str]] = {}
-            names = set(self._functions) | set(self._structs) | set(self._typedefs) | set(self._globals) | set(self._macros)
-            for n in sorted(names):
-                groups.setdefault(n[:1].lower(), []).append(n)
-            self._by_initial = groups
-        return self._by_initial
+            self._by_initial = {}
+        self._by_initial[kinds] = groups
+        return groups

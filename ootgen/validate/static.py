@@ -144,6 +144,26 @@ def _policy(checks: dict) -> _Policy:
 _INDEX_CACHE: dict[int, tuple[SymbolIndex, dict]] = {}
 
 
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex alternation factored by common prefixes, so matching many literals stays linear."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def build(node: dict) -> str:
+        end = "" in node
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if end else body
+
+    return build(trie) if trie else r"(?!x)x"
+
+
 def _index_tables(index: SymbolIndex) -> dict:
     """Per-index compiled rename matchers."""
     cached = _INDEX_CACHE.get(id(index))
@@ -151,9 +171,10 @@ def _index_tables(index: SymbolIndex) -> dict:
         return cached[1]
     substring = index.renames("substring")
     tables = {
-        "substring": re.compile(r"[A-Za-z_]\w*(?:" + "|".join(re.escape(k) for k in sorted(substring, key=len, reverse=True)) + r")\w*"
-                                if substring else r"(?!x)x"),
+        "substring": re.compile(_trie_regex(substring)),
         "path": {k: v for k, v in index.renames("path").items()},
+        "suffix": re.compile(r"\w+(?:" + "|".join(re.escape(k) for k in index.renames("suffix")) + r")\b"
+                             if index.renames("suffix") else r"(?!x)x"),
     }
     _INDEX_CACHE[id(index)] = (index, tables)
     return tables
@@ -477,7 +498,7 @@ class _Checker:
             parsed.append(p)
             _gather(p, facts)
         self.facts = facts
-        self.text_decls = set(_TEXT_DECL.findall(self.example.output if not self.example.turns else self.all_text))
+        self._text_decls: set | None = None
         for p in parsed:
             b = p.block
             if b.cap == "skip":
@@ -530,6 +551,12 @@ class _Checker:
                 continue
             expected = " or ".join(str(a) for a in sorted(arities)) + (" or more" if variadic else "")
             self.add("ARG_COUNT", f"`{name}` takes {expected} argument(s), called with {nargs}", p.block.where, p.block.cap)
+
+    def text_decls(self) -> set:
+        """Names declared anywhere in the answer text (`s16 timer;`): fields the answer tells you to add."""
+        if self._text_decls is None:
+            self._text_decls = set(_TEXT_DECL.findall(self.all_text))
+        return self._text_decls
 
     def _struct_has(self, struct: str, member: str) -> bool | None:
         local = self.facts.structs.get(struct)
@@ -595,7 +622,7 @@ class _Checker:
             if base is None:
                 continue
             member = fld.text.decode()
-            if self._struct_has(base, member) is False and member not in self.text_decls:
+            if self._struct_has(base, member) is False and member not in self.text_decls():
                 shown = base.split("::")[0]
                 names = [f.name for f in self.index.struct_fields(base) or ()]
                 import difflib
@@ -632,8 +659,7 @@ class _Checker:
                     continue
                 if mnemonic not in policy.mnemonics:
                     self.add("ASM_BAD_MNEMONIC", f"`{parts[0]}` is not an R4300 instruction ({b.where} line {n})", b.where, b.cap)
-                    continue
-                if b.cap is None and not b.counterexample and (mnemonic in policy.branches or (mnemonic.startswith("b") and mnemonic != "break")):
+                elif b.cap is None and not b.counterexample and (mnemonic in policy.branches or (mnemonic.startswith("b") and mnemonic != "break")):
                     branch_in_answer = True
                 if len(parts) < 2:
                     continue
@@ -660,12 +686,16 @@ class _Checker:
         code_words = set(_WORD.findall(code))
         # prose: an old name counts as used unless its sentence reads as history ("renamed from globalCtx")
         prose_words: set[str] = set()
-        for sentence in re.split(r"(?<=[.!?:])\s+|\n", self.prose):
-            if not sentence or policy.history_words.search(sentence):
-                continue
-            prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
-            for inline in self._INLINE.findall(sentence):
-                prose_words.update(_WORD.findall(inline))
+        words = index.renames("word")
+        inline_words = set(_WORD.findall(" ".join(self._INLINE.findall(self.prose))))
+        suspicious = (set(_WORD.findall(self.prose)) & policy.era_old) or (inline_words & words.keys())
+        if suspicious or inline_words & policy.era_new:
+            for sentence in re.split(r"(?<=[.!?:])\s+|\n", self.prose):
+                if not sentence or policy.history_words.search(sentence):
+                    continue
+                prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
+                for inline in self._INLINE.findall(sentence):
+                    prose_words.update(_WORD.findall(inline))
         used = code_words | prose_words
         old = sorted(used & policy.era_old)
         new = sorted((code_words | prose_words) & policy.era_new)
@@ -673,7 +703,6 @@ class _Checker:
             self.add("NAMING_ERA_MIX", f"mixes old names ({', '.join(old)}) with current ones ({', '.join(new)})", "output")
         elif old:
             self.add("OLD_NAME", "uses old names: " + ", ".join(f"`{o}` (now `{policy.era_map.get(o, '?')}`)" for o in old), "output")
-        words = index.renames("word")
         for w in sorted(used & words.keys()):
             if w in policy.era_old or index.has_symbol(w):
                 continue
@@ -681,13 +710,20 @@ class _Checker:
             head = _WORD.match(new_name)
             if head and (index.has_symbol(head.group(0)) or head.group(0) in policy.known_calls):
                 self.add("OLD_NAME", f"`{w}` was renamed to `{new_name}`", "output")
-        for w in sorted(used):
-            for suffix, repl in index.renames("suffix").items():
-                if w.endswith(suffix) and not index.has_symbol(w):
-                    self.add("OLD_NAME", f"`{w}` is now `{w[: -len(suffix)]}{repl}`", "output")
         tables = _index_tables(index)
-        for m in tables["substring"].finditer(code):
+        for m in tables["suffix"].finditer(code):
             w = m.group(0)
+            if not index.has_symbol(w):
+                for suffix, repl in index.renames("suffix").items():
+                    if w.endswith(suffix):
+                        self.add("OLD_NAME", f"`{w}` is now `{w[: -len(suffix)]}{repl}`", "output")
+        for m in tables["substring"].finditer(code):
+            start, end = m.start(), m.end()
+            while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+                start -= 1
+            while end < len(code) and (code[end].isalnum() or code[end] == "_"):
+                end += 1
+            w = code[start:end]
             if index.has_symbol(w):
                 continue
             for old_part, new_part in index.renames("substring").items():

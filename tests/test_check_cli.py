@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ootgen.check import read_examples
+from ootgen.errors import ConfigError
+
+GOOD = {"instruction": "Kill it", "input": "", "output": "Call it from update once the timer ends:\n\n```c\nActor_Kill(&this->actor);\n```\n\nThe actor context frees it at the end of the frame."}
+BAD = {"instruction": "Kill it", "input": "", "output": "Call it from update once the timer ends:\n\n```c\nActor_Despawn(&this->actor);\n```\n\nThe actor context frees it at the end of the frame."}
+
+
+def run_cli(*args):
+    exe = shutil.which("ootgen")
+    cmd = [exe, *args] if exe else [sys.executable, "-c", "from ootgen.cli import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _jsonl(path, *rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_read_examples_accepts_three_formats(tmp_path):
+    p = _jsonl(tmp_path / "x.jsonl", GOOD,
+               {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+               {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
+    examples = list(read_examples(p))
+    assert examples[0].output == GOOD["output"]
+    assert [t.role for t in examples[1].turns] == ["user", "assistant"]
+    assert examples[2].instruction == "q" and examples[2].output == "a"
+
+
+def test_bad_json_line_names_file_and_line(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text(json.dumps(GOOD) + "\n{oops\n")
+    with pytest.raises(ConfigError) as info:
+        list(read_examples(p))
+    assert "x.jsonl:2" in str(info.value)
+
+
+def test_check_exit_codes_and_formats(tmp_path):
+    good = _jsonl(tmp_path / "good.jsonl", GOOD)
+    r = run_cli("check", str(good))
+    assert r.returncode == 0, r.stderr
+    assert "static-only" in r.stdout
+    mixed = _jsonl(tmp_path / "mixed.jsonl", GOOD, BAD)
+    r = run_cli("check", str(mixed), "--format", "jsonl")
+    assert r.returncode == 1
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["accepted"] for row in rows] == [True, False]
+    assert rows[1]["findings"][0]["code"] == "UNKNOWN_FUNCTION"
+    assert set(rows[1]["findings"][0]) == {"code", "severity", "message"}
+
+
+def test_check_bad_input_exits_2_with_one_line(tmp_path):
+    p = tmp_path / "broken.jsonl"
+    p.write_text("{nope\n")
+    r = run_cli("check", str(p))
+    assert r.returncode == 2
+    assert "broken.jsonl:1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("check", str(_jsonl(tmp_path / "g.jsonl", GOOD)), "--symbols", str(tmp_path / "none.json.gz"))
+    assert r.returncode == 2
+
+
+def test_index_command_builds_an_index(tmp_path):
+    root = tmp_path / "oot"
+    (root / "include").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "include" / "a.h").write_text("void Actor_Kill(Actor* actor);\n")
+    out = tmp_path / "idx.json.gz"
+    r = run_cli("index", str(root), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and "1 functions" in r.stdout

@@ -1,0 +1,116 @@
+"""Each finding code fires on a bad example and stays quiet on a good one."""
+
+from __future__ import annotations
+
+import pytest
+
+from ootgen.check import load_checks
+from ootgen.records import Example, Turn
+from ootgen.symbols import SymbolIndex
+from ootgen.validate.static import run_static_checks
+
+GOOD_C = """Kill the actor once its timer runs out:
+
+```c
+void EnFoo_Update(Actor* thisx, PlayState* play) {
+    EnFoo* this = (EnFoo*)thisx;
+    Player* player = GET_PLAYER(play);
+
+    if (DECR(this->timer) == 0) {
+        Actor_PlaySfx(&this->actor, NA_SE_EN_NUTS_DAMAGE);
+        Actor_Kill(&this->actor);
+    }
+    this->actor.world.pos.y = player->actor.world.pos.y;
+    osSyncPrintf("%d\\n", gSaveContext.save.dayTime);
+}
+```
+
+`DECR` returns the decremented timer, so this fires once."""
+
+FEATURE = {"name": "feature_implementation", "requires_code_in_output": True, "carries_input": False}
+EXPLAIN = {"name": "code_explanation", "requires_code_in_output": False, "carries_input": True}
+
+
+@pytest.fixture(scope="module")
+def env():
+    return SymbolIndex.load("default"), load_checks()
+
+
+def codes(env, output, instruction="Write it.", input="", example_type=None, turns=()):
+    index, checks = env
+    ex = Example(instruction=instruction, output=output, input=input, turns=tuple(turns))
+    return {f.code for f in run_static_checks(ex, index, checks, example_type=example_type)}
+
+
+def _c(body: str) -> str:
+    return f"Here is the code for that change, with the reasoning below.\n\n```c\n{body}\n```\n\nThat is the whole change, nothing else is needed."
+
+
+def test_good_example_has_no_findings(env):
+    assert codes(env, GOOD_C, example_type=FEATURE) == set()
+
+
+@pytest.mark.parametrize("body, code", [
+    ("void f(void) {\n    Actor_Kill(&this->actor;\n}", "C_SYNTAX"),
+    ("Actor_Despawn(&this->actor);", "UNKNOWN_FUNCTION"),
+    ("Actor_Kill(&this->actor, play);", "ARG_COUNT"),
+    ("void f(GlobalContext* globalCtx, PlayState* play) {}", "NAMING_ERA_MIX"),
+    ("Actor_MoveForward(&this->actor);", "OLD_NAME"),
+    ("this->actor.posRot.pos.x = 0.0f;", "UNKNOWN_FIELD"),
+    ("play->actorContext.total = 0;", "UNKNOWN_FIELD"),
+    ("gSaveContext.rupees = 5;", "UNKNOWN_FIELD"),
+    ("u8* p = (u8*)0x80912345;", "BAD_RAM_ADDRESS"),
+])
+def test_c_findings(env, body, code):
+    assert code in codes(env, _c(body))
+
+
+@pytest.mark.parametrize("body", [
+    "this->actor.world.pos.x += 1.0f;\n...\nActor_Kill(&this->actor);",
+    "BAD_RETURN(s32) EnFoo_Helper(EnFoo* this, PlayState* play) {\n    return 0;\n}",
+    "typedef struct EnFoo {\n    Actor actor;\n    s16 timer;\n} EnFoo;",
+    "void EnFoo_Idle(EnFoo* this, PlayState* play);",
+    "this->actionFunc(this, play);",
+    "EnFoo* this = (EnFoo*)thisx;\nthis->timer = 3;\nthis->dyna.actor.flags |= 1;",
+    "u32 mask = 0x8000;\nu32 top = 0x80000000;\nvoid* ram = (void*)0x803FFFF0;",
+    "osSyncPrintf(\"a %d %d\", 1, 2);\nmemcpy(dst, src, 4);\ngSPDisplayList(POLY_OPA_DISP++, gFooDL);",
+    "void Local_Helper(s32 a) {}\nvoid g(void) { Local_Helper(1); }",
+])
+def test_c_good_fragments_are_quiet(env, body):
+    assert codes(env, _c(body)) == set()
+
+
+def test_old_names_in_history_prose_are_fine(env):
+    out = "GlobalContext was renamed to PlayState in 2022; `globalCtx` became `play`.\n\n" + _c("void f(PlayState* play) {}")
+    assert codes(env, out) == set()
+
+
+def test_asm_findings(env):
+    out = "Change the call:\n\n```mips\njal     MyHook\nmove    $a0, $s0\nmovx    $t10, $a0\n```\n\nDone, rebuild and test it in an emulator."
+    found = codes(env, out, instruction="Replace the jal with my hook")
+    assert {"ASM_BAD_MNEMONIC", "ASM_BAD_REGISTER", "ASM_DELAY_SLOT"} <= found
+    fixed = "Change the call; the `move` stays in the delay slot:\n\n```mips\njal     MyHook\nmove    $a0, $s0\n```\n\nRebuild and test it in an emulator before trying it on console."
+    assert codes(env, fixed, instruction="Replace the jal with my hook") == set()
+
+
+def test_markdown_findings(env):
+    assert "UNCLOSED_FENCE" in codes(env, "Here you go:\n\n```c\nActor_Kill(&this->actor);\n" + "x" * 200)
+    assert "EMPTY_OUTPUT" in codes(env, "   ")
+    assert "TOO_SHORT" in codes(env, "Use Actor_Kill.")
+    assert "MISSING_CODE" in codes(env, "Just call the kill function from update. " * 5, example_type=FEATURE)
+    assert "MISSING_INPUT" in codes(env, GOOD_C, example_type=EXPLAIN)
+    assert codes(env, GOOD_C, input="Actor_Kill(&this->actor);", example_type=EXPLAIN) == set()
+
+
+def test_input_findings_are_capped_and_debugging_input_is_not_checked(env):
+    index, checks = env
+    ex = Example("Fix this", GOOD_C, input="Actor_Kill(&this->actor, play);")
+    found = run_static_checks(ex, index, checks, example_type=EXPLAIN)
+    assert [(f.code, f.severity) for f in found] == [("ARG_COUNT", "warning")]
+    assert run_static_checks(ex, index, checks, example_type={"name": "debugging_help"}) == []
+
+
+def test_dialogue_checks_every_assistant_turn(env):
+    turns = [Turn("user", "how do I remove an actor?"), Turn("assistant", "Call `Actor_Kill` on it; it is freed later."),
+             Turn("user", "code?"), Turn("assistant", _c("Actor_Kill(&this->actor, play);"))]
+    assert "ARG_COUNT" in codes(env, "", turns=turns)
