@@ -1,0 +1,5 @@
+"""`python -m ootgen` runs the CLI."""
+
+from .cli import main
+
+main()
