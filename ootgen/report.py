@@ -7,8 +7,6 @@ from the database is model output or derived from it and is escaped before it re
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from html import escape
@@ -122,19 +120,10 @@ def build_report(run_dir: Path) -> str:
 
 def write_report(run_dir: Path, out_path: Path) -> Path:
     """Write the report to `out_path` atomically: readers see the old file or the whole new one."""
+    from .export import write_atomic
+
     out_path = Path(out_path)
-    html = build_report(run_dir)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(html)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, out_path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(out_path, [build_report(run_dir)])
     return out_path
 
 
