@@ -31,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
 
 import bench_pipeline as bp  # noqa: E402
 
