@@ -316,7 +316,8 @@ class OotResponder:
         blocks = re.findall(r"<candidate\s+index\s*=\s*\"?(\d+)\"?\s*>(.*?)</candidate>", prompt, re.S)
         if not blocks:
             blocks = [("0", prompt)]
-        return {"verdicts": [self._verdict(int(index), text) for index, text in blocks]}
+        # Judge the candidate's own text, not the type's requirement list the prompt repeats beside it.
+        return {"verdicts": [self._verdict(int(index), _without_requirements(text)) for index, text in blocks]}
 
     @staticmethod
     def _verdict(index: int, text: str) -> dict[str, Any]:
@@ -351,6 +352,10 @@ class OotResponder:
             "usefulness": scores,
             "summary": "Accurate and clear, with correct current decomp names.",
         }
+
+
+def _without_requirements(text: str) -> str:
+    return re.sub(r"Required in a good answer:\n(?:- .*\n)*", "", text)
 
 
 def _tag(text: str, name: str) -> str | None:
