@@ -1,0 +1,228 @@
+"""`ootgen run` end to end: outputs, request shape, accounting, rejections, budget and model refusals."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title
+from tests.fake_anthropic import FakeAnthropic
+from tests.fake_anthropic.oot_responder import OotResponder
+
+
+def _assert_alpaca_lines(lines: list[dict]) -> None:
+    for line in lines:
+        assert set(line) in ({"instruction", "output"}, {"instruction", "input", "output"}), line.keys()
+        assert line["instruction"].strip() and line["output"].strip()
+        if "input" in line:
+            assert line["input"].strip(), "an empty input key was written"
+
+
+def test_happy_path_writes_n_examples_metadata_and_well_formed_requests(cli: Cli):
+    n = 8
+    result = cli.run("--concurrency", "3", num=n)
+    assert result.returncode == 0, result.stderr
+    out = cli.outputs()
+
+    lines = out.lines()
+    assert len(lines) == n
+    _assert_alpaca_lines(lines)
+    assert len({line["instruction"] for line in lines}) == n
+
+    meta = out.metadata()
+    assert meta["total_examples"] == n
+    assert meta["complete"] is True and meta["stop_reason"] == "complete"
+    assert meta["average_quality"] >= 6
+    assert sum(meta["type_distribution"].values()) == n
+    assert meta["tokens"]["cache_read_input_tokens"] > 0
+    calls = [e for e in events(result.stderr) if e["event"] == "call"]
+    assert any(e["usage"]["cache_read_input_tokens"] > 0 for e in calls[1:]), "no later call read the cached prefix"
+
+    sent = posts(cli.fake)
+    for entry in sent:
+        body = entry["body"]
+        assert body["output_config"]["format"]["type"] == "json_schema"
+        assert isinstance(body["system"], list) and any("cache_control" in block for block in body["system"])
+        assert body["model"] == "claude-sonnet-5"
+        assert "temperature" not in body, "claude-sonnet-5 refuses temperature (models.yaml)"
+        assert entry["status"] == 200 and entry["auth"] in ("x-api-key", "bearer", "both")
+    assert cli.fake.max_concurrency_seen <= 3
+
+    rejected = out.rejected()
+    assert all(r["reason"] for r in rejected)
+    assert "ootgen: error" not in result.stderr and "Traceback" not in result.stderr
+
+    # Every request the API answered is accounted for (see also the in-flight test below).
+    by_kind = {"generate": 0, "judge": 0}
+    for entry in sent:
+        by_kind[kind_of(entry["body"])] += 1
+    assert by_kind == meta["api"]["calls"], f"fake answered {by_kind}, metadata counts {meta['api']['calls']}"
+
+
+def test_statically_wrong_candidates_are_rejected_and_never_judged(cli: Cli):
+    cli.fake.configure(responder="oot", oot={"bad_fraction": 0.4, "seed": 7})
+    responder = cli.fake._responder_fn
+    assert isinstance(responder, OotResponder)
+    n = 8
+    result = cli.run(num=n)
+    assert result.returncode == 0, result.stderr
+    out = cli.outputs()
+    assert responder.bad_generated > 0
+
+    lines = out.lines()
+    assert len(lines) == n
+    _assert_alpaca_lines(lines)
+    for line in lines:
+        text = json.dumps(line)
+        assert "Actor_DoesNotExist" not in text and "GlobalContext" not in text, line["instruction"]
+
+    rejected = out.rejected()
+    judge_prompts = "\n".join(request_text(e["body"]) for e in posts(cli.fake) if schema_title(e["body"]) == "judge_reply")
+    missing_fn = [r for r in rejected if "Actor_DoesNotExist" in r["output"]]
+    old_era = [r for r in rejected if "GlobalContext" in r["output"]]
+    assert missing_fn, "the responder's bad examples did not reach the rejected file"
+    for r in missing_fn:
+        if r["type"] == "debugging_help":
+            continue  # see test_unknown_function_in_a_corrected_fix_is_rejected_statically
+        assert r["reason"].startswith("static:") and "UNKNOWN_FUNCTION" in r["reason"], r["reason"]
+        assert r["instruction"] not in judge_prompts, "a statically rejected candidate was sent to the judge"
+    for r in old_era:
+        if r["reason"].startswith("static:"):
+            assert "NAMING_ERA_MIX" in r["reason"] or "OLD_NAME" in r["reason"], r["reason"]
+            assert r["instruction"] not in judge_prompts
+        else:  # old names alone are a warning (checks.yaml): the judge must catch them
+            assert r["reason"].startswith("low_score"), r["reason"]
+    meta = out.metadata()
+    assert meta["rejection_reasons"].get("static", 0) == sum(r["reason"].startswith("static:") for r in rejected)
+    assert meta["candidates"]["rejected"] == len(rejected)
+
+
+class _SlowThirdJudge(OotResponder):
+    """Answers the third judge request a second late, so the target is reached while it is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._judges = 0
+        self._count_lock = threading.Lock()
+
+    def judge(self, prompt: str) -> dict:
+        with self._count_lock:
+            self._judges += 1
+            number = self._judges
+        if number >= 3:
+            time.sleep(1.0)
+        return super().judge(prompt)
+
+
+def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(project_dir, preset):
+    # 6 wanted, 3 per call: three generation calls and three judge calls of three candidates, all accepted.
+    with FakeAnthropic(api_key="test-key", responder=_SlowThirdJudge()) as fake:
+        cli = Cli(project_dir, preset, fake)
+        result = cli.run(num=6)
+        assert result.returncode == 0, result.stderr
+        meta = cli.outputs().metadata()
+        time.sleep(1.2)  # let the slow answer go out
+        sent = posts(fake)
+    judge_posts = [e for e in sent if kind_of(e["body"]) == "judge"]
+    assert len(judge_posts) >= 3, "setup: expected a third judge call"
+    abandoned = [e["seq"] for e in sent if e["status"] != 200]
+    assert not abandoned, f"requests abandoned mid-flight at completion (paid for, never stored): {abandoned}"
+    assert len(sent) == sum(meta["api"]["calls"].values()), (
+        f"the fake answered {len(sent)} POST /v1/messages but metadata counts {meta['api']['calls']}"
+    )
+
+
+def test_tiny_max_cost_stops_cleanly_before_any_request(cli: Cli):
+    result = cli.run("--max-cost", "0.01", num=8)
+    assert result.returncode == 1, result.stderr
+    assert "incomplete" in result.stderr and "Traceback" not in result.stderr
+    out = cli.outputs()
+    meta = out.metadata()
+    assert meta["stop_reason"] == "budget" and meta["complete"] is False
+    assert meta["cost_usd"] <= 0.01
+    assert out.lines() == [] and meta["total_examples"] == 0
+    assert posts(cli.fake) == []
+
+
+def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
+    cap = 0.25
+    result = cli.run("--max-cost", str(cap), num=12)
+    assert result.returncode == 1, result.stderr
+    assert "incomplete" in result.stderr and "Traceback" not in result.stderr
+    out = cli.outputs()
+    meta = out.metadata()
+    assert meta["stop_reason"] == "budget"
+    assert 0 < meta["cost_usd"] <= cap
+    lines = out.lines()
+    _assert_alpaca_lines(lines)
+    assert len(lines) == meta["total_examples"] < 12
+    assert len(posts(cli.fake)) == sum(meta["api"]["calls"].values())
+
+
+def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
+    result = cli.run("--model", "claude-unknown-9", num=6)
+    assert result.returncode == 0, result.stderr
+    assert "claude-unknown-9" in result.stderr and "cost is unknown" in result.stderr
+    meta = cli.outputs().metadata()
+    assert meta["total_examples"] == 6 and meta["cost_usd"] is None
+    sent = posts(cli.fake)
+    assert sent and all(e["body"]["model"] == "claude-unknown-9" for e in sent)
+    assert all(e["body"]["output_config"]["format"]["type"] == "json_schema" for e in sent)
+
+
+def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli):
+    result = cli.run("--model", "claude-unknown-9", "--max-cost", "1", num=6)
+    assert result.returncode == 2, result.stderr
+    assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli.fake.log == []
+
+
+def test_retired_model_is_refused_with_its_replacement(cli: Cli):
+    result = cli.run("--model", "claude-3-5-sonnet-20241022", num=6)
+    assert result.returncode == 2, result.stderr
+    assert "retired" in result.stderr and "claude-sonnet-5" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli.fake.log == []
+
+
+def test_dry_run_needs_no_key_and_sends_nothing(cli: Cli):
+    result = cli.run("--dry-run", key="", num=8)
+    assert result.returncode == 0, result.stderr
+    assert "No request was sent" in result.stdout
+    assert cli.fake.log == []
+    assert not cli.outputs().dataset.exists()
+
+
+def test_rejected_key_fails_fast_with_one_request_and_no_traceback(cli: Cli):
+    started = time.monotonic()
+    result = cli.run(key="wrong-key", num=8)
+    elapsed = time.monotonic() - started
+    assert result.returncode not in (0, None)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
+    assert len(errors) == 1, result.stderr
+    assert "key" in errors[0] and "401" in errors[0]
+    assert len(cli.fake.log) == 1, [e["seq"] for e in cli.fake.log]
+    assert elapsed < 30
+
+
+def test_unknown_function_in_a_corrected_fix_is_rejected_statically(cli: Cli):
+    # Only debugging_help: the answer's prose says "The bug is ... Here is the corrected X:" before the fix.
+    types = sorted(p.stem for p in (cli.project / "configs" / "types").glob("*.yaml"))
+    if "debugging_help" not in types:
+        raise AssertionError("setup: the debugging_help example type is missing")
+    mix = [f"--set=mix.{name}={1.0 if name == 'debugging_help' else 0}" for name in types]
+    cli.fake.configure(responder="oot", oot={"bad_fraction": 0.5, "seed": 1})
+    result = cli.run(*mix, num=6)
+    assert result.returncode in (0, 1), result.stderr
+    judge_prompts = "\n".join(request_text(e["body"]) for e in posts(cli.fake) if schema_title(e["body"]) == "judge_reply")
+    missing_fn = [r for r in cli.outputs().rejected() if "Actor_DoesNotExist" in r["output"]]
+    assert missing_fn, "setup: no candidate called Actor_DoesNotExist"
+    wrongly_judged = [(r["id"], r["reason"], [f["code"] for f in r["findings"]]) for r in missing_fn
+                      if not r["reason"].startswith("static:") or r["instruction"] in judge_prompts]
+    assert not wrongly_judged, (
+        "answers whose corrected code calls a function that does not exist went to the judge "
+        f"instead of a static UNKNOWN_FUNCTION rejection: {wrongly_judged}"
+    )
