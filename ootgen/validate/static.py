@@ -6,7 +6,9 @@ The policy (severities, allowlists, ranges, mnemonics) is data in configs/checks
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -170,14 +172,37 @@ def _index_tables(index: SymbolIndex) -> dict:
     if cached is not None and cached[0] is index:
         return cached[1]
     substring = index.renames("substring")
+    paths = []
+    for old_path, new_path in index.renames("path").items():
+        rx = re.compile(r"#\s*include\s*[<\"]" + re.escape(old_path)) if old_path.endswith(".h") else None
+        paths.append((old_path, new_path, rx))
     tables = {
         "substring": re.compile(_trie_regex(substring)),
+        "substring_items": list(substring.items()),
         "path": {k: v for k, v in index.renames("path").items()},
+        "paths": paths,
+        "word_keys": frozenset(index.renames("word")),
+        "field_hints": {},  # (struct, member) -> difflib hint of UNKNOWN_FIELD
         "suffix": re.compile(r"\w+(?:" + "|".join(re.escape(k) for k in index.renames("suffix")) + r")\b"
                              if index.renames("suffix") else r"(?!x)x"),
     }
     _INDEX_CACHE[id(index)] = (index, tables)
     return tables
+
+
+_NAMING_WORDS: dict[tuple[int, int], tuple[_Policy, dict, frozenset]] = {}
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
+
+
+def _naming_words(policy: _Policy, tables: dict) -> frozenset:
+    """Words whose presence in the prose can change a naming finding: old and current era names, renamed words."""
+    key = (id(policy), id(tables))
+    cached = _NAMING_WORDS.get(key)
+    if cached is not None and cached[0] is policy and cached[1] is tables:
+        return cached[2]
+    words = frozenset(policy.era_old | policy.era_new | tables["word_keys"])
+    _NAMING_WORDS[key] = (policy, tables, words)
+    return words
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,10 +226,13 @@ class _Block:
 
 def _split_fences(text: str) -> tuple[list[tuple[str, str, int, str]], str, int | None]:
     """(fences as (tag, code, first line, prose before), prose outside fences, line of an unclosed fence)."""
+    if "```" not in text and "~~~" not in text:
+        return [], text, None  # no line can open a fence
     fences, prose, body = [], [], []
     open_mark, tag, start, before = None, "", 0, ""
+    fence_match = _FENCE.match
     for n, line in enumerate(text.split("\n"), 1):
-        m = _FENCE.match(line)
+        m = fence_match(line) if ("```" in line or "~~~" in line) else None
         if open_mark is None:
             if m:
                 open_mark, tag, start, body = m.group(1), m.group(2).lower(), n, []
@@ -270,6 +298,8 @@ def _parse_c(code: str):
         return tree, src, 0, None
     cleaned = _ELLIPSIS.sub(rb"\1", src)
     candidates = [(cleaned, 0), (b"void __fragment(void) {\n" + cleaned + b"\n}\n", 1)]
+    if cleaned == src:
+        del candidates[0]  # parses exactly like the original, which has an error
     for candidate, offset in candidates:
         t = parser.parse(candidate)
         if not t.root_node.has_error:
@@ -279,9 +309,10 @@ def _parse_c(code: str):
     if len(chunks) > 1:
         bad_line, line = None, 1
         for chunk in chunks:
-            if chunk.strip() and parser.parse(chunk).root_node.has_error and \
+            chunk_tree = parser.parse(chunk) if chunk.strip() else None
+            if chunk_tree is not None and chunk_tree.root_node.has_error and \
                     parser.parse(b"void __fragment(void) {\n" + chunk + b"\n}\n").root_node.has_error:
-                err = _first_error(parser.parse(chunk).root_node)
+                err = _first_error(chunk_tree.root_node)
                 bad_line = line + (err.start_point[0] if err is not None else 0)
                 break
             line += chunk.count(b"\n") + 2
@@ -329,10 +360,14 @@ class _Parsed:
     offset: int
     error_line: int | None
     caps: dict
+    calls: list = ()  # (name, argument count) of calls to a plain identifier
+    fields: list = ()  # (argument node, member name) of field expressions
 
 
-def _gather(parsed: _Parsed, facts: _CFacts) -> None:
-    caps = parsed.caps
+def _gather(caps: dict) -> tuple:
+    """What one block contributes to _CFacts, independent of other blocks: (functions, prefixes, names,
+    typed declarations in order, structs); _merge adds it to the facts of an example."""
+    facts = _BlockFacts()
     for n in caps.get("fname", ()):
         fdecl = n.parent
         name = n.text.decode()
@@ -347,7 +382,7 @@ def _gather(parsed: _Parsed, facts: _CFacts) -> None:
                         continue
                     arity += 1
         if name != "__fragment":
-            facts.functions.setdefault(name, set()).add((arity, variadic))
+            facts.functions.append((name, (arity, variadic)))
             if "_" in name:
                 facts.prefixes.add(name.split("_", 1)[0])
     for n in caps.get("macro", ()):
@@ -366,10 +401,7 @@ def _gather(parsed: _Parsed, facts: _CFacts) -> None:
             if name is None or is_func and d.type != "init_declarator" and depth == 0:
                 continue
             facts.names.add(name)
-            if name in facts.var_types and facts.var_types[name] != type_name:
-                facts.var_types[name] = None
-            else:
-                facts.var_types[name] = type_name
+            facts.typed.append((name, type_name))
     for body in caps.get("fields", ()):
         owner = body.parent
         name_node = owner.child_by_field_name("name") if owner is not None else None
@@ -394,8 +426,68 @@ def _gather(parsed: _Parsed, facts: _CFacts) -> None:
                         if fname:
                             fields.add(fname)
         for n in names:
-            facts.structs.setdefault(n, set()).update(fields)
+            facts.structs.append((n, frozenset(fields)))
             facts.prefixes.add(n)
+    calls = []
+    for call in caps.get("call", ()):
+        fn = call.child_by_field_name("function")
+        if fn is None or fn.type != "identifier":
+            continue  # calls through pointers: this->actionFunc(this, play), (*f)(x)
+        args = call.child_by_field_name("arguments")
+        nargs = sum(1 for a in args.named_children if a.type != "comment") if args is not None else 0
+        calls.append((fn.text.decode(), nargs))
+    fields = []
+    for node in caps.get("field", ()):
+        arg = node.child_by_field_name("argument")
+        fld = node.child_by_field_name("field")
+        if arg is not None and fld is not None:
+            fields.append((arg, fld.text.decode()))
+    return facts, calls, fields
+
+
+@dataclass
+class _BlockFacts:
+    functions: list = field(default_factory=list)  # (name, (arity, variadic)) in order
+    prefixes: set = field(default_factory=set)
+    names: set = field(default_factory=set)
+    typed: list = field(default_factory=list)  # (variable, struct name) in declaration order
+    structs: list = field(default_factory=list)  # (struct name, frozenset of fields)
+
+
+def _merge(block: _BlockFacts, facts: _CFacts) -> None:
+    for name, sig in block.functions:
+        facts.functions.setdefault(name, set()).add(sig)
+    facts.prefixes |= block.prefixes
+    facts.names |= block.names
+    var_types = facts.var_types
+    for name, type_name in block.typed:
+        if name in var_types and var_types[name] != type_name:
+            var_types[name] = None
+        else:
+            var_types[name] = type_name
+    for name, fields in block.structs:
+        facts.structs.setdefault(name, set()).update(fields)
+
+
+_PARSE_CACHE: "OrderedDict[str, tuple]" = OrderedDict()
+_PARSE_CACHE_SIZE = 512
+
+
+def _parse_block(code: str) -> tuple:
+    """(tree, src, offset, error line, captures, block facts, calls, fields) of one C block, memoised by code
+    in a bounded LRU: generated examples often repeat their input code or snippets."""
+    hit = _PARSE_CACHE.get(code)
+    if hit is not None:
+        _PARSE_CACHE.move_to_end(code)
+        return hit
+    tree, src, offset, error_line = _parse_c(code)
+    caps = _ts()["cursor"]().captures(tree.root_node)
+    result = (tree, src, offset, error_line, caps) + _gather(caps)
+    if _PARSE_CACHE_SIZE > 0:
+        _PARSE_CACHE[code] = result
+        if len(_PARSE_CACHE) > _PARSE_CACHE_SIZE:
+            _PARSE_CACHE.popitem(last=False)
+    return result
 
 
 class _Checker:
@@ -488,15 +580,12 @@ class _Checker:
         c_blocks = [b for b in blocks + user_blocks if b.lang == "c" and b.code.strip()]
         if not c_blocks:
             return
-        cursor_factory = _ts()["cursor"]
         parsed: list[_Parsed] = []
         facts = _CFacts()
         for block in c_blocks:
-            tree, src, offset, error_line = _parse_c(block.code)
-            caps = cursor_factory().captures(tree.root_node)
-            p = _Parsed(block, tree, src, offset, error_line, caps)
-            parsed.append(p)
-            _gather(p, facts)
+            tree, src, offset, error_line, caps, block_facts, calls, fields = _parse_block(block.code)
+            parsed.append(_Parsed(block, tree, src, offset, error_line, caps, calls, fields))
+            _merge(block_facts, facts)
         self.facts = facts
         self._text_decls: set | None = None
         for p in parsed:
@@ -516,13 +605,7 @@ class _Checker:
     def _check_calls(self, p: _Parsed) -> None:
         index, policy, facts = self.index, self.policy, self.facts
         words = self.index.renames("word")
-        for call in p.caps.get("call", ()):
-            fn = call.child_by_field_name("function")
-            if fn is None or fn.type != "identifier":
-                continue  # calls through pointers: this->actionFunc(this, play), (*f)(x)
-            name = fn.text.decode()
-            args = call.child_by_field_name("arguments")
-            nargs = sum(1 for a in args.named_children if a.type != "comment") if args is not None else 0
+        for name, nargs in p.calls:
             local = facts.functions.get(name)
             if local is None and name in facts.names:
                 continue  # a local function pointer or macro
@@ -613,21 +696,20 @@ class _Checker:
 
     def _check_fields(self, p: _Parsed) -> None:
         memo: dict = {}
-        for node in p.caps.get("field", ()):
-            arg = node.child_by_field_name("argument")
-            fld = node.child_by_field_name("field")
-            if arg is None or fld is None:
-                continue
+        for arg, member in p.fields:
             base = self._type_of(arg, memo)
             if base is None:
                 continue
-            member = fld.text.decode()
             if self._struct_has(base, member) is False and member not in self.text_decls():
                 shown = base.split("::")[0]
-                names = [f.name for f in self.index.struct_fields(base) or ()]
-                import difflib
-
-                hint = difflib.get_close_matches(member, names, n=1, cutoff=0.6)
+                hints = _index_tables(self.index)["field_hints"]
+                hint = hints.get((base, member))
+                if hint is None:
+                    names = [f.name for f in self.index.struct_fields(base) or ()]
+                    hint = difflib.get_close_matches(member, names, n=1, cutoff=0.6)
+                    if len(hints) >= 4096:
+                        hints.clear()
+                    hints[(base, member)] = hint
                 mean = f"; did you mean `{hint[0]}`?" if hint else ""
                 self.add("UNKNOWN_FIELD", f"`{shown}` has no field `{member}`{mean}", p.block.where, p.block.cap)
 
@@ -687,15 +769,20 @@ class _Checker:
         # prose: an old name counts as used unless its sentence reads as history ("renamed from globalCtx")
         prose_words: set[str] = set()
         words = index.renames("word")
-        inline_words = set(_WORD.findall(" ".join(self._INLINE.findall(self.prose))))
-        suspicious = (set(_WORD.findall(self.prose)) & policy.era_old) or (inline_words & words.keys())
-        if suspicious or inline_words & policy.era_new:
-            for sentence in re.split(r"(?<=[.!?:])\s+|\n", self.prose):
-                if not sentence or policy.history_words.search(sentence):
-                    continue
-                prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
-                for inline in self._INLINE.findall(sentence):
-                    prose_words.update(_WORD.findall(inline))
+        tables = _index_tables(index)
+        # only old/current era names and renamed words of the prose matter below: without any, skip the sentences
+        prose_tokens = set(_WORD.findall(self.prose))
+        relevant = prose_tokens & _naming_words(policy, tables)
+        if relevant:
+            inline_words = set(_WORD.findall(" ".join(self._INLINE.findall(self.prose))))
+            suspicious = (prose_tokens & policy.era_old) or (inline_words & words.keys())
+            if suspicious or inline_words & policy.era_new:
+                for sentence in _SENTENCE.split(self.prose):
+                    if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
+                        continue  # (a sentence without a relevant word adds nothing that is used below)
+                    prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
+                    for inline in self._INLINE.findall(sentence):
+                        prose_words.update(_WORD.findall(inline))
         used = code_words | prose_words
         old = sorted(used & policy.era_old)
         new = sorted((code_words | prose_words) & policy.era_new)
@@ -710,8 +797,8 @@ class _Checker:
             head = _WORD.match(new_name)
             if head and (index.has_symbol(head.group(0)) or head.group(0) in policy.known_calls):
                 self.add("OLD_NAME", f"`{w}` was renamed to `{new_name}`", "output")
-        tables = _index_tables(index)
-        for m in tables["suffix"].finditer(code):
+        suffixes = index.renames("suffix")
+        for m in (tables["suffix"].finditer(code) if any(sfx in code for sfx in suffixes) else ()):
             w = m.group(0)
             if not index.has_symbol(w):
                 for suffix, repl in index.renames("suffix").items():
@@ -726,13 +813,13 @@ class _Checker:
             w = code[start:end]
             if index.has_symbol(w):
                 continue
-            for old_part, new_part in index.renames("substring").items():
+            for old_part, new_part in tables["substring_items"]:
                 if old_part in w and index.has_symbol(w.replace(old_part, new_part)):
                     self.add("OLD_NAME", f"`{w}` is now `{w.replace(old_part, new_part)}`", "output")
                     break
-        for old_path, new_path in tables["path"].items():
-            if old_path.endswith(".h"):
-                if re.search(r"#\s*include\s*[<\"]" + re.escape(old_path), code):
+        for old_path, new_path, include_rx in tables["paths"]:
+            if include_rx is not None:
+                if old_path in code and include_rx.search(code):
                     self.add("OLD_NAME", f"`{old_path}` no longer exists ({new_path})", "output")
             elif old_path in code and old_path.split(".")[0] in ("actor", "skelAnime", "actorCtx") and \
                     not self._path_exists(old_path):
@@ -750,13 +837,20 @@ class _Checker:
 
     def _check_ram(self, text: str) -> None:
         policy = self.policy
+        upper = None
         for rx in (self._HEX, self._PROSE_ADDR):
+            if rx is self._HEX and "0x" not in text and "0X" not in text:
+                continue
             for m in rx.finditer(text):
                 value = int(m.group(1), 16)
                 if any(lo <= value <= hi for lo, hi, _ in policy.ranges) or any(lo <= value <= hi for lo, hi, _ in policy.hardware):
                     continue
                 context = text[max(0, m.start() - 80): m.end() + 40]
-                if policy.vram_words.search(context) or f"_{m.group(1).upper()}" in text.upper():
+                if policy.vram_words.search(context):
+                    continue
+                if upper is None:
+                    upper = text.upper()
+                if f"_{m.group(1).upper()}" in upper:
                     continue  # an overlay link (VRAM) address or a func_/D_ symbol's address
                 ranges = ", ".join(f"{n} 0x{lo:08X}-0x{hi:08X}" for lo, hi, n in policy.ranges)
                 self.add("BAD_RAM_ADDRESS", f"0x{value:08X} is outside N64 RAM ({ranges})", "output")
