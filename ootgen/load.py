@@ -139,6 +139,13 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         models.resolve(judge_model, source=_where(config, ("judge", "model")))
     for index, judge_id in enumerate(config.get("judges") or []):
         models.resolve(judge_id, source=_where(config, ("judges", index)))
+    if config.get("checks"):  # the run reads it only after the first replies arrive: check it now
+        checks, checks_source = load_yaml_file(Path(config["checks"]), "checks file")
+        validate_file_data(checks, "checks", checks_source, config["checks"], "checks file")
+    if config.get("symbols") not in (None, "default"):
+        from .symbols import SymbolIndex
+
+        SymbolIndex.load(config["symbols"])  # same reason: a wrong file must fail before any request
     renderer = PromptRenderer(
         [Path(d) for d in config["template_dirs"]],
         config["templates"],
@@ -285,7 +292,7 @@ def _check_paths_exist(data: dict, source: SourceMap) -> None:
 
 
 def load_types(config: RunConfig) -> dict[str, ExampleType]:
-    dirs = list(config["types_dirs"]) + list(config.get("extra_types_dirs") or [])
+    dirs = list(dict.fromkeys([*config["types_dirs"], *(config.get("extra_types_dirs") or [])]))  # a folder listed twice is read once
     types: dict[str, ExampleType] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.y*ml")):

@@ -48,18 +48,25 @@ class PromptRenderer:
         for role, name in self.names.items():
             self._templates[role] = self._load(name, ("templates", role))
 
-    def _load(self, name: str, key: tuple) -> jinja2.Template:
+    def _load(self, name: str, key: tuple, where: tuple | None = None) -> jinja2.Template:
+        """`where` = (file, line, key) of the setting that names the template, when not in the run config."""
         file, line = self._source.locate(key)
+        key_text = ".".join(str(k) for k in key)
+        if where is not None:
+            file, line, key_text = where
         try:
             return self.env.get_template(name)
         except jinja2.TemplateSyntaxError as error:
             raise ConfigError(f"template syntax error: {error.message}", file=error.filename or name, line=error.lineno) from None
+        except UnicodeDecodeError:
+            found = next((d / name for d in self.template_dirs if (d / name).is_file()), name)
+            raise ConfigError("template is not valid UTF-8 text", file=str(found), expected="a UTF-8 encoded file") from None
         except jinja2.TemplateNotFound as error:
             raise ConfigError(
                 f"template '{error.name}' not found in the template folders",
                 file=file,
                 line=line,
-                key=".".join(str(k) for k in key),
+                key=key_text,
                 expected="a file inside " + ", ".join(str(d) for d in self.template_dirs) + " (paths may not leave them)",
             ) from None
 
@@ -89,6 +96,8 @@ class PromptRenderer:
             raise ConfigError(f"template syntax error: {error.message}", file=error.filename, line=error.lineno) from None
         except jinja2.TemplateError as error:
             raise self._render_error(error, template, f"template error: {error}") from None
+        except Exception as error:  # {{ 1/0 }}, an over-large range(), a non-UTF-8 include: the template's fault
+            raise self._render_error(error, template, f"template failed: {type(error).__name__}: {error}") from None
 
     def _render_error(self, error: BaseException, template: jinja2.Template, message: str) -> ConfigError:
         file, line = template.filename, None
@@ -121,8 +130,14 @@ class PromptRenderer:
     def check_all(self, types: dict, contexts: dict) -> None:
         """Render every template once with sample variables so mistakes surface before money is spent."""
         from .plan import sample_generation_vars, sample_judge_vars
+        from .yamlfile import load_yaml_file
 
         for example_type in types.values():
+            override = example_type.generate_template
+            if override and override not in self._templates:  # a missing one is the type file's mistake
+                line = load_yaml_file(Path(example_type.file))[1].locate(("generate_template",))[1]
+                where = (example_type.file, line, "generate_template")
+                self._templates[override] = self._load(override, ("templates", "generate"), where=where)
             context = contexts[example_type.contexts[0]]
             for structured in (True, False):
                 variables = sample_generation_vars(example_type, context, structured=structured)

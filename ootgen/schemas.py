@@ -46,10 +46,25 @@ def validate_file_data(data: Any, name: str, source: SourceMap, file: str, what:
     """Raise one ConfigError naming file, line, key path and what was expected, or return."""
     from jsonschema.exceptions import best_match
 
+    nan = _nan_path(data, ())
+    if nan is not None:  # YAML's .nan passes every minimum/maximum, so the schema alone cannot refuse it
+        at_file, line = source.locate(nan)
+        raise ConfigError("bad value .nan", file=at_file or file, line=line, key=format_key(nan), expected="a number")
     error = best_match(_validator(name).iter_errors(data))
     if error is None:
         return
     raise explain(error, source, file, what or load_schema(name).get("title", name))
+
+
+def _nan_path(data: Any, path: tuple) -> tuple | None:
+    if isinstance(data, float) and data != data:
+        return path
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _nan_path(value, path + (key,))
+        if found is not None:
+            return found
+    return None
 
 
 def explain(error, source: SourceMap, file: str, what: str) -> ConfigError:

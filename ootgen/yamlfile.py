@@ -65,7 +65,7 @@ def read_text(path: Path, what: str = "file") -> str:
 
 def parse_yaml(text: str, file: str, *, line_offset: int = 0) -> tuple[Any, SourceMap]:
     """Parse YAML text safely; return the data and a SourceMap of every key and list item."""
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: same nodes and marks, ~9x faster
     try:
         try:
             node = loader.get_single_node()
@@ -73,7 +73,9 @@ def parse_yaml(text: str, file: str, *, line_offset: int = 0) -> tuple[Any, Sour
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 + line_offset if mark else None
             problem = error.problem or "invalid YAML"
-            if "\\t" in str(problem) or "tab" in str(problem).lower():
+            rows = text.split("\n")
+            at_tab = bool(mark) and mark.line < len(rows) and rows[mark.line][mark.column : mark.column + 1] == "\t"
+            if at_tab or "\\t" in str(problem) or "tab" in str(problem).lower():  # libyaml does not say "tab"
                 problem = "a tab character cannot indent YAML; use spaces"
             raise ConfigError(f"YAML syntax error: {problem}", file=file, line=line) from None
         except yaml.YAMLError as error:

@@ -1,0 +1,101 @@
+"""Stage 3, render: `ootgen render` shows the exact prompts; templates are sandboxed and strict."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ootgen.load import load_project
+from tests.conftest import run_cli
+from tests.test_load import cli_env, load_error, ready_project
+
+SYSTEM_BAR = re.compile(r"^=+ system \(cached prefix\) =+$", re.M)
+USER_BAR = re.compile(r"^=+ user =+$", re.M)
+
+
+def _split(stdout: str) -> tuple[str, str, str]:
+    head, rest = SYSTEM_BAR.split(stdout, maxsplit=1)
+    system, user = USER_BAR.split(rest, maxsplit=1)
+    return head, system, user
+
+
+def test_render_prints_system_and_user_prompts_with_context_in_system(project_dir):
+    cfg = ready_project(project_dir)
+    result = run_cli("render", str(cfg), "--type", "code_explanation", "--index", "2", "--seed", "7", cwd=project_dir, env=cli_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    head, system, user = _split(result.stdout)
+    task = re.search(r"type=(\S+) context=(\S+) complexity=(\S+)", head)
+    assert task and task.group(1) == "code_explanation"
+
+    project = load_project(cfg, ["seed=7"])
+    context = project.contexts[task.group(2)]
+    assert context.id in project.types["code_explanation"].contexts
+    assert context.body.strip() in system
+    assert context.title in system
+    assert context.body.strip() not in user
+    assert f"<complexity>{task.group(3)}</complexity>" in user
+    assert '"code_explanation"' in user
+
+
+def test_render_is_deterministic_for_a_seed_and_index(project_dir):
+    cfg = ready_project(project_dir)
+    args = ("render", str(cfg), "--type", "code_explanation", "--index", "1", "--seed", "3")
+    first = run_cli(*args, cwd=project_dir, env=cli_env())
+    second = run_cli(*args, cwd=project_dir, env=cli_env())
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+
+
+def test_render_unknown_type_is_one_line_error(project_dir):
+    cfg = ready_project(project_dir)
+    result = run_cli("render", str(cfg), "--type", "no_such_type", cwd=project_dir, env=cli_env())
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--type" in result.stderr and "no_such_type" in result.stderr and "code_explanation" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{% include "../../etc/passwd" %}', "not found in the template folders"),
+        ("{{ ''.__class__.__mro__ }}", "unsafe"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
+        ("{{ context.__class__.__init__.__globals__ }}", "unsafe"),
+    ],
+)
+def test_template_escapes_are_refused_at_load(project_dir, line, says):
+    cfg = ready_project(project_dir)
+    template = project_dir / "templates" / "generate.md.j2"
+    lines = template.read_text().splitlines()
+    lines.insert(2, line)  # becomes line 3
+    template.write_text("\n".join(lines) + "\n")
+    result = run_cli("validate", str(cfg), cwd=project_dir, env=cli_env())
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "Traceback" not in result.stderr
+    assert says in err
+    assert f"{template}:3" in err
+    assert "root:" not in result.stdout + err  # nothing of /etc/passwd leaked
+
+
+def test_undefined_variable_names_template_file_and_line(project_dir):
+    cfg = ready_project(project_dir)
+    template = project_dir / "templates" / "system.md.j2"
+    text = template.read_text().splitlines()
+    text.insert(4, "Level: {{ complexity_levle }}")
+    template.write_text("\n".join(text) + "\n")
+    error = load_error(cfg)
+    assert error.file == str(template) and error.line == 5
+    assert "complexity_levle" in str(error) and "undefined" in str(error)
+
+
+def test_per_type_template_override_is_used(project_dir):
+    cfg = ready_project(project_dir)
+    (project_dir / "templates" / "short.md.j2").write_text("Only {{ count }} about {{ example_type.name }}, please.\n")
+    types_file = project_dir / "configs" / "types" / "code_explanation.yaml"
+    types_file.write_text(types_file.read_text() + "generate_template: short.md.j2\n")
+    result = run_cli("render", str(cfg), "--type", "code_explanation", cwd=project_dir, env=cli_env())
+    assert result.returncode == 0, result.stderr
+    assert "about code_explanation, please." in _split(result.stdout)[2]
