@@ -841,6 +841,8 @@ class _Checker:
         for rx in (self._HEX, self._PROSE_ADDR):
             if rx is self._HEX and "0x" not in text and "0X" not in text:
                 continue
+            if rx is self._PROSE_ADDR and "address" not in text.casefold():
+                continue  # (casefold: re.I also matches e.g. the long s)
             for m in rx.finditer(text):
                 value = int(m.group(1), 16)
                 if any(lo <= value <= hi for lo, hi, _ in policy.ranges) or any(lo <= value <= hi for lo, hi, _ in policy.hardware):
