@@ -148,7 +148,11 @@ class AdaptiveLimiter:
     def __init__(self, maximum: int, minimum: int = 1):
         self.maximum = maximum
         self.minimum = max(1, min(minimum, maximum))
-        self.limit = maximum
+        # One request at a time until the API has answered once: a bad key or model then costs one
+        # request, not a burst of them.
+        self.limit = 1
+        self._proven = False
+        self.refused = False  # set on 401: no further request may leave
         self.in_flight = 0
         self.peak = 0
         self._successes = 0
@@ -166,6 +170,10 @@ class AdaptiveLimiter:
                     await asyncio.wait_for(self._cond.wait(), timeout=wait if wait > 0 else None)
                 except asyncio.TimeoutError:
                     pass
+            if self.refused:
+                raise RunAborted(
+                    "the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY", key="api key"
+                )
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
 
@@ -176,6 +184,9 @@ class AdaptiveLimiter:
 
     def on_response(self, status: int, headers) -> None:
         """Called for every HTTP response, retries included (an httpx event hook)."""
+        if status == 401:
+            self.refused = True
+            return
         if status in (429, 529):
             self.throttle_events += 1
             self.limit = max(self.minimum, self.limit // 2)
@@ -184,6 +195,10 @@ class AdaptiveLimiter:
             if retry_after:
                 self._resume_at = max(self._resume_at, time.monotonic() + min(retry_after, 60.0))
         elif 200 <= status < 300:
+            if not self._proven:
+                self._proven = True
+                self.limit = self.maximum
+                return
             remaining = headers.get("anthropic-ratelimit-requests-remaining")
             if remaining is not None and remaining.strip().isdigit() and int(remaining) == 0:
                 self.limit = max(self.minimum, self.limit - 1)

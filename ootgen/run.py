@@ -400,8 +400,14 @@ class _Run:
             if self.budget_hit and not inflight_gen and not inflight_judge:
                 stop = "budget"
                 break
-        for job in list(inflight_gen) + list(inflight_judge):
-            job.cancel()
+        # Calls already in flight are paid for: let them finish and store their results (surplus examples
+        # stay in the store as accepted beyond the target) rather than throwing their responses away.
+        leftovers = list(inflight_gen) + list(inflight_judge)
+        if leftovers:
+            outcomes = await asyncio.gather(*leftovers, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, (_BudgetStop, asyncio.CancelledError)):
+                    raise outcome
         return stop
 
     def _may_start(self, task: Task) -> bool:

@@ -54,11 +54,22 @@ _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
 
-def _words_regex(words: Iterable[str]) -> re.Pattern:
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _is_counterexample(before: str, policy) -> bool:
+    """A fence is a quoted bad example when the sentence introducing it says so, unless it announces a fix."""
+    sentences = [s for s in _SENTENCE_END.split(before.strip()) if s.strip()]
+    last = sentences[-1] if sentences else ""
+    return bool(policy.counterexample.search(last)) and not policy.fix_words.search(last)
+
+
+def _words_regex(words: Iterable[str], *, whole_words: bool = False) -> re.Pattern:
     words = sorted({w.lower() for w in words}, key=len, reverse=True)
     if not words:
         return re.compile(r"(?!x)x")
-    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    body = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)" if whole_words else body, re.IGNORECASE)
 
 
 @dataclass
@@ -71,6 +82,7 @@ class _Policy:
     input_max: str
     input_skip: frozenset
     counterexample: re.Pattern
+    fix_words: re.Pattern
     c_tags: frozenset
     asm_tags: frozenset
     other_tags: frozenset
@@ -118,7 +130,8 @@ def _policy(checks: dict) -> _Policy:
         input_check=inp.get("check", True),
         input_max=inp.get("max_severity", "warning"),
         input_skip=frozenset(inp.get("skip_types", [])),
-        counterexample=_words_regex(checks.get("counterexample_words", [])),
+        counterexample=_words_regex(checks.get("counterexample_words", []), whole_words=True),
+        fix_words=_words_regex(checks.get("fix_words", []), whole_words=True),
         c_tags=frozenset(t.lower() for t in fences.get("c", ["c"])),
         asm_tags=frozenset(t.lower() for t in fences.get("asm", ["asm"])),
         other_tags=frozenset(t.lower() for t in fences.get("other", [])),
@@ -536,7 +549,7 @@ class _Checker:
                 has_code = True
                 lang = _classify(tag, code, policy)
                 blocks.append(_Block(lang, tag, code, start, f"{where} fence {i}", before,
-                                     counterexample=bool(policy.counterexample.search(before.lower()))))
+                                     counterexample=_is_counterexample(before, policy)))
         if not answers:
             self.add("EMPTY_OUTPUT", "no assistant turn", "output")
         # a dialogue may have short turns; its length is that of all assistant turns together

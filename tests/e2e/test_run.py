@@ -99,7 +99,7 @@ def test_statically_wrong_candidates_are_rejected_and_never_judged(cli: Cli):
 
 
 class _SlowThirdJudge(OotResponder):
-    """Answers the third judge request a second late, so the target is reached while it is in flight."""
+    """Answers judge requests after the first a second late, so the target can be reached while one is in flight."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,7 +110,7 @@ class _SlowThirdJudge(OotResponder):
         with self._count_lock:
             self._judges += 1
             number = self._judges
-        if number >= 3:
+        if number >= 2:
             time.sleep(1.0)
         return super().judge(prompt)
 
@@ -125,7 +125,7 @@ def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(pro
         time.sleep(1.2)  # let the slow answer go out
         sent = posts(fake)
     judge_posts = [e for e in sent if kind_of(e["body"]) == "judge"]
-    assert len(judge_posts) >= 3, "setup: expected a third judge call"
+    assert len(judge_posts) >= 2, "setup: expected a second (slow) judge call"
     abandoned = [e["seq"] for e in sent if e["status"] != 200]
     assert not abandoned, f"requests abandoned mid-flight at completion (paid for, never stored): {abandoned}"
     assert len(sent) == sum(meta["api"]["calls"].values()), (
