@@ -14,14 +14,34 @@ from .errors import OotgenError
 
 
 class _Group(click.Group):
-    """Turns every OotgenError into one line on stderr and its exit status (2 for bad input)."""
+    """Turns every OotgenError and click usage error into one line on stderr and its exit status."""
 
-    def invoke(self, ctx: click.Context):
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
         try:
-            return super().invoke(ctx)
+            result = super().main(*args, **kwargs)
         except OotgenError as error:
             click.echo(f"ootgen: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except click.exceptions.NoArgsIsHelpError as error:  # plain `ootgen`: the help, as usual
+            click.echo(error.ctx.get_help())
+            sys.exit(0)
+        except click.ClickException as error:  # bad flags and arguments: one line, exit 2, no usage dump
+            hint = f" (see {_help_command(error.ctx)})" if getattr(error, "ctx", None) else ""
+            click.echo(f"ootgen: error: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.exceptions.Abort:
+            click.echo("ootgen: aborted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _help_command(ctx: click.Context) -> str:
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["ootgen", *reversed(names), "--help"])
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

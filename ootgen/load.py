@@ -436,12 +436,17 @@ def _line_of(file: str, needle: str) -> int | None:
 
 def _hashes(config: RunConfig, types, contexts, renderer) -> tuple[str, str]:
     """work_hash covers what changes the work (prompts, models, scoring); config_hash covers everything."""
-    settings = {k: v for k, v in config.settings.items() if k not in _PATH_KEYS + _PATH_LIST_KEYS}
+    # Paths are replaced by the digests of what they point at, so moving a project keeps its hash.
+    settings = {k: v for k, v in config.settings.items() if k not in _PATH_KEYS + _PATH_LIST_KEYS + ("symbols",)}
     work = {k: v for k, v in settings.items() if k not in _NON_WORK_KEYS}
+    symbols = config.get("symbols") or "default"
     files = {
         "types": {name: _file_digest(t.file) for name, t in sorted(types.items())},
         "contexts": {cid: _file_digest(c.file) for cid, c in sorted(contexts.items())},
         "templates": renderer.digest(),
+        "checks": _file_digest(config["checks"]) if config.get("checks") else None,
+        "symbols": _file_digest(str(resources.default_symbol_index() if symbols == "default" else symbols)),
+        "models": _file_digest(config["models_table"]),
     }
 
     def digest(obj: Any) -> str:

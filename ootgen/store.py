@@ -91,12 +91,17 @@ class RunStore:
         path = Path(run_dir) / cls.FILE_NAME
         if readonly and not path.is_file():
             raise OotgenError("no run database here", file=str(run_dir), expected=f"a run directory holding {cls.FILE_NAME}")
-        if not readonly:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
         try:
+            if not readonly:
+                Path(run_dir).mkdir(parents=True, exist_ok=True)
             return cls(path, readonly=readonly)
         except sqlite3.DatabaseError as error:
             raise OotgenError(f"cannot open the run database: {error}", file=str(path)) from None
+        except OSError as error:
+            raise OotgenError(
+                f"cannot create the run directory: {error.strerror}", file=str(run_dir),
+                expected="a writable folder (set --run-dir or --output)",
+            ) from None
 
     def close(self) -> None:
         self.db.close()

@@ -31,7 +31,11 @@ def ootgen_command() -> list[str]:
 
 
 def clean_env(**extra: str) -> dict:
+    """The environment minus any Anthropic credentials; when ootgen is not installed (a bare checkout),
+    the subprocess imports it from the repository."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    if not shutil.which("ootgen", path=str(Path(sys.executable).parent)):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
 

@@ -114,3 +114,18 @@ def test_offline_commands_never_need_a_key(project_dir, command, fake_anthropic)
     result = run_cli(command, str(cfg), cwd=project_dir, env=cli_env(ANTHROPIC_BASE_URL=fake_anthropic.base_url))
     assert result.returncode == 0, result.stderr
     assert fake_anthropic.log == []
+
+
+def test_bad_flag_value_is_one_line_naming_the_flag_exit_2(tmp_path):
+    result = run_cli("run", "default", "--num-examples", "0", cwd=tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2
+    assert len(lines) == 1 and "--num-examples" in lines[0] and "ootgen run --help" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_is_one_line_exit_2_before_any_request(tmp_path):
+    result = run_cli("run", "default", "--api-key", "k", "--output", "/proc/ootgen-nope/x.jsonl", cwd=tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and "cannot create the run directory" in lines[0]
