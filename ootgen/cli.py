@@ -118,6 +118,8 @@ def init(directory: str, force: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Planning seed [config].")
 @_set_option
 @click.option("--concurrency", type=click.IntRange(min=1, max=256), default=None, help="Parallel requests at most [config].")
+@click.option("--questions", "questions_file", type=click.Path(dir_okay=False), default=None,
+              help="Seed instructions from real questions (txt, JSONL or CSV) [config: questions].")
 @click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop before spending more USD than this.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and estimated calls, tokens and cost; needs no key.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Run directory [<output stem>.run next to the output].")
@@ -129,9 +131,10 @@ def init(directory: str, force: bool) -> None:
 @click.option("--progress", "progress_mode", type=click.Choice(["bar", "quiet", "json"]), default="bar", show_default=True,
               help="Live bar, nothing but the summary, or one JSON event per line on stderr.")
 @click.option("--base-url", envvar="ANTHROPIC_BASE_URL", default=None, hidden=True)
-def run(config, api_key, num_examples, output, model, judge_model, seed, overrides, concurrency, max_cost,
+def run(config, api_key, num_examples, output, model, judge_model, seed, overrides, concurrency, questions_file, max_cost,
         dry_run, run_dir, force, no_cache, batch, batch_poll, progress_mode, base_url) -> None:
     """Generate a dataset: plan, ask Claude, validate (L1, L2, L3), dedup, store, export."""
+    import json
     from pathlib import Path
 
     from .load import load_project
@@ -144,6 +147,8 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
         extra.append(f"concurrency.max={concurrency}")
     if max_cost is not None:
         extra.append(f"budget.max_cost_usd={max_cost}")
+    if questions_file is not None:
+        extra.append(f"questions={json.dumps(str(Path(questions_file).resolve()))}")
     project = load_project(config, (*overrides, *extra))
     settings = project.config
     target = settings["num_examples"]

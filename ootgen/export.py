@@ -78,8 +78,23 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
+    """Accepted examples in acceptance order; the steps of a difficulty ladder stay together, in step order,
+    where the ladder's first accepted step stands."""
     chosen = [c for c in store.candidates(ACCEPTED, order="accepted_seq") if min_score is None or (c.score or 0) >= min_score]
-    return chosen[:target] if target else chosen
+    chosen = chosen[:target] if target else chosen
+    ladders: dict[int, list[StoredCandidate]] = {}
+    for candidate in chosen:
+        if (candidate.extras or {}).get("ladder"):
+            ladders.setdefault(candidate.task_idx, []).append(candidate)
+    ordered, placed = [], set()
+    for candidate in chosen:
+        if candidate.task_idx in ladders and (candidate.extras or {}).get("ladder"):
+            if candidate.task_idx not in placed:
+                placed.add(candidate.task_idx)
+                ordered.extend(sorted(ladders[candidate.task_idx], key=lambda c: c.slot))
+        else:
+            ordered.append(candidate)
+    return ordered
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
@@ -89,16 +104,20 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
     settings = store.get_meta("settings", {}) or {}
     multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
     chosen = accepted_for_export(store, target, min_score)
-    lines = []
+    lines, provenance = [], []
     for candidate in chosen:
         item = record(candidate.example, fmt, multi_turn)
         if item is not None:
             lines.append(json.dumps(item, ensure_ascii=False) + "\n")
+            if candidate.extras:
+                provenance.append({"line": len(lines), "type": candidate.example.type, **candidate.extras})
     write_atomic(output, lines)
     rejected_path = sibling(output, "rejected.jsonl")
     write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.candidates(REJECTED)))
     metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
                               fmt=fmt, limiter_peak=limiter_peak, project=project)
+    # Where examples came from: real functions (with file and commit), community questions, ladder steps.
+    metadata["example_provenance"] = provenance
     metadata_path = sibling(output, "metadata.json")
     write_atomic(metadata_path, [json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"])
     return {"dataset": str(output), "rejected": str(rejected_path), "metadata": str(metadata_path)}
@@ -118,6 +137,7 @@ def _rejected_record(candidate: StoredCandidate) -> dict:
         "output": example.output,
         "turns": [{"role": t.role, "content": t.content} for t in example.turns],
         "findings": candidate.findings,
+        "provenance": candidate.extras or None,
         "judge": {k: candidate.verdict.get(k) for k in ("technical_accuracy", "technical_issues", "summary")} if candidate.verdict else None,
         "judges": (candidate.breakdown or {}).get("judges"),
     }

@@ -22,7 +22,7 @@ from .schemas import validate_file_data
 from .yamlfile import SourceMap, format_key, load_yaml_file, parse_yaml, read_text
 
 # Keys whose values are paths, resolved relative to the preset file that sets them.
-_PATH_KEYS = ("models_table", "checks")
+_PATH_KEYS = ("models_table", "checks", "questions")
 _PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
 # Keys that do not change the work a run does (so changing them is fine on resume).
 _NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget")
@@ -43,6 +43,8 @@ class ExampleType:
     turns: tuple[int, int] | None
     generate_template: str | None
     file: str
+    question_cues: tuple[str, ...] = ()
+    grounded_input: str = "verbatim"
 
     def as_template_vars(self) -> dict:
         return {
@@ -54,6 +56,7 @@ class ExampleType:
             "answer_must": list(self.answer_must),
             "turns": {"min": self.turns[0], "max": self.turns[1]} if self.turns else None,
             "multi_turn": self.turns is not None,
+            "grounded_input": self.grounded_input,
         }
 
 
@@ -139,6 +142,7 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         models.resolve(judge_model, source=_where(config, ("judge", "model")))
     for index, judge_id in enumerate(config.get("judges") or []):
         models.resolve(judge_id, source=_where(config, ("judges", index)))
+    _check_plan_options(config, types)
     if config.get("checks"):  # the run reads it only after the first replies arrive: check it now
         checks, checks_source = load_yaml_file(Path(config["checks"]), "checks file")
         validate_file_data(checks, "checks", checks_source, config["checks"], "checks file")
@@ -225,6 +229,11 @@ def _resolve_paths(data: dict, base: Path, only_keys_from: str | None = None) ->
             data[key] = str((base / data[key]).resolve())
     if isinstance(data.get("symbols"), str) and data["symbols"] != "default" and (keys_set is None or "symbols" in keys_set):
         data["symbols"] = str((base / data["symbols"]).resolve())
+    grounding = data.get("grounding")
+    if (keys_set is None or "grounding" in keys_set) and isinstance(grounding, dict):
+        for key in ("decomp_dir", "index"):
+            if isinstance(grounding.get(key), str):
+                grounding[key] = str((base / grounding[key]).resolve())
     for key in _PATH_LIST_KEYS:
         if (keys_set is None or key in keys_set) and isinstance(data.get(key), list):
             data[key] = [str((base / item).resolve()) if isinstance(item, str) else item for item in data[key]]
@@ -336,6 +345,8 @@ def load_example_type(path: Path) -> ExampleType:
         turns=turn_range,
         generate_template=data.get("generate_template"),
         file=str(path),
+        question_cues=tuple(cue.lower() for cue in data.get("question_cues", [])),
+        grounded_input=data.get("grounded_input", "verbatim"),
     )
 
 
@@ -424,6 +435,32 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
             )
 
 
+def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> None:
+    """ladders, grounding and questions name types and files that exist (checked before any request)."""
+    for section in ("ladders", "grounding"):
+        for index, name in enumerate(config.section(section).get("types") or []):
+            if name not in types:
+                file, line = config.source.locate((section, "types", index))
+                hint = difflib.get_close_matches(name, list(types), n=1)
+                raise ConfigError(f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                                  file=file, line=line, key=f"{section}.types[{index}]", expected="one of: " + ", ".join(sorted(types)))
+    grounding = config.section("grounding")
+    if grounding.get("enabled"):
+        file, line = config.source.locate(("grounding",))
+        if not grounding.get("decomp_dir") or not Path(grounding["decomp_dir"]).is_dir():
+            raise ConfigError("grounding needs your decomp checkout", file=file, line=line, key="grounding.decomp_dir",
+                              expected="the folder of a zeldaret/oot checkout")
+        index = grounding.get("index") or config.get("symbols")
+        if index in (None, "default") or not Path(index).is_file():
+            raise ConfigError("grounding needs an index of your checkout (the shipped one has no line ranges)",
+                              file=file, line=line, key="grounding.index or symbols",
+                              expected="the file written by `ootgen index DECOMP_DIR`")
+    if config.get("questions"):
+        from .questions import load_questions
+
+        load_questions(config["questions"])
+
+
 def _line_of(file: str, needle: str) -> int | None:
     try:
         for number, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), 1):
@@ -447,6 +484,8 @@ def _hashes(config: RunConfig, types, contexts, renderer) -> tuple[str, str]:
         "checks": _file_digest(config["checks"]) if config.get("checks") else None,
         "symbols": _file_digest(str(resources.default_symbol_index() if symbols == "default" else symbols)),
         "models": _file_digest(config["models_table"]),
+        "questions": _file_digest(config["questions"]) if config.get("questions") else None,
+        "grounding_index": _file_digest(config.section("grounding")["index"]) if config.section("grounding").get("index") else None,
     }
 
     def digest(obj: Any) -> str:

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from .records import Example
 
 
+LEVEL_ORDER = ("beginner", "intermediate", "advanced")
+
+
 @dataclass(frozen=True)
 class Task:
-    """One generation call: `len(topics)` candidates of one type, context and complexity."""
+    """One generation call: `len(topics)` candidates of one type and context.
+
+    Per slot: the topic, the instruction style, and optionally a real community question to use as the
+    instruction and a real decomp function to use as input. A ladder task asks for one topic at rising
+    levels, each example building on the previous one.
+    """
 
     index: int
     type: str
@@ -25,6 +33,22 @@ class Task:
     complexity: str
     topics: tuple[str, ...]
     instructions: tuple[str, ...]  # the instruction style chosen for each candidate
+    levels: tuple[str, ...] = ()  # per-slot complexity (empty: `complexity` for every slot)
+    questions: tuple[str, ...] = ()  # per-slot community question ("" for none)
+    sources: tuple[dict, ...] = ()  # per-slot real function {function, file, line, end_line, commit, body}
+    ladder: bool = False
+
+    def level(self, slot: int) -> str:
+        return self.levels[slot] if self.levels else self.complexity
+
+    def question(self, slot: int) -> str:
+        return self.questions[slot] if self.questions else ""
+
+    def source(self, slot: int) -> dict | None:
+        return self.sources[slot] if self.sources and self.sources[slot] else None
+
+    def extras(self) -> dict:
+        return {"levels": list(self.levels), "questions": list(self.questions), "sources": list(self.sources), "ladder": self.ladder}
 
     @property
     def key(self) -> str:
@@ -36,7 +60,10 @@ class Task:
 
 
 def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
-    """The infinite, deterministic task stream of a project (take as many as the run needs)."""
+    """The infinite, deterministic task stream of a project (take as many as the run needs).
+
+    Community questions (config `questions`) come first, then the mix-driven stream.
+    """
     config = project.config
     per_call = examples_per_call or config["generation"]["examples_per_call"]
     rng = random.Random(config["seed"])
@@ -44,6 +71,14 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
     names = sorted(mix)
     rng.shuffle(names)
     complexities = [c for c in config["complexities"]]
+    ladders = config.section("ladders")
+    ladder_types = set(ladders.get("types") or []) if ladders.get("enabled") else set()
+    grounder = _Grounder(project, rng) if config.section("grounding").get("enabled") else None
+
+    index = 0
+    for task in _question_tasks(project, per_call):
+        yield _ground(replace(task, index=index), grounder)
+        index += 1
 
     slots: dict[str, Iterator[tuple[str, str]]] = {}
     variants: dict[str, Iterator[str]] = {}
@@ -72,15 +107,82 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
 
     current = {name: 0.0 for name in names}
     total = sum(mix.values())
-    for index in itertools.count():
+    for index in itertools.count(index):
         for name in names:  # smooth weighted round-robin: deterministic and proportional to the mix
             current[name] += mix[name]
         chosen = max(names, key=lambda n: current[n])
         current[chosen] -= total
         context_id, level = next(slots[chosen])
+        if chosen in ladder_types:
+            steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in project.types[chosen].complexities)
+            topic = next_topic(chosen, context_id)
+            topics = (topic,) * len(steps)
+            styles = tuple(next(variants[chosen]).replace("{topic}", topic) for _ in steps)
+            yield _ground(Task(index, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True), grounder)
+            continue
         topics = tuple(next_topic(chosen, context_id) for _ in range(per_call))
         styles = tuple(next(variants[chosen]).replace("{topic}", topic) for topic in topics)
-        yield Task(index, chosen, context_id, level, topics, styles)
+        yield _ground(Task(index, chosen, context_id, level, topics, styles), grounder)
+
+
+class _Grounder:
+    """Attaches real decomp functions to tasks of the configured types (see ootgen.grounding)."""
+
+    def __init__(self, project, rng: random.Random):
+        from .grounding import FunctionPool
+        from .symbols import SymbolIndex
+
+        settings = project.config.section("grounding")
+        self.types = set(settings.get("types") or [])
+        self.share = settings.get("share", 1.0)
+        self.rng = random.Random(rng.random())
+        index = settings.get("index") or project.config.get("symbols") or "default"
+        self.pool = FunctionPool(settings, SymbolIndex.load(index), seed=self.rng.randrange(2**31))
+
+    def sources(self, task: Task) -> tuple[dict, ...]:
+        if task.type not in self.types:
+            return ()
+        chosen = []
+        for _ in range(task.count):
+            if self.rng.random() >= self.share:
+                chosen.append({})
+                continue
+            function = self.pool.draw()
+            chosen.append({**function.as_dict(), "body": self.pool.body(function)})
+        return tuple(chosen) if any(chosen) else ()
+
+
+def _ground(task: Task, grounder: _Grounder | None) -> Task:
+    if grounder is None:
+        return task
+    sources = grounder.sources(task)
+    return replace(task, sources=sources) if sources else task
+
+
+def _question_tasks(project, per_call: int) -> list[Task]:
+    """Community questions grouped by best-fitting (type, context), `per_call` to a task."""
+    from .questions import classify, load_questions
+
+    path = project.config.get("questions")
+    if not path:
+        return []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for question in load_questions(path):
+        groups.setdefault(classify(question, project), []).append(question)
+    tasks = []
+    for (type_name, context_id), questions in sorted(groups.items()):
+        example_type = project.types[type_name]
+        level = next((lv for lv in project.config["complexities"] if lv in example_type.complexities), example_type.complexities[0])
+        for start in range(0, len(questions), per_call):
+            chunk = tuple(questions[start : start + per_call])
+            topics = tuple(_topic_of(q) for q in chunk)
+            tasks.append(Task(0, type_name, context_id, level, topics, chunk, questions=chunk))
+    return tasks
+
+
+def _topic_of(question: str) -> str:
+    words = question.split()
+    return " ".join(words[:12]) + ("..." if len(words) > 12 else "")
 
 
 def plan_tasks(project, count: int, *, start: int = 0) -> list[Task]:
@@ -96,9 +198,15 @@ def order_for_cache(tasks: list[Task]) -> list[Task]:
 
 
 def generation_vars(task: Task, project, *, structured: bool) -> dict:
-    return _generation_vars(
+    variables = _generation_vars(
         project.types[task.type], project.contexts[task.context], task.complexity, task.topics, task.instructions, structured
     )
+    for slot, request in enumerate(variables["requests"]):
+        request["level"] = task.level(slot)
+        request["question"] = task.question(slot)
+        request["source"] = task.source(slot)
+    variables["ladder"] = task.ladder
+    return variables
 
 
 def _generation_vars(example_type, context, complexity: str, topics, styles, structured: bool) -> dict:
@@ -109,7 +217,9 @@ def _generation_vars(example_type, context, complexity: str, topics, styles, str
         "example_type": example_type.as_template_vars(),
         "complexity": complexity,
         "count": len(topics),
-        "requests": [{"topic": t, "instruction_style": s} for t, s in zip(topics, styles)],
+        "requests": [{"topic": t, "instruction_style": s, "level": complexity, "question": "", "source": None}
+                     for t, s in zip(topics, styles)],
+        "ladder": False,
         "structured": structured,
         "reply_schema": None if structured else schema_text("generation_reply"),
     }
@@ -145,7 +255,13 @@ def sample_generation_vars(example_type, context, *, structured: bool) -> dict:
     """Variables of the same shape as a real task, used to test-render templates at load time."""
     topics = context.topics[:2]
     styles = [example_type.instruction_variants[0].replace("{topic}", t) for t in topics]
-    return _generation_vars(example_type, context, example_type.complexities[0], topics, styles, structured)
+    variables = _generation_vars(example_type, context, example_type.complexities[0], topics, styles, structured)
+    # Exercise the optional branches too (a community question, a real function, a ladder).
+    variables["requests"][0]["question"] = "How do I make my actor face Link?"
+    variables["requests"][0]["source"] = {"function": "EnSample_Update", "file": "src/overlays/actors/ovl_En_Sample/z_en_sample.c",
+                                          "line": 10, "end_line": 12, "commit": None, "body": "void EnSample_Update(Actor* thisx, PlayState* play) {\n}"}
+    variables["ladder"] = not structured
+    return variables
 
 
 def sample_judge_vars(example_type, context, *, structured: bool) -> dict:

@@ -217,10 +217,15 @@ class _Run:
         example_type = self.project.types[task.type]
         rows = []
         for slot, item in enumerate(reply.data["examples"][: task.count]):
-            example = _example_from_reply(item, task, example_type)
+            example = _example_from_reply(item, task, example_type, slot)
             findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks, example_type=_type_dict(example_type))]
             candidate = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
-                         "complexity": task.complexity, "findings": findings, "status": PENDING}
+                         "complexity": task.level(slot), "findings": findings, "status": PENDING,
+                         "extras": _candidate_extras(task, slot)}
+            source = task.source(slot)
+            if source and example_type.grounded_input == "with_bug" and _same_code(example.input, source["body"]):
+                findings.append({"code": "GROUNDING_NO_BUG", "severity": "error", "location": "input",
+                                 "message": f"the input is {source['function']} unchanged: no bug was introduced"})
             errors = [f for f in findings if f["severity"] == "error"]
             if errors:  # static L1 failed: never sent to the judge
                 candidate.update(status=REJECTED, reason="static: " + ", ".join(sorted({f["code"] for f in errors})))
@@ -419,7 +424,23 @@ class _BudgetStop(Exception):
     pass
 
 
-def _example_from_reply(item: dict, task: Task, example_type) -> Example:
+def _candidate_extras(task: Task, slot: int) -> dict:
+    extras: dict = {}
+    source = task.source(slot)
+    if source:
+        extras["source"] = {k: v for k, v in source.items() if k != "body"}
+    if task.ladder:
+        extras["ladder"] = {"task": task.index, "step": slot + 1, "of": task.count, "level": task.level(slot)}
+    if task.question(slot):
+        extras["question"] = task.question(slot)
+    return extras
+
+
+def _same_code(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _example_from_reply(item: dict, task: Task, example_type, slot: int = 0) -> Example:
     turns = tuple(Turn(t["role"], t["content"].strip()) for t in item.get("turns") or [] if t.get("content", "").strip())
     instruction, output = item["instruction"].strip(), item["output"].strip()
     if example_type.turns is not None and turns:
@@ -429,10 +450,14 @@ def _example_from_reply(item: dict, task: Task, example_type) -> Example:
         output = output or (assistants[-1].content if assistants else "")
     else:
         turns = ()
+    source = task.source(slot)
+    input_text = (item.get("input") or "").strip() if example_type.carries_input else ""
+    if source and example_type.grounded_input == "verbatim":
+        input_text = source["body"]  # the real function, verbatim, whatever the model echoed
     return Example(
         instruction=instruction,
         output=output,
-        input=(item.get("input") or "").strip() if example_type.carries_input else "",
+        input=input_text,
         type=task.type,
         topic=(item.get("topic") or "").strip() or None,
         turns=turns,

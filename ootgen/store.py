@@ -25,7 +25,7 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     idx INTEGER PRIMARY KEY, type TEXT NOT NULL, context TEXT NOT NULL, complexity TEXT NOT NULL,
-    topics TEXT NOT NULL, instructions TEXT NOT NULL,
+    topics TEXT NOT NULL, instructions TEXT NOT NULL, extras TEXT NOT NULL DEFAULT '{}',
     state TEXT NOT NULL DEFAULT 'planned', attempts INTEGER NOT NULL DEFAULT 0, error TEXT
 );
 CREATE TABLE IF NOT EXISTS requests (
@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     instruction TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, turns TEXT NOT NULL,
     findings TEXT NOT NULL DEFAULT '[]', verdict TEXT, score REAL, breakdown TEXT,
     status TEXT NOT NULL, reason TEXT, duplicate_of INTEGER, accepted_seq INTEGER, created REAL NOT NULL,
+    extras TEXT NOT NULL DEFAULT '{}',
     UNIQUE(task_idx, slot)
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
@@ -69,6 +70,7 @@ class StoredCandidate:
     status: str
     reason: str | None
     accepted_seq: int | None
+    extras: dict = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
 
 
 class RunStore:
@@ -152,8 +154,9 @@ class RunStore:
     def save_tasks(self, tasks) -> None:
         with self.transaction():
             self.db.executemany(
-                "INSERT OR IGNORE INTO tasks(idx, type, context, complexity, topics, instructions) VALUES(?,?,?,?,?,?)",
-                [(t.index, t.type, t.context, t.complexity, json.dumps(t.topics), json.dumps(t.instructions)) for t in tasks],
+                "INSERT OR IGNORE INTO tasks(idx, type, context, complexity, topics, instructions, extras) VALUES(?,?,?,?,?,?,?)",
+                [(t.index, t.type, t.context, t.complexity, json.dumps(t.topics), json.dumps(t.instructions), json.dumps(t.extras()))
+                 for t in tasks],
             )
 
     def task_states(self) -> dict[int, str]:
@@ -213,12 +216,12 @@ class RunStore:
         example: Example = row["example"]
         self.db.execute(
             "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
-            " turns, findings, status, reason, duplicate_of, score, breakdown, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " turns, findings, status, reason, duplicate_of, score, breakdown, created, extras) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
              example.instruction, example.input, example.output,
              json.dumps([[t.role, t.content] for t in example.turns]), json.dumps(row["findings"]),
              row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
-             json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time()),
+             json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time(), json.dumps(row.get("extras") or {})),
         )
 
     def _finish_candidate(self, cid: int, *, status: str, reason: str | None, verdict: dict | None,
@@ -315,7 +318,7 @@ def _candidate(row: sqlite3.Row) -> StoredCandidate:
         complexity=row["complexity"], findings=json.loads(row["findings"]),
         verdict=json.loads(row["verdict"]) if row["verdict"] else None, score=row["score"],
         breakdown=json.loads(row["breakdown"]) if row["breakdown"] else None, status=row["status"],
-        reason=row["reason"], accepted_seq=row["accepted_seq"],
+        reason=row["reason"], accepted_seq=row["accepted_seq"], extras=json.loads(row["extras"] or "{}"),
     )
 
 

@@ -125,6 +125,16 @@ class SymbolIndex:
             for r in self._functions.get(name, ())
         ]
 
+    def definitions(self) -> list[FunctionSignature]:
+        """Every function definition with a known line range, sorted by file and line (for grounding)."""
+        found = [
+            FunctionSignature(name, r[0], tuple((p[0], p[1]) for p in r[1]), r[2], bool(r[3]), "definition", r[5], r[6], r[7])
+            for name, records in self._functions.items()
+            for r in records
+            if r[4] == "d" and len(r) > 7 and r[7]
+        ]
+        return sorted(found, key=lambda f: (f.file, f.line))
+
     def arities(self, name: str) -> tuple[set[int], bool] | None:
         """Every known arity of a function and whether any signature is variadic; None when unknown."""
         records = self._functions.get(name)

@@ -1,0 +1,64 @@
+"""Plan-stage helper: real functions from the user's own decomp checkout, as `input` for code types.
+
+With `grounding.enabled`, the planner samples function definitions from the symbol index that
+`ootgen index DECOMP_DIR` built (it keeps each definition's file and line range), filtered by file
+pattern and size, and reads their bodies from the checkout at run time. Nothing from the decomp is
+stored in this repository.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SourceFunction:
+    name: str
+    file: str
+    line: int
+    end_line: int
+    commit: str | None
+
+    def as_dict(self) -> dict:
+        return {"function": self.name, "file": self.file, "line": self.line, "end_line": self.end_line, "commit": self.commit}
+
+
+class FunctionPool:
+    """Deterministic, non-repeating draws of real functions matching the grounding settings."""
+
+    def __init__(self, settings: dict, index, seed: int):
+        self.decomp_dir = Path(settings["decomp_dir"])
+        patterns = settings.get("file_patterns") or ["src/**"]
+        low, high = settings.get("min_lines", 6), settings.get("max_lines", 60)
+        commit = index.provenance.get("commit")
+        self.functions = [
+            SourceFunction(f.name, f.file, f.line, f.end_line, commit)
+            for f in index.definitions()
+            if low <= f.end_line - f.line + 1 <= high and any(fnmatch.fnmatch(f.file, p) for p in patterns)
+        ]
+        if not self.functions:
+            raise ConfigError(
+                "no function definitions in the symbol index match the grounding settings",
+                key="grounding", expected="an index built by `ootgen index DECOMP_DIR` (see `symbols:`) and patterns/sizes that match",
+            )
+        self._rng = random.Random(seed)
+        self._queue: list[SourceFunction] = []
+
+    def draw(self) -> SourceFunction:
+        if not self._queue:
+            self._queue = list(self.functions)
+            self._rng.shuffle(self._queue)
+        return self._queue.pop()
+
+    def body(self, function: SourceFunction) -> str:
+        path = self.decomp_dir / function.file
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as error:
+            raise ConfigError(f"cannot read the decomp source: {error.strerror}", file=str(path), key="grounding.decomp_dir") from None
+        return "\n".join(lines[function.line - 1 : function.end_line]).strip("\n")
