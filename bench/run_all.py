@@ -115,7 +115,7 @@ def usable_overrides(config: str, overrides: tuple[str, ...], table: Table) -> t
 
 
 def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> None:
-    n_tp = 30 if args.quick else 60
+    n_tp = 60 if args.quick else 400  # steady state needs a run long enough to leave warm-up and tail behind
     n_cache = 100 if args.quick else 200
     n_naive = 30 if args.quick else 60
     common = {"config": args.config, "overrides": overrides}

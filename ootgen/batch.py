@@ -133,7 +133,7 @@ def _chunks(entries, requests):
     while start < len(requests):
         size, end = 0, start
         while end < len(requests) and end - start < MAX_REQUESTS_PER_BATCH:
-            size += len(requests[end].system) + len(requests[end].user) + 2048
+            size += len(requests[end].system) + len(requests[end].instructions) + len(requests[end].user) + 2048
             if size > MAX_BATCH_BYTES and end > start:
                 break
             end += 1

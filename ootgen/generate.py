@@ -29,6 +29,7 @@ class Request:
     max_tokens: int
     schema_name: str
     structured: bool
+    instructions: str = ""  # second cached system block (fixed instructions of the role and type)
     effort: str | None = None
     temperature: float | None = None
     attempt: int = 0
@@ -36,7 +37,7 @@ class Request:
     @property
     def key(self) -> str:
         blob = json.dumps(
-            [self.kind, self.model, self.system, self.user, self.max_tokens, self.schema_name,
+            [self.kind, self.model, self.system, self.instructions, self.user, self.max_tokens, self.schema_name,
              self.structured, self.effort, self.temperature, self.attempt],
             ensure_ascii=False,
         )
@@ -49,7 +50,9 @@ class Request:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
-            "system": [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}],
+            # Two cache breakpoints: the context (shared by every call on it) and the role's instructions.
+            "system": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
+                       for text in (self.system, self.instructions) if text],
             "messages": [{"role": "user", "content": self.user}],
         }
         output_config: dict[str, Any] = {}
@@ -64,7 +67,7 @@ class Request:
         return params
 
     def estimated_input_tokens(self) -> int:
-        return (len(self.system) + len(self.user)) // 4 + 16
+        return (len(self.system) + len(self.instructions) + len(self.user)) // 4 + 16
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
@@ -75,6 +78,7 @@ def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schem
         kind=kind,
         model=model.id,
         system=prompt.system,
+        instructions=prompt.instructions,
         user=prompt.user,
         max_tokens=min(max_tokens, model.max_output_tokens),
         schema_name=schema_name,

@@ -23,11 +23,13 @@ from .yamlfile import SourceMap
 
 @dataclass(frozen=True)
 class Prompt:
-    system: str  # the shared, cacheable prefix (preamble + knowledge context)
-    user: str
+    """system: the knowledge context, shared by generation and judge calls (first cached block);
+    instructions: the fixed instructions of a role and type (second cached block, may be empty);
+    user: what varies per call."""
 
-    def system_blocks(self) -> list[dict]:
-        return [{"type": "text", "text": self.system, "cache_control": {"type": "ephemeral"}}]
+    system: str
+    user: str
+    instructions: str = ""
 
 
 class PromptRenderer:
@@ -122,10 +124,24 @@ class PromptRenderer:
         return self.render("system", {"context": context_vars})
 
     def generation_prompt(self, variables: dict, override: str | None = None) -> Prompt:
-        return Prompt(self.system_prompt(variables["context"]), self.render("generate", variables, override=override))
+        return Prompt(
+            self.system_prompt(variables["context"]),
+            self.render("generate", variables, override=override),
+            self._instructions("generate_system", variables, ("example_type", "structured", "reply_schema")),
+        )
 
     def judge_prompt(self, variables: dict) -> Prompt:
-        return Prompt(self.system_prompt(variables["context"]), self.render("judge", variables))
+        return Prompt(
+            self.system_prompt(variables["context"]),
+            self.render("judge", variables),
+            self._instructions("judge_system", variables, ("structured", "reply_schema")),
+        )
+
+    def _instructions(self, role: str, variables: dict, keys: tuple[str, ...]) -> str:
+        """A role's fixed instructions see only variables that are the same across its calls, so they cache."""
+        if role not in self._templates:
+            return ""
+        return self.render(role, {key: variables[key] for key in keys})
 
     def check_all(self, types: dict, contexts: dict) -> None:
         """Render every template once with sample variables so mistakes surface before money is spent."""

@@ -94,6 +94,8 @@ class _Run:
         self.session_usage = Usage()
         self.session_calls = 0
         self.judge_failures: dict[int, int] = {}
+        self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
+        self.wake = asyncio.Event()
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -204,11 +206,17 @@ class _Run:
             result = await self.ask("generate", self.model, self.generation_prompt(task), task.index, self.config["generation"], "generation_reply")
         finally:
             self.busy_cold.discard(task.context)
-        if result is None:
-            self.store.set_task_state(task.index, "failed", "no valid reply")
-            return
-        self.warm_contexts.add(task.context)
-        self.store_generation(task, *result)
+        self.post_processing += 1
+        self.wake.set()  # the scheduler may send the next call while this reply is checked and stored
+        try:
+            await asyncio.sleep(0)  # let the scheduler run first
+            if result is None:
+                self.store.set_task_state(task.index, "failed", "no valid reply")
+                return
+            self.warm_contexts.add(task.context)
+            self.store_generation(task, *result)
+        finally:
+            self.post_processing -= 1
 
     def store_generation(self, task: Task, reply: Reply, row: dict | None) -> None:
         """Static L1 and dedup on a valid generation reply, then one transaction with its response."""
@@ -370,7 +378,7 @@ class _Run:
                     inflight_judge.add(job)
             # Start generation while the expected yield of work in flight falls short of the target.
             rate = self.acceptance_rate()
-            while not exhausted and not self.budget_hit and len(inflight_gen) < max_parallel:
+            while not exhausted and not self.budget_hit and self.gen_calling_or_starting(inflight_gen) < max_parallel:
                 in_pipeline = self.store.count(PENDING) + len(inflight_gen) * self.per_call
                 if accepted + in_pipeline * rate >= self.target:
                     break
@@ -391,7 +399,11 @@ class _Run:
                         continue
                 stop = "budget" if self.budget_hit else "attempt_limit"
                 break
-            done, _ = await asyncio.wait(set(inflight_gen) | inflight_judge, return_when=asyncio.FIRST_COMPLETED)
+            self.wake.clear()
+            waker = asyncio.ensure_future(self.wake.wait())
+            done, _ = await asyncio.wait(set(inflight_gen) | inflight_judge | {waker}, return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            done.discard(waker)
             for job in done:
                 inflight_gen.pop(job, None)
                 inflight_judge.discard(job)
@@ -414,6 +426,10 @@ class _Run:
                 if isinstance(outcome, BaseException) and not isinstance(outcome, (_BudgetStop, asyncio.CancelledError)):
                     raise outcome
         return stop
+
+    def gen_calling_or_starting(self, inflight_gen: dict) -> int:
+        """Generation jobs that hold or wait for an API slot (from creation until their reply arrives)."""
+        return len(inflight_gen) - self.post_processing
 
     def _may_start(self, task: Task) -> bool:
         """Only one call at a time for a context whose cache prefix is not written yet."""

@@ -85,7 +85,9 @@ class RunStore:
         self.db.row_factory = sqlite3.Row
         if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            # WAL + NORMAL: a commit survives the process being killed (SIGKILL, Ctrl-C); only an OS crash or
+            # power cut may roll back the last commits, and the file stays consistent either way.
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_DDL)
 
     @classmethod
