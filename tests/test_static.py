@@ -114,3 +114,15 @@ def test_dialogue_checks_every_assistant_turn(env):
     turns = [Turn("user", "how do I remove an actor?"), Turn("assistant", "Call `Actor_Kill` on it; it is freed later."),
              Turn("user", "code?"), Turn("assistant", _c("Actor_Kill(&this->actor, play);"))]
     assert "ARG_COUNT" in codes(env, "", turns=turns)
+
+
+def test_answer_may_call_the_users_own_function(env):
+    """A function the user's code calls is theirs: the answer repeating the call is not an unknown function,
+    while the user's own unknown calls are still reported (capped) and an unrelated invented name still fails."""
+    DEBUG = {"name": "debugging_help", "requires_code_in_output": False, "carries_input": False}
+    user = "if (ABS(diff) < 0x2000) {\n    EnDoorman_Greet(this, play);\n}"
+    out = "Compare the wrapped difference:\n\n```c\ns16 diff = this->actor.shape.rot.y;\n\nif (ABS(diff) < 0x2000) {\n" \
+          "    EnDoorman_Greet(this, play);\n}\n```\n\nThe subtraction wraps into an s16, which is what makes it work."
+    assert "UNKNOWN_FUNCTION" not in codes(env, out, input=user, example_type=DEBUG)
+    assert "UNKNOWN_FUNCTION" in codes(env, out, example_type=DEBUG)
+    assert "UNKNOWN_FUNCTION" in codes(env, out.replace("EnDoorman_Greet", "Actor_GreetPlayer"), input=user, example_type=DEBUG)

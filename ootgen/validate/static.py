@@ -403,6 +403,7 @@ class _CFacts:
     var_types: dict = field(default_factory=dict)  # variable -> struct name (None when ambiguous)
     structs: dict = field(default_factory=dict)  # locally defined struct -> set of field names
     prefixes: set = field(default_factory=set)  # "EnMyNpc" of locally defined EnMyNpc_* functions / types
+    user_calls: set = field(default_factory=set)  # functions the user's own code (input, user turns) calls
 
 
 @dataclass
@@ -639,6 +640,9 @@ class _Checker:
             tree, src, offset, error_line, caps, block_facts, calls, fields = _parse_block(block.code)
             parsed.append(_Parsed(block, tree, src, offset, error_line, caps, calls, fields))
             _merge(block_facts, facts)
+        for p in parsed:
+            if p.block.cap is not None:
+                facts.user_calls.update(name for name, _ in p.calls)
         self.facts = facts
         self._text_decls: set | None = None
         for p in parsed:
@@ -668,7 +672,8 @@ class _Checker:
             if local is None and known is None:
                 if name in words:
                     continue  # an old name: OLD_NAME reports it with the current one
-                if name.split("_", 1)[0] in facts.prefixes and "_" in name:
+                if (p.block.cap is None and name in facts.user_calls) or name.split("_", 1)[0] in facts.prefixes and "_" in name:
+                    # the answer calls the user's own function (their code calls it too), or one named like its own actor
                     self.add("LOCAL_HELPER_CALL", f"`{name}` is called but not shown in the answer", p.block.where, p.block.cap)
                     continue
                 hint = index.suggest(name, kinds=("functions",))
