@@ -126,3 +126,11 @@ def test_answer_may_call_the_users_own_function(env):
     assert "UNKNOWN_FUNCTION" not in codes(env, out, input=user, example_type=DEBUG)
     assert "UNKNOWN_FUNCTION" in codes(env, out, example_type=DEBUG)
     assert "UNKNOWN_FUNCTION" in codes(env, out.replace("EnDoorman_Greet", "Actor_GreetPlayer"), input=user, example_type=DEBUG)
+
+
+def test_assembly_input_of_a_c_type_is_checked_as_assembly(env):
+    asm = "lui     $at, 0x4040\nmtc1    $at, $f4\njr      $ra\nswc1    $f4, 0x6C($a0)"
+    typ = {"name": "code_explanation", "requires_code_in_output": False, "carries_input": True, "input_kind": "c_code"}
+    out = "It stores 3.0 into the float at offset 0x6C; the store runs in the delay slot of the return, before control leaves."
+    assert "C_SYNTAX" not in codes(env, out, input=asm, example_type=typ)
+    assert "ASM_BAD_MNEMONIC" in codes(env, out, input=asm.replace("mtc1", "movc1"), example_type=typ)

@@ -626,6 +626,8 @@ class _Checker:
             elif where == "input":
                 kind = self.example_type.get("input_kind")
                 lang = {"c_code": "c", "mips_asm": "asm"}.get(kind) or _classify("", text, policy)
+                if lang == "c" and _classify("", text, policy) == "asm":
+                    lang = "asm"  # the user pasted assembly where the type expects C: check it as assembly
                 out.append(_Block(lang, "", text, 1, "input", "", cap=cap))
         return out
 
