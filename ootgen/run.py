@@ -226,7 +226,7 @@ class _Run:
         rows = []
         for slot, item in enumerate(reply.data["examples"][: task.count]):
             example = _example_from_reply(item, task, example_type, slot)
-            findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks, example_type=_type_dict(example_type))]
+            findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks, example_type=example_type.as_template_vars())]
             candidate = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
                          "complexity": task.level(slot), "findings": findings, "status": PENDING,
                          "extras": _candidate_extras(task, slot)}
@@ -497,15 +497,6 @@ def _answer_text(example: Example) -> str:
     if example.turns:
         return "\n".join(t.content for t in example.turns if t.role == "assistant")
     return example.output
-
-
-def _type_dict(example_type) -> dict:
-    return {
-        "name": example_type.name,
-        "carries_input": example_type.carries_input,
-        "requires_code_in_output": example_type.requires_code_in_output,
-        "input_kind": example_type.input_kind,
-    }
 
 
 def _finding(data: dict):

@@ -58,7 +58,7 @@ class SymbolIndex:
     """Read-only tables of decomp names. Build with ootgen.index, then `save`/`load`."""
 
     __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
-                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial")
+                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial", "_module_prefixes")
 
     def __init__(self, data: dict) -> None:
         self._functions: dict[str, list] = data.get("functions", {})
@@ -72,6 +72,7 @@ class SymbolIndex:
         renames = data.get("renames", {})
         self._renames: dict[str, dict[str, str]] = {k: renames.get(k, {}) for k in ("word", "substring", "path", "suffix")}
         self.provenance: dict = data.get("provenance", {})
+        self._module_prefixes: frozenset[str] | None = None
         self._suggest_cache: dict = {}
         self._by_initial: dict | None = None
 
@@ -124,6 +125,17 @@ class SymbolIndex:
                               "definition" if r[4] == "d" else "prototype", r[5], r[6], r[7] if len(r) > 7 else None)
             for r in self._functions.get(name, ())
         ]
+
+    def module_prefixes(self) -> frozenset[str]:
+        """`Actor`, `Math`, `SkelAnime`...: prefixes of engine functions (declared in include/ or defined in
+        src/code/). A name with such a prefix is a claim about the engine, never a user's own helper."""
+        if self._module_prefixes is None:
+            self._module_prefixes = frozenset(
+                name.split("_", 1)[0]
+                for name, records in self._functions.items()
+                if "_" in name and any(r[5].startswith(("include/", "src/code/")) for r in records)
+            )
+        return self._module_prefixes
 
     def definitions(self) -> list[FunctionSignature]:
         """Every function definition with a known line range, sorted by file and line (for grounding)."""

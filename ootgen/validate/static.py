@@ -674,7 +674,9 @@ class _Checker:
             if local is None and known is None:
                 if name in words:
                     continue  # an old name: OLD_NAME reports it with the current one
-                if (p.block.cap is None and name in facts.user_calls) or name.split("_", 1)[0] in facts.prefixes and "_" in name:
+                prefix = name.split("_", 1)[0]
+                engine = "_" in name and prefix in index.module_prefixes()
+                if not engine and ((p.block.cap is None and name in facts.user_calls) or ("_" in name and prefix in facts.prefixes)):
                     # the answer calls the user's own function (their code calls it too), or one named like its own actor
                     self.add("LOCAL_HELPER_CALL", f"`{name}` is called but not shown in the answer", p.block.where, p.block.cap)
                     continue
