@@ -152,8 +152,9 @@ def events(stderr: str) -> list[dict]:
 
 
 def posts(fake: FakeAnthropic, since: int = 0) -> list[dict]:
-    """POST /v1/messages log entries with seq > since."""
-    return [e for e in fake.requests(MESSAGES, "POST") if e["seq"] > since]
+    """POST /v1/messages log entries with seq > since. A request whose body never fully arrived (the client
+    was killed while sending it) has no body: it was never answered, so nothing was paid for it."""
+    return [e for e in fake.requests(MESSAGES, "POST") if e["seq"] > since and e.get("body") is not None]
 
 
 def body_hash(body: dict) -> str:
