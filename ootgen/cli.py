@@ -108,7 +108,7 @@ def init(directory: str, force: bool) -> None:
 
 
 @main.command()
-@click.argument("config", default="configs/default.yaml")
+@click.argument("config", required=False)
 @click.option("--api-key", envvar="ANTHROPIC_API_KEY", default=None, show_envvar=True,
               help="Anthropic API key (never written to any file or log).")
 @click.option("--num-examples", type=click.IntRange(min=1), default=None, help="Accepted examples wanted [config: 50].")
@@ -133,10 +133,16 @@ def init(directory: str, force: bool) -> None:
 @click.option("--base-url", envvar="ANTHROPIC_BASE_URL", default=None, hidden=True)
 def run(config, api_key, num_examples, output, model, judge_model, seed, overrides, concurrency, questions_file, max_cost,
         dry_run, run_dir, force, no_cache, batch, batch_poll, progress_mode, base_url) -> None:
-    """Generate a dataset: plan, ask Claude, validate (L1, L2, L3), dedup, store, export."""
+    """Generate a dataset: plan, ask Claude, validate (L1, L2, L3), dedup, store, export.
+
+    CONFIG is a preset file or a built-in preset name; without it, ./configs/default.yaml when there is
+    one, else the built-in `default`.
+    """
     import json
     from pathlib import Path
 
+    if config is None:
+        config = "configs/default.yaml" if Path("configs/default.yaml").is_file() else "default"
     from .load import load_project
 
     extra = []

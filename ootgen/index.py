@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -464,10 +465,11 @@ def build_index(decomp_dir: str | Path, *, progress: Callable[[int, int, str], N
             progress(i + 1, len(files), rel)
     for records in collector.functions.values():
         records.sort(key=lambda r: (r[4] != "p", r[5], r[6]))
-    renames = {"word": {}, "path": {}, "substring": {}, "suffix": {}}
     facts_renames = root / "renames.json"  # optional: a renames.json (fact format) next to the checkout's root
     if facts_renames.is_file():
         renames = _renames_from_facts(json.loads(facts_renames.read_text()))
+    else:  # the decomp's rename history is the same for every checkout: take the shipped index's map
+        renames = copy.deepcopy(SymbolIndex.load("default").to_dict()["renames"])
     provenance = _provenance("decomp", "https://github.com/zeldaret/oot", _git_commit(root), None, _now_iso())
     provenance["parse"] = {
         "files": collector.files, "files_with_errors": collector.files_with_errors,

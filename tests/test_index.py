@@ -92,3 +92,9 @@ def test_from_facts_is_reproducible(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     shipped = Path(__file__).resolve().parent.parent / "ootgen" / "data" / "oot_symbols.json.gz"
     assert shipped.read_bytes() == a.read_bytes()
+
+
+def test_a_checkout_index_keeps_the_decomp_rename_history_for_era_checks(tmp_path):
+    index = build_index(_tree(tmp_path / "oot"))
+    assert index.renames()["globalCtx"] == "play"
+    assert index.renames()["GlobalContext"] == "PlayState"
