@@ -49,16 +49,26 @@ class Actor:
     overlay: str | None
 
 
+_BASE_TYPE_CACHE: dict[str, str] = {}
+
+
 def base_type_name(type_text: str) -> str:
     """`struct Actor*`, `const Vec3f[4]` -> `Actor`, `Vec3f`: the bare type name a field or variable has."""
-    return " ".join(_TYPE_NOISE.sub(" ", type_text).split())
+    name = _BASE_TYPE_CACHE.get(type_text)
+    if name is None:
+        name = " ".join(_TYPE_NOISE.sub(" ", type_text).split())
+        if len(_BASE_TYPE_CACHE) >= 8192:
+            _BASE_TYPE_CACHE.clear()
+        _BASE_TYPE_CACHE[type_text] = name
+    return name
 
 
 class SymbolIndex:
     """Read-only tables of decomp names. Build with ootgen.index, then `save`/`load`."""
 
     __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
-                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial", "_module_prefixes")
+                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial", "_module_prefixes",
+                 "_field_maps", "_resolve_cache")
 
     def __init__(self, data: dict) -> None:
         self._functions: dict[str, list] = data.get("functions", {})
@@ -74,6 +84,8 @@ class SymbolIndex:
         self.provenance: dict = data.get("provenance", {})
         self._module_prefixes: frozenset[str] | None = None
         self._suggest_cache: dict = {}
+        self._field_maps: dict[str, dict[str, str]] = {}  # struct -> {field: type} (first declaration wins)
+        self._resolve_cache: dict[str, str | None] = {}  # type text -> resolve_struct result
         self._by_initial: dict | None = None
 
     # -- persistence -------------------------------------------------------------------------------------
@@ -172,25 +184,36 @@ class SymbolIndex:
 
     def field_type(self, struct: str, field: str) -> str | None:
         """Type text of `struct.field` (anonymous members already flattened); None when absent."""
-        s = self._structs.get(struct)
-        if s is None:
-            return None
-        for f in s["fields"]:
-            if f[0] == field:
-                return f[1]
-        return None
+        fields = self._field_maps.get(struct)
+        if fields is None:
+            s = self._structs.get(struct)
+            if s is None:
+                return None
+            fields = {}
+            for f in s["fields"]:
+                fields.setdefault(f[0], f[1])
+            self._field_maps[struct] = fields
+        return fields.get(field)
 
     def resolve_struct(self, type_text: str) -> str | None:
         """The struct/union name a type (possibly a typedef, pointer or array) refers to, if known."""
+        cache = self._resolve_cache
+        if type_text in cache:
+            return cache[type_text]
+        result = None
         name = base_type_name(type_text)
         for _ in range(8):
             if name in self._structs:
-                return name
+                result = name
+                break
             target = self._typedefs.get(name)
             if target is None:
-                return None
+                break
             name = base_type_name(target)
-        return None
+        if len(cache) >= 8192:
+            cache.clear()
+        cache[type_text] = result
+        return result
 
     def global_type(self, name: str) -> str | None:
         return self._globals.get(name)
