@@ -203,7 +203,12 @@ def _index_tables(index: SymbolIndex) -> dict:
     for old_path, new_path in index.renames("path").items():
         rx = re.compile(r"#\s*include\s*[<\"]" + re.escape(old_path)) if old_path.endswith(".h") else None
         paths.append((old_path, new_path, rx))
+    # only these entries can report (each holds its gate as a substring): skip the loop when no gate is in the code
+    live_paths = [(o, n, rx) for o, n, rx in paths if rx is not None or o.split(".")[0] in ("actor", "skelAnime", "actorCtx")]
+    path_gates = {".h" if rx is not None else o.split(".")[0] for o, _, rx in live_paths}
     tables = {
+        "live_paths": live_paths,
+        "path_gates": tuple(sorted(path_gates)),
         "substring": re.compile(_trie_regex(substring)),
         "substring_items": list(substring.items()),
         "path": {k: v for k, v in index.renames("path").items()},
@@ -219,6 +224,35 @@ def _index_tables(index: SymbolIndex) -> dict:
 
 _NAMING_WORDS: dict[tuple[int, int], tuple[_Policy, dict, frozenset]] = {}
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
+
+
+def _relevant_sentences(prose: str, relevant) -> list[str]:
+    """The pieces of `_SENTENCE.split(prose)` on the lines holding one of the `relevant` words (as substrings).
+
+    A piece never spans a newline, so the other lines' pieces cannot hold such a word; a line's pieces are those
+    of `_SENTENCE.split(line)`, except that the whitespace opening the line belongs to the separator when the
+    text before it (past any whitespace) ends a sentence."""
+    starts = set()
+    find = prose.find
+    for w in relevant:
+        i = find(w)
+        while i >= 0:
+            starts.add(prose.rfind("\n", 0, i) + 1)
+            nl = find("\n", i)
+            if nl < 0:
+                break
+            i = find(w, nl + 1)
+    out: list[str] = []
+    for start in sorted(starts):
+        end = find("\n", start)
+        line = prose[start:] if end < 0 else prose[start:end]
+        pieces = _SENTENCE.split(line)
+        if line[:1].isspace():
+            before = prose[:start].rstrip()
+            if before and before[-1] in ".!?:":
+                pieces[0] = pieces[0].lstrip()
+        out.extend(pieces)
+    return out
 
 
 def _naming_words(policy: _Policy, tables: dict) -> frozenset:
@@ -839,7 +873,7 @@ class _Checker:
             inline_words = set(_WORD.findall(" ".join(self._INLINE.findall(self.prose))))
             suspicious = (prose_tokens & policy.era_old) or (inline_words & words.keys())
             if suspicious or inline_words & policy.era_new:
-                for sentence in _SENTENCE.split(self.prose):
+                for sentence in _relevant_sentences(self.prose, relevant):
                     if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
                         continue  # (a sentence without a relevant word adds nothing that is used below)
                     prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
@@ -879,7 +913,7 @@ class _Checker:
                 if old_part in w and index.has_symbol(w.replace(old_part, new_part)):
                     self.add("OLD_NAME", f"`{w}` is now `{w.replace(old_part, new_part)}`", "output")
                     break
-        for old_path, new_path, include_rx in tables["paths"]:
+        for old_path, new_path, include_rx in (tables["live_paths"] if any(g in code for g in tables["path_gates"]) else ()):
             if include_rx is not None:
                 if old_path in code and include_rx.search(code):
                     self.add("OLD_NAME", f"`{old_path}` no longer exists ({new_path})", "output")
