@@ -796,7 +796,8 @@ class _Checker:
             base = self._type_of(arg, memo)
             if base is None:
                 continue
-            if self._struct_has(base, member) is False and member not in self.text_decls():
+            # (a name declared in the text is a substring of it: skip the text scan for any other member)
+            if self._struct_has(base, member) is False and (member not in self.all_text or member not in self.text_decls()):
                 shown = base.split("::")[0]
                 hints = _index_tables(self.index)["field_hints"]
                 hint = hints.get((base, member))
