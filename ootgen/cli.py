@@ -196,10 +196,11 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     click.echo(f"wrote {result.outputs['dataset']}, {result.outputs['metadata']}, {result.outputs['rejected']}")
     if not result.complete:
         why = {"budget": "the --max-cost budget would have been passed",
-               "attempt_limit": "the attempt limit (generation.max_attempts_factor) was reached"}.get(result.stop_reason, result.stop_reason)
+               "attempt_limit": "the attempt limit (generation.max_attempts_factor) was reached",
+               "interrupted": "the run was interrupted"}.get(result.stop_reason, result.stop_reason)
         click.echo(f"ootgen: incomplete: only {result.accepted} of {result.target} accepted because {why}; "
                    "run the same command again to resume", err=True)
-        sys.exit(1)
+        sys.exit(130 if result.stop_reason == "interrupted" else 1)
 
 
 @main.command()

@@ -550,7 +550,10 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
         run.resume_state()
         emit("start", {"resuming": resuming, "accepted": store.count(ACCEPTED), "target": options.num_examples,
                        "spent": run.spent, "model": run.model.id, "known_model": run.model.known})
-        stop = asyncio.run(_execute(run))
+        try:
+            stop = asyncio.run(_execute(run))
+        except KeyboardInterrupt:  # Ctrl-C: everything stored stays; export what was accepted
+            stop = "interrupted"
     finally:
         store.set_meta("last_duration_seconds", round(time.time() - started, 3))
         store.set_meta("total_duration_seconds", round((store.get_meta("total_duration_seconds", 0) or 0) + time.time() - started, 3))
@@ -565,6 +568,14 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
 
 
 async def _execute(run: _Run) -> str:
+    import contextlib
+    import signal
+
+    # SIGTERM stops the run like Ctrl-C does: the main task is cancelled, what is stored stays, and the
+    # outputs are exported with what was accepted.
+    main_task = asyncio.current_task()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     run.client = ClaudeClient(
         run.options.api_key, limiter=run.limiter, base_url=run.options.base_url,
         max_retries=run.config["concurrency"].get("sdk_max_retries", 4),
@@ -576,6 +587,8 @@ async def _execute(run: _Run) -> str:
 
             return await execute_batches(run)
         return await run.execute()
+    except asyncio.CancelledError:
+        return "interrupted"
     finally:
         await run.client.close()
         if run.cache is not None:
