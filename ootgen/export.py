@@ -37,6 +37,9 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)
+    except OSError as error:  # a full disk or a vanished folder: the old file stays whole
+        Path(temp).unlink(missing_ok=True)
+        raise OotgenError(f"cannot write output: {error.strerror}; the previous file is unchanged", file=str(path)) from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -8,7 +8,9 @@ accepted, the attempt limit is reached, or the budget would be passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -554,9 +556,16 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
             stop = asyncio.run(_execute(run))
         except KeyboardInterrupt:  # Ctrl-C: everything stored stays; export what was accepted
             stop = "interrupted"
+        except sqlite3.OperationalError as error:  # e.g. a full disk: the last transaction rolled back
+            raise RunAborted(
+                f"the run store could not be written ({error}); everything committed before is safe: "
+                "free some space and run the same command again to resume",
+                file=str(store.path),
+            ) from None
     finally:
-        store.set_meta("last_duration_seconds", round(time.time() - started, 3))
-        store.set_meta("total_duration_seconds", round((store.get_meta("total_duration_seconds", 0) or 0) + time.time() - started, 3))
+        with contextlib.suppress(sqlite3.Error):  # bookkeeping only; must not mask the real error
+            store.set_meta("last_duration_seconds", round(time.time() - started, 3))
+            store.set_meta("total_duration_seconds", round((store.get_meta("total_duration_seconds", 0) or 0) + time.time() - started, 3))
     totals = store.totals()
     outputs = export_run(store, project=project, output=options.output, target=options.num_examples, stop_reason=stop,
                          limiter_peak=run.limiter.peak)
@@ -568,7 +577,6 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
 
 
 async def _execute(run: _Run) -> str:
-    import contextlib
     import signal
 
     # SIGTERM stops the run like Ctrl-C does: the main task is cancelled, what is stored stays, and the
