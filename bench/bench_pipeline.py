@@ -163,17 +163,24 @@ def throughput_from_log(log: list[dict], concurrency: int, latency_ms: float) ->
     }
 
 
-def bench_throughput(*, num_examples: int = 60, concurrency: int = 8, latency_ms: float = 300,
-                     config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = ()) -> dict:
+def _ootgen_against_fake(*, num_examples: int, concurrency: int, latency_ms: float, config: str,
+                         overrides: tuple[str, ...]) -> tuple[dict, list[dict], int]:
+    """One `ootgen run` against a fresh fake: (run record, the fake's request log, its peak concurrency)."""
     with tempfile.TemporaryDirectory(prefix="ootgen-bench-") as tmp, \
             _closing(start_fake(latency_ms=latency_ms, concurrency=concurrency, mode="queue")) as fake:
         run = run_ootgen(fake, num_examples=num_examples, concurrency=concurrency, workdir=Path(tmp),
                          config=config, overrides=overrides)
-        result = throughput_from_log(fake.log, concurrency, latency_ms)
-        result.update(_run_summary(run), max_concurrency_seen=fake.max_concurrency_seen,
-                      latency_ms=latency_ms, concurrency=concurrency)
-        result["wall_per_s"] = result["calls"] / run["wall_seconds"] if run["wall_seconds"] else 0.0
-        return result
+        return run, list(fake.log), fake.max_concurrency_seen
+
+
+def bench_throughput(*, num_examples: int = 60, concurrency: int = 8, latency_ms: float = 300,
+                     config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = ()) -> dict:
+    run, log, peak = _ootgen_against_fake(num_examples=num_examples, concurrency=concurrency, latency_ms=latency_ms,
+                                          config=config, overrides=overrides)
+    result = throughput_from_log(log, concurrency, latency_ms)
+    result.update(_run_summary(run), max_concurrency_seen=peak, latency_ms=latency_ms, concurrency=concurrency)
+    result["wall_per_s"] = result["calls"] / run["wall_seconds"] if run["wall_seconds"] else 0.0
+    return result
 
 
 # --- cost: ootgen vs a naive design ---------------------------------------------------------------
@@ -209,13 +216,11 @@ def _run_summary(run: dict) -> dict:
 
 def bench_ootgen_cost(*, num_examples: int = 200, concurrency: int = 8, latency_ms: float = 0,
                       config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = ()) -> dict:
-    with tempfile.TemporaryDirectory(prefix="ootgen-bench-") as tmp, \
-            _closing(start_fake(latency_ms=latency_ms, concurrency=concurrency, mode="queue")) as fake:
-        run = run_ootgen(fake, num_examples=num_examples, concurrency=concurrency, workdir=Path(tmp),
-                         config=config, overrides=overrides)
-        result = _run_summary(run)
-        result["fake_calls"] = sum(1 for e in fake.log if e["path"] == "/v1/messages")
-        return result
+    run, log, _ = _ootgen_against_fake(num_examples=num_examples, concurrency=concurrency, latency_ms=latency_ms,
+                                       config=config, overrides=overrides)
+    result = _run_summary(run)
+    result["fake_calls"] = sum(1 for e in log if e["path"] == "/v1/messages")
+    return result
 
 
 def naive_run(base_url: str, *, num_examples: int, config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = (),
