@@ -39,7 +39,7 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
         os.replace(temp, path)
     except OSError as error:  # a full disk or a vanished folder: the old file stays whole
         Path(temp).unlink(missing_ok=True)
-        raise OotgenError(f"cannot write output: {error.strerror}; the previous file is unchanged", file=str(path)) from None
+        raise OotgenError(f"cannot write output: {error.strerror or error}; the previous file is unchanged", file=str(path)) from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

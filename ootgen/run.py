@@ -370,8 +370,11 @@ class _Run:
             for candidate in self.store.candidates(PENDING):
                 if candidate.id in pending_ids:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
+            generating = {task.context for task in inflight_gen.values()}
             for context_id, ids in by_context.items():
-                while ids and (len(ids) >= judge_batch or not inflight_gen or exhausted):
+                # Full groups go at once; a partial group goes when no generation for its context is in flight
+                # (nothing more is coming for it soon), so paid-for candidates never wait for the run's end.
+                while ids and (len(ids) >= judge_batch or context_id not in generating or exhausted):
                     if len(inflight_judge) + len(inflight_gen) >= max_parallel * 2:
                         break
                     group, ids[:] = ids[:judge_batch], ids[judge_batch:]

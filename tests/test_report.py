@@ -146,7 +146,7 @@ def test_failed_write_leaves_the_old_report_and_no_temp_file(run_dir, tmp_path, 
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OotgenError, match="cannot write output: disk full; the previous file is unchanged"):
         write_report(run_dir, out)
 
     assert out.read_text() == "old report"

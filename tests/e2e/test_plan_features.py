@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.e2e.conftest import Cli
 from tests.test_plan_features import QUESTIONS, _decomp_with_index
 
@@ -15,6 +17,8 @@ def test_grounded_ladder_and_question_run_records_provenance(cli: Cli, tmp_path)
         "--set", f"grounding.index={index_path}", "--set", "grounding.enabled=true", "--set", f"grounding.decomp_dir={root}",
         "--set", "grounding.types=[code_explanation]", "--set", "grounding.min_lines=3",
         "--set", "ladders.enabled=true", "--set", "ladders.types=[feature_implementation]",
+        "--set", "mix={code_explanation: 2, feature_implementation: 1, debugging_help: 0, architecture_question: 0,"
+                 " conversational: 0, code_modification: 0}",
         num=18,
     )
     assert result.returncode == 0, result.stderr
@@ -32,7 +36,12 @@ def test_grounded_ladder_and_question_run_records_provenance(cli: Cli, tmp_path)
         assert source["commit"] == "a" * 40
 
     asked = {p["question"] for p in provenance if "question" in p}
-    assert asked and asked <= set(QUESTIONS)
+    assert asked <= set(QUESTIONS)
+    planned = {q for row in out.db("SELECT extras FROM tasks") for q in json.loads(row["extras"]).get("questions", []) if q}
+    assert planned == set(QUESTIONS)  # every question became a task
+    judged = [json.loads(r["extras"])["question"] for r in out.db(
+        "SELECT extras FROM candidates WHERE status != 'pending' AND extras LIKE '%question%'")]
+    assert set(judged) == set(QUESTIONS), "question-seeded candidates were left unjudged"
 
     steps_by_ladder: dict[int, list[tuple[int, int]]] = {}
     for item in provenance:
