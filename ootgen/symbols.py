@@ -7,6 +7,7 @@ builds small record objects only on lookup, so `SymbolIndex.load("default")` sta
 from __future__ import annotations
 
 import difflib
+import functools
 import gzip
 import json
 import re
@@ -61,6 +62,15 @@ def base_type_name(type_text: str) -> str:
             _BASE_TYPE_CACHE.clear()
         _BASE_TYPE_CACHE[type_text] = name
     return name
+
+
+_SUGGEST_SHORTLIST = 40
+
+
+@functools.lru_cache(maxsize=65536)
+def _bigrams(name: str) -> frozenset[str]:
+    lowered = name.lower()
+    return frozenset(lowered[i : i + 2] for i in range(len(lowered) - 1))
 
 
 class SymbolIndex:
@@ -263,7 +273,13 @@ class SymbolIndex:
         if not pool:
             pool = groups.get(name[:1].lower(), [])
         lo, hi = len(name) * 0.6, len(name) * 1.5 + 2
-        result = difflib.get_close_matches(name, [n for n in pool if lo <= len(n) <= hi], n=limit, cutoff=0.6)
+        candidates = [n for n in pool if lo <= len(n) <= hi]
+        if len(candidates) > _SUGGEST_SHORTLIST:
+            # difflib is slow over hundreds of names: shortlist by shared character pairs first (sorted() is
+            # stable, so equal scores keep the pool's order and the result stays deterministic).
+            grams = _bigrams(name)
+            candidates = sorted(candidates, key=lambda n: -len(grams & _bigrams(n)))[:_SUGGEST_SHORTLIST]
+        result = difflib.get_close_matches(name, candidates, n=limit, cutoff=0.6)
         if len(self._suggest_cache) < 4096:
             self._suggest_cache[key] = tuple(result)
         return result
