@@ -5,7 +5,9 @@ Reads Alpaca (instruction/input/output), ShareGPT (conversations) and chat (mess
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +139,12 @@ def load_example_types() -> dict[str, dict]:
     return types
 
 
-def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
-    import re
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w{3,}")
 
+
+def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
     text = "\n".join(t.content for t in example.turns if t.role == "assistant") if example.turns else example.output
-    return sum(1 for w in set(re.findall(r"[A-Za-z_]\w{3,}", text)) if index.has_symbol(w))
+    return len(set(_IDENTIFIER.findall(text)) & index.symbol_names())
 
 
 def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
@@ -165,15 +168,49 @@ def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict,
     return results
 
 
+PARALLEL_MIN_EXAMPLES = 2000  # below this, starting worker processes costs more than it saves
+_CHUNK = 500
+
+
 def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: dict, min_score: float | None = None,
-               example_types: dict | None = None) -> CheckReport:
-    """Check every example of a JSONL file; the report has one result per example and counts by finding code."""
+               example_types: dict | None = None, jobs: int = 1, symbols: str | Path = "default") -> CheckReport:
+    """Check every example of a JSONL file; the report has one result per example and counts by finding code.
+
+    With jobs > 1 and a large file, chunks are checked in worker processes (each loads `symbols` once);
+    results keep the file's order.
+    """
     examples = list(read_examples(path))
     types = load_example_types() if example_types is None else example_types
-    results = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
+    if jobs > 1 and len(examples) >= PARALLEL_MIN_EXAMPLES:
+        results = _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score)
+    else:
+        results = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
     by_code = Counter(f.code for r in results for f in r.findings)
     threshold = min_score if min_score is not None else float(scoring["threshold"])
     return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(symbols: str, checks: dict, scoring: dict, types: dict, min_score: float | None) -> None:
+    _WORKER.update(index=SymbolIndex.load(symbols), checks=checks, scoring=scoring, types=types, min_score=min_score)
+
+
+def _check_chunk(chunk: tuple[int, list[Example]]) -> list[CheckResult]:
+    offset, examples = chunk
+    results = check_examples(examples, index=_WORKER["index"], checks=_WORKER["checks"], scoring=_WORKER["scoring"],
+                             example_types=_WORKER["types"], min_score=_WORKER["min_score"])
+    return [dataclasses.replace(r, index=r.index + offset) for r in results]
+
+
+def _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score) -> list[CheckResult]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [(start, examples[start : start + _CHUNK]) for start in range(0, len(examples), _CHUNK)]
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(str(symbols), checks, scoring, types, min_score)) as pool:
+        return [result for chunk in pool.map(_check_chunk, chunks) for result in chunk]
 
 
 def format_text(report: CheckReport) -> str:

@@ -78,7 +78,7 @@ class SymbolIndex:
 
     __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
                  "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial", "_module_prefixes",
-                 "_field_maps", "_resolve_cache")
+                 "_field_maps", "_resolve_cache", "_symbol_names")
 
     def __init__(self, data: dict) -> None:
         self._functions: dict[str, list] = data.get("functions", {})
@@ -93,6 +93,7 @@ class SymbolIndex:
         self._renames: dict[str, dict[str, str]] = {k: renames.get(k, {}) for k in ("word", "substring", "path", "suffix")}
         self.provenance: dict = data.get("provenance", {})
         self._module_prefixes: frozenset[str] | None = None
+        self._symbol_names: frozenset[str] | None = None
         self._suggest_cache: dict = {}
         self._field_maps: dict[str, dict[str, str]] = {}  # struct -> {field: type} (first declaration wins)
         self._resolve_cache: dict[str, str | None] = {}  # type text -> resolve_struct result
@@ -183,8 +184,14 @@ class SymbolIndex:
         return name in self._macros or name in self._defines
 
     def has_symbol(self, name: str) -> bool:
-        return (name in self._functions or name in self._structs or name in self._typedefs or name in self._enums
-                or name in self._defines or name in self._macros or name in self._globals)
+        return name in self.symbol_names()
+
+    def symbol_names(self) -> frozenset[str]:
+        """Every known name (functions, structs, typedefs, enum constants, defines, macros, globals), built once."""
+        if self._symbol_names is None:
+            self._symbol_names = frozenset().union(self._functions, self._structs, self._typedefs, self._enums,
+                                                   self._defines, self._macros, self._globals)
+        return self._symbol_names
 
     def struct_fields(self, name: str) -> list[StructField] | None:
         struct = self._structs.get(self.resolve_struct(name) or "")
