@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import yaml
 
 from .errors import ConfigError
 from .records import Example, Finding, ScoreBreakdown, Turn
-from .resources import data_root
 from .symbols import SymbolIndex
 
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
@@ -98,45 +96,25 @@ def read_examples(path: str | Path) -> Iterator[Example]:
                           meta["topic"] if isinstance(meta["topic"], str) else None, ex.turns)
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read: {error.strerror}", file=str(path)) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ConfigError(f"invalid YAML: {getattr(error, 'problem', error)}", file=str(path),
-                          line=mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise ConfigError("not a mapping", file=str(path))
-    return data
-
-
 def load_checks(path: str | Path | None = None) -> dict:
-    """checks.yaml (the built-in one by default), validated against schemas/checks.schema.json."""
-    import jsonschema
+    """checks.yaml (the built-in one by default), validated: the loader's own function."""
+    from .load import load_checks as load
 
-    path = Path(path) if path else data_root() / "configs" / "checks.yaml"
-    data = _load_yaml(path)
-    schema = json.loads((data_root() / "schemas" / "checks.schema.json").read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
-    if error is not None:
-        key = ".".join(str(p) for p in error.absolute_path) or None
-        raise ConfigError(error.message, file=str(path), key=key, expected="see schemas/checks.schema.json")
-    return data
+    return load(path)
 
 
-def load_scoring() -> dict:
-    return _load_yaml(data_root() / "configs" / "default.yaml")["scoring"]
+def load_scoring(config: str | Path = "default") -> dict:
+    """The `scoring:` section of a run preset (the built-in default by default), validated like a run's."""
+    from .load import load_run_config
+
+    return load_run_config(config)["scoring"]
 
 
-def load_example_types() -> dict[str, dict]:
-    types = {}
-    for p in sorted((data_root() / "configs" / "types").glob("*.yaml")):
-        t = _load_yaml(p)
-        if isinstance(t.get("name"), str):
-            types[t["name"]] = t
-    return types
+def load_example_types(config: str | Path = "default") -> dict[str, dict]:
+    """The example types a preset names, as the plain dicts the static checks read."""
+    from .load import load_run_config, load_types
+
+    return {name: t.as_template_vars() for name, t in load_types(load_run_config(config)).items()}
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w{3,}")

@@ -281,21 +281,29 @@ def index_command(decomp_dir: str, output: str) -> None:
 
 @main.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--symbols", default="default", show_default=True, help="symbol index: a .json.gz or `default`")
-@click.option("--checks", "checks_path", default=None, help="check policy YAML (default: the built-in checks.yaml)")
+@click.option("--config", "config", default="default", show_default=True,
+              help="run preset whose scoring, checks, symbols and example types to use")
+@click.option("--symbols", default=None, help="symbol index: a .json.gz or `default` [the preset's `symbols`]")
+@click.option("--checks", "checks_path", default=None, help="check policy YAML [the preset's `checks`]")
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
-@click.option("--min-score", type=float, default=None, help="acceptance threshold (default: scoring.threshold)")
+@click.option("--min-score", type=float, default=None, help="acceptance threshold [the preset's scoring.threshold]")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="worker processes for large files (default: one per CPU; files under 2,000 examples use one)")
-def check_command(file: str, symbols: str, checks_path: str | None, fmt: str, min_score: float | None, jobs: int | None) -> None:
+def check_command(file: str, config: str, symbols: str | None, checks_path: str | None, fmt: str,
+                  min_score: float | None, jobs: int | None) -> None:
     """Static L1 checks and static-only L3 score of a JSONL file. Exit 0 all pass, 1 some fail, 2 bad input."""
-    from .check import check_file, format_jsonl, format_text, load_checks, load_scoring
-    from .symbols import SymbolIndex
-
     import os
 
-    report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path),
-                        scoring=load_scoring(), min_score=min_score, jobs=jobs or os.cpu_count() or 1, symbols=symbols)
+    from .check import check_file, format_jsonl, format_text
+    from .load import load_checks, load_run_config, load_types
+    from .symbols import SymbolIndex
+
+    preset = load_run_config(config)
+    symbols = symbols or preset.get("symbols") or "default"
+    types = {name: t.as_template_vars() for name, t in load_types(preset).items()}
+    report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path or preset.get("checks")),
+                        scoring=preset["scoring"], min_score=min_score, example_types=types,
+                        jobs=jobs or os.cpu_count() or 1, symbols=symbols)
     click.echo(format_text(report) if fmt == "text" else format_jsonl(report))
     sys.exit(0 if report.failed == 0 else 1)
 

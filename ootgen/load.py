@@ -103,6 +103,7 @@ class Project:
     renderer: Any  # render.PromptRenderer (kept untyped to avoid an import cycle)
     work_hash: str
     config_hash: str
+    checks: dict  # the static L1 policy (checks.yaml), validated
 
     @property
     def mix(self) -> dict[str, float]:
@@ -143,9 +144,7 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
     for index, judge_id in enumerate(config.get("judges") or []):
         models.resolve(judge_id, source=_where(config, ("judges", index)))
     _check_plan_options(config, types)
-    if config.get("checks"):  # the run reads it only after the first replies arrive: check it now
-        checks, checks_source = load_yaml_file(Path(config["checks"]), "checks file")
-        validate_file_data(checks, "checks", checks_source, config["checks"], "checks file")
+    checks = load_checks(config.get("checks"))  # the run needs it only after the first replies: check it now
     if config.get("symbols") not in (None, "default"):
         from .symbols import SymbolIndex
 
@@ -157,7 +156,17 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
     )
     renderer.check_all(types, contexts)
     work_hash, config_hash = _hashes(config, types, contexts, renderer)
-    return Project(config, types, contexts, models, renderer, work_hash, config_hash)
+    return Project(config, types, contexts, models, renderer, work_hash, config_hash, checks)
+
+
+def load_checks(path: str | Path | None = None) -> dict:
+    """The static L1 policy (the built-in configs/checks.yaml by default), validated with line-mapped errors."""
+    path = Path(path) if path else resources.data_root() / "configs" / "checks.yaml"
+    checks, source = load_yaml_file(path, "checks file")
+    if not isinstance(checks, dict):
+        raise ConfigError("a checks file must be a YAML mapping", file=str(path), line=1)
+    validate_file_data(checks, "checks", source, str(path), "checks file")
+    return checks
 
 
 def load_run_config(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> RunConfig:

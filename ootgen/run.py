@@ -60,7 +60,6 @@ class _Run:
     def __init__(self, project, options: RunOptions, store: RunStore, emit: Event):
         from .dedup import Deduplicator, dedup_text
         from .symbols import SymbolIndex
-        from .yamlfile import load_yaml_file
 
         self.project = project
         self.config = project.config
@@ -77,8 +76,7 @@ class _Run:
         self.judge_model = project.models.resolve(judge_id)
         self.judge_models = [project.models.resolve(m) for m in (self.config.get("judges") or [judge_id])]
         self.index = SymbolIndex.load(self.config.get("symbols") or "default")
-        checks_path = self.config.get("checks")
-        self.checks = load_yaml_file(Path(checks_path), "checks file")[0] if checks_path else {}
+        self.checks = project.checks
         dedup_cfg = self.config.section("dedup")
         self.dedup_enabled = dedup_cfg.get("enabled", True)
         self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))

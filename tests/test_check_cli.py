@@ -1,23 +1,15 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from ootgen.check import read_examples
 from ootgen.errors import ConfigError
+from tests.conftest import run_cli
 
 GOOD = {"instruction": "Kill it", "input": "", "output": "Call it from update once the timer ends:\n\n```c\nActor_Kill(&this->actor);\n```\n\nThe actor context frees it at the end of the frame."}
 BAD = {"instruction": "Kill it", "input": "", "output": "Call it from update once the timer ends:\n\n```c\nActor_Despawn(&this->actor);\n```\n\nThe actor context frees it at the end of the frame."}
-
-
-def run_cli(*args):
-    exe = shutil.which("ootgen")
-    cmd = [exe, *args] if exe else [sys.executable, "-c", "from ootgen.cli import main; main()", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def _jsonl(path, *rows):
@@ -76,3 +68,22 @@ def test_index_command_builds_an_index(tmp_path):
     r = run_cli("index", str(root), "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert out.exists() and "1 functions" in r.stdout
+
+
+def test_check_takes_scoring_and_policy_from_a_preset(tmp_path):
+    data = _jsonl(tmp_path / "x.jsonl", GOOD)
+    assert run_cli("check", str(data), "--format", "jsonl").returncode == 0
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("extends: default\nscoring:\n  threshold: 9.9\n")
+    result = run_cli("check", str(data), "--config", str(strict), "--format", "jsonl")
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["accepted"] is False
+
+
+def test_check_with_a_broken_preset_is_one_line_exit_2(tmp_path):
+    data = _jsonl(tmp_path / "x.jsonl", GOOD)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("extends: default\nscoring:\n  threshold: 11\n")
+    result = run_cli("check", str(data), "--config", str(broken))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "broken.yaml:3" in lines[0] and "threshold" in lines[0]
