@@ -107,7 +107,7 @@ class _Run:
         self.spent = totals["cost_usd"] or 0.0
 
     def candidates_made(self) -> int:
-        return self.store.db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+        return self.store.count()
 
     # --- budget --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     UNIQUE(task_idx, slot)
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
+CREATE INDEX IF NOT EXISTS candidates_seq ON candidates(accepted_seq);
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, task_idx INTEGER, kind TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL
 );
@@ -89,6 +91,11 @@ class RunStore:
             # power cut may roll back the last commits, and the file stays consistent either way.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_DDL)
+        # The single writer keeps candidate counts by status in memory (the scheduler asks for them on every
+        # event); changes made inside a transaction apply only when it commits.
+        self._counts: Counter | None = None if readonly else Counter(
+            dict(self.db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall()))
+        self._delta: Counter = Counter()
 
     @classmethod
     def open_run_dir(cls, run_dir: Path, *, readonly: bool = False) -> "RunStore":
@@ -147,9 +154,10 @@ class RunStore:
         with self.transaction():
             for table in ("meta", "tasks", "requests", "candidates", "failures", "batches"):
                 self.db.execute(f"DELETE FROM {table}")
+        self._counts = Counter()
 
     def transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self)
 
     # tasks --------------------------------------------------------------------------------------
 
@@ -216,7 +224,7 @@ class RunStore:
 
     def _insert_candidate(self, row: dict) -> None:
         example: Example = row["example"]
-        self.db.execute(
+        cursor = self.db.execute(
             "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
             " turns, findings, status, reason, duplicate_of, score, breakdown, created, extras) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
@@ -225,17 +233,22 @@ class RunStore:
              row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
              json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time(), json.dumps(row.get("extras") or {})),
         )
+        self._delta[row["status"]] += cursor.rowcount  # 0 when the slot was already stored
 
     def _finish_candidate(self, cid: int, *, status: str, reason: str | None, verdict: dict | None,
                           score: float | None, breakdown: dict | None) -> int | None:
         seq = None
         if status == ACCEPTED:
             seq = (self.db.execute("SELECT COALESCE(MAX(accepted_seq), 0) FROM candidates").fetchone()[0]) + 1
-        self.db.execute(
+        cursor = self.db.execute(
             "UPDATE candidates SET status=?, reason=?, verdict=?, score=?, breakdown=?, accepted_seq=? WHERE id=? AND status=?",
             (status, reason, json.dumps(verdict) if verdict else None, score,
              json.dumps(breakdown) if breakdown else None, seq, cid, PENDING),
         )
+        if cursor.rowcount != 1:
+            return None  # already decided (never judged twice)
+        self._delta[PENDING] -= 1
+        self._delta[status] += 1
         return seq
 
     def candidate_ids(self, task_idx: int) -> list[int]:
@@ -246,7 +259,12 @@ class RunStore:
         for row in self.db.execute(sql, (status,) if status else ()):
             yield _candidate(row)
 
-    def count(self, status: str) -> int:
+    def count(self, status: str | None = None) -> int:
+        """Candidates with `status` (all candidates when None)."""
+        if self._counts is not None:
+            return sum(self._counts.values()) if status is None else self._counts[status]
+        if status is None:
+            return self.db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
         return self.db.execute("SELECT COUNT(*) FROM candidates WHERE status=?", (status,)).fetchone()[0]
 
     # batches ------------------------------------------------------------------------------------
@@ -298,15 +316,20 @@ class RunStore:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, store: "RunStore"):
+        self.store = store
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+        self.store._delta.clear()
+        self.store.db.execute("BEGIN IMMEDIATE")
+        return self.store.db
 
     def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        store = self.store
+        store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type and store._counts is not None:
+            store._counts.update(store._delta)
+        store._delta.clear()
         return False
 
 
