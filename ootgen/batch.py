@@ -11,8 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from .errors import RunAborted
-from .generate import Request, build_request, parse_reply, usage_from
+from .generate import Request, build_request, key_rejected, parse_reply, usage_from
 from .store import ACCEPTED, PENDING
 
 MAX_REQUESTS_PER_BATCH = 100_000  # the API's per-batch request limit
@@ -122,7 +121,7 @@ async def _submit_and_collect(run, entries: list[_Entry], requests: list[Request
         try:
             batch = await client.messages.batches.create(requests=body)
         except run.client.anthropic.AuthenticationError:
-            raise RunAborted("the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY") from None
+            raise key_rejected() from None
         run.store.save_batch(batch.id, "mixed", [e.__dict__ for e in chunk_entries])
         run.emit("batch_created", {"batch": batch.id, "requests": len(body)})
     await _resume_open_batches(run)

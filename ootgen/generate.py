@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import RunAborted
@@ -146,6 +146,12 @@ def _api_schema(schema: dict) -> dict:
     return schema
 
 
+def key_rejected() -> RunAborted:
+    """The one error for a 401: the run stops at once, and the message never contains the key."""
+    return RunAborted("the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY",
+                      key="api key")
+
+
 class AdaptiveLimiter:
     """A concurrency limit that halves on 429/529, pauses for retry-after, and grows back on success."""
 
@@ -175,9 +181,7 @@ class AdaptiveLimiter:
                 except asyncio.TimeoutError:
                     pass
             if self.refused:
-                raise RunAborted(
-                    "the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY", key="api key"
-                )
+                raise key_rejected()
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
 
@@ -231,13 +235,6 @@ class TransientFailure(Exception):
     """The API could not answer this time (after the SDK's own retries); the task may be tried later."""
 
 
-@dataclass
-class CallStats:
-    calls: int = 0
-    http_responses: int = 0
-    usage: Usage = field(default_factory=Usage)
-
-
 class ClaudeClient:
     """Thin async wrapper over `anthropic.AsyncAnthropic` that reports every HTTP status to the limiter."""
 
@@ -250,10 +247,8 @@ class ClaudeClient:
 
         self._httpx = httpx2
         self.limiter = limiter
-        self.stats = CallStats()
 
         async def on_response(response) -> None:
-            self.stats.http_responses += 1
             limiter.on_response(response.status_code, response.headers)
 
         http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
@@ -269,7 +264,6 @@ class ClaudeClient:
         extra_body = {"temperature": temperature} if temperature is not None else None
         await self.limiter.acquire()
         try:
-            self.stats.calls += 1
             if params["max_tokens"] > STREAM_ABOVE_MAX_TOKENS:
                 # The SDK refuses long non-streaming requests; stream and collect the final message instead.
                 async with self.client.messages.stream(**params, extra_body=extra_body) as stream:
@@ -277,10 +271,7 @@ class ClaudeClient:
             else:
                 message = await self.client.messages.create(**params, extra_body=extra_body)
         except anthropic.AuthenticationError:
-            raise RunAborted(
-                "the API rejected the key (401 authentication_error); check --api-key or ANTHROPIC_API_KEY",
-                key="api key",
-            ) from None
+            raise key_rejected() from None
         except anthropic.PermissionDeniedError as error:
             raise RunAborted(f"the API refused access (403): {_api_message(error)}") from None
         except anthropic.NotFoundError as error:
@@ -292,9 +283,7 @@ class ClaudeClient:
         finally:
             await self.limiter.release()
         text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
-        usage = usage_from(message.usage)
-        self.stats.usage = self.stats.usage + usage
-        return text, message.stop_reason, usage
+        return text, message.stop_reason, usage_from(message.usage)
 
     async def close(self) -> None:
         await self.client.close()

@@ -485,14 +485,6 @@ def build_index(decomp_dir: str | Path, *, progress: Callable[[int, int, str], N
     return SymbolIndex(data)
 
 
-def with_renames(index: SymbolIndex, renames_json: str | Path) -> SymbolIndex:
-    """The same index with the rename map taken from a renames.json fact file."""
-    data = index.to_dict()
-    data["renames"] = _renames_from_facts(json.loads(Path(renames_json).read_text(encoding="utf-8")))
-    _prune_renames(data)
-    return SymbolIndex(data)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ootgen.index", description=__doc__)
     parser.add_argument("decomp_dir", nargs="?", help="a zeldaret/oot checkout")

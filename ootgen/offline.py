@@ -30,7 +30,7 @@ def validation_summary(project) -> str:
         f"  types        {len(project.types)}: " + ", ".join(f"{n} {mix.get(n, 0) / total:.0%}" for n in sorted(project.types)),
         f"  contexts     {len(project.contexts)}: " + ", ".join(sorted(project.contexts)),
         f"  topics       {sum(len(c.topics) for c in project.contexts.values())}",
-        f"  templates    " + ", ".join(f"{role}={name}" for role, name in config["templates"].items()) + " (all rendered once)",
+        "  templates    " + ", ".join(f"{role}={name}" for role, name in config["templates"].items()) + " (all rendered once)",
         f"  threshold    {config['scoring']['threshold']}",
         f"  work hash    {project.work_hash}",
     ]

@@ -12,7 +12,6 @@ import json
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
@@ -168,6 +167,3 @@ def schema_text(name: str) -> str:
 
     return json.dumps(load_schema(name), indent=1)
 
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

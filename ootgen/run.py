@@ -88,11 +88,8 @@ class _Run:
         self.spent = 0.0
         self.reserved = 0.0
         self.budget_hit = False
-        self.aborted: BaseException | None = None
         self.warm_contexts: set[str] = set()
         self.busy_cold: set[str] = set()
-        self.session_usage = Usage()
-        self.session_calls = 0
         self.judge_failures: dict[int, int] = {}
         self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
         self.wake = asyncio.Event()
@@ -153,8 +150,6 @@ class _Run:
             self.reserved -= cost_cap
         cost = model.cost(usage)
         self.spent += cost or 0.0
-        self.session_usage = self.session_usage + usage
-        self.session_calls += 1
         reply = parse_reply(request, text, stop_reason, usage)
         if reply.data is not None and self.cache is not None:
             self.cache.put(request.key, text, stop_reason, usage)
@@ -360,8 +355,6 @@ class _Run:
             if accepted >= self.target:
                 stop = "complete"
                 break
-            if self.aborted is not None:
-                raise self.aborted
             pending_ids = [c.id for c in self.store.candidates(PENDING) if c.id not in queued]
             # Judge pending candidates in groups of one context; flush partial groups when generation idles.
             by_context: dict[str, list[int]] = {}

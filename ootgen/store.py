@@ -251,9 +251,6 @@ class RunStore:
         self._delta[status] += 1
         return seq
 
-    def candidate_ids(self, task_idx: int) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT id FROM candidates WHERE task_idx=? ORDER BY slot", (task_idx,))]
-
     def candidates(self, status: str | None = None, *, order: str = "id") -> Iterator[StoredCandidate]:
         sql = "SELECT * FROM candidates" + (" WHERE status=?" if status else "") + f" ORDER BY {order}"
         for row in self.db.execute(sql, (status,) if status else ()):
