@@ -159,7 +159,7 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     settings = project.config
     target = settings["num_examples"]
     cap = (settings.get("budget") or {}).get("max_cost_usd")
-    for model_id in {settings["model"], (settings.get("judge") or {}).get("model") or settings["model"]}:
+    for model_id in {settings["model"], settings.judge_model_id}:
         info = project.models.resolve(model_id)
         if not info.known:
             hint = project.models.suggestion(model_id)

@@ -24,8 +24,8 @@ def dry_run_report(project, num_examples: int) -> str:
     per_call = config["generation"]["examples_per_call"]
     judge_batch = (config.get("judge") or {}).get("candidates_per_call", 3)
     model = project.models.resolve(config["model"])
-    judge_model = project.models.resolve((config.get("judge") or {}).get("model") or config["model"])
-    structured = model.structured_outputs or not model.known
+    judge_model = project.models.resolve(config.judge_model_id)
+    structured = model.structured
     worst_tasks = math.ceil(num_examples / ACCEPT_RATES[1] / per_call)
     tasks = list(itertools.islice(iter_plan(project), worst_tasks))
     mix = Counter(t.type for t in tasks)

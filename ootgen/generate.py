@@ -73,7 +73,7 @@ class Request:
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
                   effort: str | None, temperature: float | None, attempt: int = 0) -> Request:
     """A Request with only the parameters this model accepts (per the model table)."""
-    structured = model.structured_outputs or not model.known
+    structured = model.structured
     return Request(
         kind=kind,
         model=model.id,

@@ -91,6 +91,11 @@ class RunConfig:
     def section(self, key: str) -> dict:
         return dict(self.settings.get(key) or {})
 
+    @property
+    def judge_model_id(self) -> str:
+        """`judge.model`, or the generator model when it is null."""
+        return self.section("judge").get("model") or self.settings["model"]
+
 
 @dataclass(frozen=True)
 class Project:

@@ -30,6 +30,12 @@ class ModelInfo:
     structured_outputs: bool = False
 
     @property
+    def structured(self) -> bool:
+        """Ask for output_config json_schema: for models that support it, and for unknown ones (an id not in the
+        table is most likely a newer model); the reply is validated against the schema either way."""
+        return self.structured_outputs or not self.known
+
+    @property
     def priced(self) -> bool:
         return self.input_per_mtok is not None
 

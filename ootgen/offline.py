@@ -17,7 +17,7 @@ from .records import Example
 def validation_summary(project) -> str:
     config = project.config
     model = project.models.resolve(config["model"])
-    judge_id = (config.get("judge") or {}).get("model") or config["model"]
+    judge_id = config.judge_model_id
     judge = project.models.resolve(judge_id)
     mix = project.mix
     total = sum(mix.values())
@@ -69,7 +69,7 @@ def render_task(project, *, type_name: str | None = None, index: int = 0, judge:
     stream = (t for t in iter_plan(project) if type_name is None or t.type == type_name)
     task = next(itertools.islice(stream, index, None))
     model = project.models.resolve(project.config["model"])
-    structured = model.structured_outputs or not model.known
+    structured = model.structured
     if judge:
         candidates = [
             (Example(instruction=f"(candidate {n} for topic: {topic})", output="(the generated answer)", type=task.type, topic=topic), task.complexity)

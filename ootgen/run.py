@@ -72,9 +72,8 @@ class _Run:
         self.max_candidates = math.ceil(self.target * gen.get("max_attempts_factor", 3.0)) + self.per_call
         self.malformed_retries = gen.get("malformed_retries", 2)
         self.model = project.models.resolve(self.config["model"])
-        judge_id = (self.config.get("judge") or {}).get("model") or self.config["model"]
-        self.judge_model = project.models.resolve(judge_id)
-        self.judge_models = [project.models.resolve(m) for m in (self.config.get("judges") or [judge_id])]
+        self.judge_model = project.models.resolve(self.config.judge_model_id)
+        self.judge_models = [project.models.resolve(m) for m in (self.config.get("judges") or [self.config.judge_model_id])]
         self.index = SymbolIndex.load(self.config.get("symbols") or "default")
         self.checks = project.checks
         dedup_cfg = self.config.section("dedup")
@@ -191,7 +190,7 @@ class _Run:
     # --- generation ------------------------------------------------------------------------------
 
     def generation_prompt(self, task: Task):
-        structured = self.model.structured_outputs or not self.model.known
+        structured = self.model.structured
         return self.project.renderer.generation_prompt(
             generation_vars(task, self.project, structured=structured), override=self.project.types[task.type].generate_template
         )
@@ -251,7 +250,7 @@ class _Run:
 
     def judge_prompt(self, context_id: str, group: list, model: ModelInfo | None = None):
         model = model or self.judge_model
-        structured = model.structured_outputs or not model.known
+        structured = model.structured
         return self.project.renderer.judge_prompt(
             judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured)
         )
@@ -355,11 +354,10 @@ class _Run:
             if accepted >= self.target:
                 stop = "complete"
                 break
-            pending_ids = [c.id for c in self.store.candidates(PENDING) if c.id not in queued]
-            # Judge pending candidates in groups of one context; flush partial groups when generation idles.
+            # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
             for candidate in self.store.candidates(PENDING):
-                if candidate.id in pending_ids:
+                if candidate.id not in queued:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
             generating = {task.context for task in inflight_gen.values()}
             for context_id, ids in by_context.items():
@@ -518,8 +516,7 @@ def check_can_run(project, options: RunOptions) -> None:
             key="api key",
         )
     model = project.models.resolve(project.config["model"])
-    judge_id = (project.config.get("judge") or {}).get("model") or project.config["model"]
-    for info in (model, project.models.resolve(judge_id)):
+    for info in (model, project.models.resolve(project.config.judge_model_id)):
         if not info.known and options.max_cost is not None:
             raise ConfigError(
                 f"model '{info.id}' is not in the model table, so its cost is unknown and --max-cost cannot be enforced",
