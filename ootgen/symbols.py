@@ -65,6 +65,7 @@ def base_type_name(type_text: str) -> str:
 
 
 _SUGGEST_SHORTLIST = 40
+_LOADED: dict[tuple, "SymbolIndex"] = {}  # (path, mtime, size) -> index, see SymbolIndex.load
 
 
 @functools.lru_cache(maxsize=65536)
@@ -109,6 +110,16 @@ class SymbolIndex:
             path = default_symbol_index()
         path = Path(path)
         try:
+            stamp = path.stat()
+        except FileNotFoundError:
+            raise ConfigError("symbol index not found", file=str(path), expected="a .json.gz written by `ootgen index`") from None
+        # The index is read-only: loading the same unchanged file again (validation, then the run, then the
+        # planner's grounding) returns the object already built.
+        key = (str(path.resolve()), stamp.st_mtime_ns, stamp.st_size)
+        cached = _LOADED.get(key)
+        if cached is not None:
+            return cached
+        try:
             with gzip.open(path, "rb") as fh:
                 data = json.loads(fh.read())
         except FileNotFoundError:
@@ -118,7 +129,8 @@ class SymbolIndex:
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
             raise ConfigError("not a symbol index of this ootgen version", file=str(path), key="format",
                               expected=f"format {FORMAT_VERSION}")
-        return cls(data)
+        index = _LOADED[key] = cls(data)
+        return index
 
     def to_dict(self) -> dict:
         return {
