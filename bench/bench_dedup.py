@@ -15,35 +15,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ootgen.dedup import Deduplicator, dedup_text, normalise  # noqa: E402
+from ootgen.dedup import Deduplicator, dedup_text, normalise
 
 TARGET_SECONDS = 60.0
 TARGET_RSS_MB = 300.0
 TARGET_NEAR_RECALL = 0.95  # of injected near duplicates whose true Jaccard reaches the threshold
 
-VERBS = "explain describe rewrite document trace refactor annotate decompile summarise compare fix extend".split()
-SUBJECTS = (
-    "Player_UpdateCommon EnItem00_Init Actor_Kill Message_StartTextbox Flags_GetSwitch Flags_SetEventChkInf "
-    "Collider_InitCylinder SkelAnime_Update Math_SmoothStepToF Audio_PlaySfxGeneral Gameplay_Update "
-    "Camera_Update BossGanon_Draw EnHorse_Update ObjSwitch_Init DoorShutter_Update EnZl4_Init "
-    "Interface_Update KaleidoScope_Draw Room_Draw Scene_CommandSpawnList func_80033F54 ActorShape_Init"
-).split()
-NOUNS = (
-    "actor room scene flag switch collider skeleton animation cutscene textbox item rupee heart bottle "
-    "ocarina song overlay segment display-list vertex matrix camera timer save-context inventory equipment "
-    "magic arrow bomb hookshot boomerang shield tunic boots mask child adult link zelda ganon navi epona "
-    "spawn entrance exit transition draw update init destroy params rotation position velocity gravity"
-).split()
-PLACES = (
-    "Kokiri Forest, Hyrule Field, Kakariko Village, Death Mountain, Goron City, Zora's Domain, Lake Hylia, "
-    "Gerudo Valley, Deku Tree, Dodongo's Cavern, Jabu-Jabu's Belly, Forest Temple, Fire Temple, Water Temple, "
-    "Shadow Temple, Spirit Temple, Ice Cavern, Ganon's Castle, Lon Lon Ranch, Temple of Time"
-).split(", ")
-FILLER = (
-    "the a of in for with when after before while so that this its which each every only also then how why "
-    "what where must should could would can does"
-).split()
-TYPES = "s16 s32 u8 u16 u32 f32 Vec3f Vec3s Actor* PlayState*".split()
+VERBS = ["explain", "describe", "rewrite", "document", "trace", "refactor", "annotate", "decompile", "summarise", "compare", "fix", "extend"]
+SUBJECTS = ["Player_UpdateCommon", "EnItem00_Init", "Actor_Kill", "Message_StartTextbox", "Flags_GetSwitch", "Flags_SetEventChkInf", "Collider_InitCylinder", "SkelAnime_Update", "Math_SmoothStepToF", "Audio_PlaySfxGeneral", "Gameplay_Update", "Camera_Update", "BossGanon_Draw", "EnHorse_Update", "ObjSwitch_Init", "DoorShutter_Update", "EnZl4_Init", "Interface_Update", "KaleidoScope_Draw", "Room_Draw", "Scene_CommandSpawnList", "func_80033F54", "ActorShape_Init"]
+NOUNS = ["actor", "room", "scene", "flag", "switch", "collider", "skeleton", "animation", "cutscene", "textbox", "item", "rupee", "heart", "bottle", "ocarina", "song", "overlay", "segment", "display-list", "vertex", "matrix", "camera", "timer", "save-context", "inventory", "equipment", "magic", "arrow", "bomb", "hookshot", "boomerang", "shield", "tunic", "boots", "mask", "child", "adult", "link", "zelda", "ganon", "navi", "epona", "spawn", "entrance", "exit", "transition", "draw", "update", "init", "destroy", "params", "rotation", "position", "velocity", "gravity"]
+PLACES = ["Kokiri Forest", "Hyrule Field", "Kakariko Village", "Death Mountain", "Goron City", "Zora's Domain", "Lake Hylia", "Gerudo Valley", "Deku Tree", "Dodongo's Cavern", "Jabu-Jabu's Belly", "Forest Temple", "Fire Temple", "Water Temple", "Shadow Temple", "Spirit Temple", "Ice Cavern", "Ganon's Castle", "Lon Lon Ranch", "Temple of Time"]
+FILLER = ["the", "a", "of", "in", "for", "with", "when", "after", "before", "while", "so", "that", "this", "its", "which", "each", "every", "only", "also", "then", "how", "why", "what", "where", "must", "should", "could", "would", "can", "does"]
+TYPES = ["s16", "s32", "u8", "u16", "u32", "f32", "Vec3f", "Vec3s", "Actor*", "PlayState*"]
 
 
 def _sentence(rng: random.Random, words: int) -> str:

@@ -118,7 +118,7 @@ def run_ootgen(fake: FakeAnthropic, *, num_examples: int, concurrency: int, work
         except ValueError:
             pass
     return {"rc": proc.returncode, "wall_seconds": wall, "metadata": metadata, "stdout": proc.stdout,
-            "stderr_tail": "\n".join(l for l in proc.stderr.splitlines() if not l.startswith("{"))[-2000:],
+            "stderr_tail": "\n".join(ln for ln in proc.stderr.splitlines() if not ln.startswith("{"))[-2000:],
             "events": events}
 
 
@@ -325,12 +325,11 @@ def bench_naive(*, num_examples: int = 60, config: str = DEFAULT_CONFIG, overrid
 
 def bench_static_fallback(*, count: int = 3000, seconds: float = 3.0) -> dict:
     """run_static_checks over OotResponder examples (10 % deliberately wrong), on the current core only."""
-    from tests.fake_anthropic.oot_responder import OotResponder
-
     from ootgen.check import load_checks
     from ootgen.records import Example, Turn
     from ootgen.symbols import SymbolIndex
     from ootgen.validate.static import run_static_checks
+    from tests.fake_anthropic.oot_responder import OotResponder
 
     index = SymbolIndex.load("default")
     checks = load_checks()

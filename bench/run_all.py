@@ -240,7 +240,7 @@ def dedup(table: Table, quick: bool, results: dict) -> None:
               at_most(seconds, TARGET_DEDUP_SECONDS))
     table.add(f"5 dedup of {n:,} examples, peak RSS", f"{rss:.0f} MB", f"<= {TARGET_DEDUP_RSS_MB:.0f} MB",
               at_most(rss, TARGET_DEDUP_RSS_MB))
-    recall = next((l for l in proc.stdout.splitlines() if l.startswith("near dups with true Jaccard")), None)
+    recall = next((ln for ln in proc.stdout.splitlines() if ln.startswith("near dups with true Jaccard")), None)
     if recall:
         results["dedup_recall_line"] = recall
 

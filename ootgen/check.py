@@ -9,10 +9,9 @@ import dataclasses
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 
 from .errors import ConfigError
 from .records import Example, Finding, ScoreBreakdown, Turn
@@ -69,7 +68,7 @@ def read_examples(path: str | Path) -> Iterator[Example]:
     """Examples of a JSONL file; a bad line raises ConfigError naming the file and line."""
     path = str(path)
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - opened here to turn OSError into ConfigError
     except OSError as error:
         raise ConfigError(f"cannot read: {error.strerror}", file=path) from None
     with fh:
@@ -127,8 +126,8 @@ def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
 
 def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
                    min_score: float | None = None) -> list[CheckResult]:
-    from .validate.static import run_static_checks, _split_fences
     from .validate.score import score_candidate
+    from .validate.static import _split_fences, run_static_checks
 
     if min_score is not None:
         scoring = {**scoring, "threshold": min_score}

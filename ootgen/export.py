@@ -12,8 +12,8 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .errors import OotgenError
 from .records import Example

@@ -13,9 +13,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from . import __version__
 from .errors import ConfigError
@@ -201,7 +201,7 @@ class _Collector:
         self.files += 1
         try:
             tree = self.parser.parse(src)
-        except Exception:  # noqa: BLE001 - one bad file must not lose the rest
+        except Exception:
             self.failed_files.append(rel)
             return
         root = tree.root_node
@@ -211,7 +211,7 @@ class _Collector:
         self._is_header = rel.endswith(".h")
         try:
             self._walk_block(root.children)
-        except Exception:  # noqa: BLE001
+        except Exception:
             self.failed_files.append(rel)
 
     def _text(self, node) -> str:

@@ -420,7 +420,7 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                     line=_line_of(example_type.file, context_id),
                     expected="one of: " + ", ".join(sorted(contexts)),
                 )
-    for name, weight in (config.get("mix") or {}).items():
+    for name in config.get("mix") or {}:
         if name not in types:
             hint = difflib.get_close_matches(name, list(types), n=1)
             file, line = config.source.locate(("mix", name))

@@ -39,7 +39,7 @@ class ModelInfo:
     def priced(self) -> bool:
         return self.input_per_mtok is not None
 
-    def cost(self, usage: "Usage", *, batch: bool = False) -> float | None:
+    def cost(self, usage: Usage, *, batch: bool = False) -> float | None:
         """Dollars for `usage`, or None when the model's prices are unknown."""
         if not self.priced:
             return None
@@ -59,7 +59,7 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 from .records import Example
-
 
 LEVEL_ORDER = ("beginner", "intermediate", "advanced")
 
@@ -107,7 +106,7 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
 
     current = {name: 0.0 for name in names}
     total = sum(mix.values())
-    for index in itertools.count(index):
+    for position in itertools.count(index):
         for name in names:  # smooth weighted round-robin: deterministic and proportional to the mix
             current[name] += mix[name]
         chosen = max(names, key=lambda n: current[n])
@@ -118,11 +117,11 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
             topic = next_topic(chosen, context_id)
             topics = (topic,) * len(steps)
             styles = tuple(next(variants[chosen]).replace("{topic}", topic) for _ in steps)
-            yield _ground(Task(index, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True), grounder)
+            yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True), grounder)
             continue
         topics = tuple(next_topic(chosen, context_id) for _ in range(per_call))
         styles = tuple(next(variants[chosen]).replace("{topic}", topic) for topic in topics)
-        yield _ground(Task(index, chosen, context_id, level, topics, styles), grounder)
+        yield _ground(Task(position, chosen, context_id, level, topics, styles), grounder)
 
 
 class _Grounder:

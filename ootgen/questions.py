@@ -18,7 +18,7 @@ from .yamlfile import read_text
 
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 _STOP = {"the", "and", "how", "does", "what", "why", "can", "for", "with", "this", "that", "are", "you", "your", "from", "when",
-         "into", "use", "using", "does", "doesn", "there", "which", "have", "has", "its", "it's", "oot", "zelda", "decomp"}
+         "into", "use", "using", "doesn", "there", "which", "have", "has", "its", "it's", "oot", "zelda", "decomp"}
 MAX_QUESTION_CHARS = 4000
 
 
@@ -45,7 +45,7 @@ def load_questions(path: str | Path) -> list[str]:
             raise ConfigError("the CSV file is empty", file=str(path))
         header = [h.strip().lower() for h in rows[0]]
         column = header.index("question") if "question" in header else 0
-        for number, row in enumerate(rows[1:], 2):
+        for row in rows[1:]:
             if column < len(row) and row[column].strip():
                 questions.append(row[column].strip())
     else:

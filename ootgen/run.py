@@ -12,12 +12,20 @@ import contextlib
 import math
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .errors import ConfigError, RunAborted
-from .generate import AdaptiveLimiter, ClaudeClient, Reply, Request, TransientFailure, build_request, parse_reply
+from .generate import (
+    AdaptiveLimiter,
+    ClaudeClient,
+    Reply,
+    Request,
+    TransientFailure,
+    build_request,
+    parse_reply,
+)
 from .models import ModelInfo, Usage
 from .plan import Task, generation_vars, iter_plan, judge_vars
 from .records import Example, Turn

@@ -15,7 +15,7 @@ from .errors import ConfigError
 from .yamlfile import SourceMap, format_key
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict:
     path = resources.schema_path(name)
     try:
@@ -26,7 +26,7 @@ def load_schema(name: str) -> dict:
         raise ConfigError(f"schema is not valid JSON: {error.msg}", file=str(path), line=error.lineno) from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(name: str):
     from jsonschema import Draft202012Validator
 

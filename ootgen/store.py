@@ -12,9 +12,10 @@ import os
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import OotgenError, RunAborted
 from .models import Usage
@@ -98,7 +99,7 @@ class RunStore:
         self._delta: Counter = Counter()
 
     @classmethod
-    def open_run_dir(cls, run_dir: Path, *, readonly: bool = False) -> "RunStore":
+    def open_run_dir(cls, run_dir: Path, *, readonly: bool = False) -> RunStore:
         path = Path(run_dir) / cls.FILE_NAME
         if readonly and not path.is_file():
             raise OotgenError("no run database here", file=str(run_dir), expected=f"a run directory holding {cls.FILE_NAME}")
@@ -313,7 +314,7 @@ class RunStore:
 
 
 class _Transaction:
-    def __init__(self, store: "RunStore"):
+    def __init__(self, store: RunStore):
         self.store = store
 
     def __enter__(self):

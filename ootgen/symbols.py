@@ -11,9 +11,9 @@ import functools
 import gzip
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .errors import ConfigError
 
@@ -65,7 +65,7 @@ def base_type_name(type_text: str) -> str:
 
 
 _SUGGEST_SHORTLIST = 40
-_LOADED: dict[tuple, "SymbolIndex"] = {}  # (path, mtime, size) -> index, see SymbolIndex.load
+_LOADED: dict[tuple, SymbolIndex] = {}  # (path, mtime, size) -> index, see SymbolIndex.load
 
 
 @functools.lru_cache(maxsize=65536)
@@ -77,9 +77,24 @@ def _bigrams(name: str) -> frozenset[str]:
 class SymbolIndex:
     """Read-only tables of decomp names. Build with ootgen.index, then `save`/`load`."""
 
-    __slots__ = ("_functions", "_structs", "_typedefs", "_enums", "_defines", "_macros", "_globals",
-                 "_actors", "_renames", "provenance", "_suggest_cache", "_by_initial", "_module_prefixes",
-                 "_field_maps", "_resolve_cache", "_symbol_names")
+    __slots__ = (
+        "_actors",
+        "_by_initial",
+        "_defines",
+        "_enums",
+        "_field_maps",
+        "_functions",
+        "_globals",
+        "_macros",
+        "_module_prefixes",
+        "_renames",
+        "_resolve_cache",
+        "_structs",
+        "_suggest_cache",
+        "_symbol_names",
+        "_typedefs",
+        "provenance",
+    )
 
     def __init__(self, data: dict) -> None:
         self._functions: dict[str, list] = data.get("functions", {})
@@ -102,7 +117,7 @@ class SymbolIndex:
 
     # -- persistence -------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> "SymbolIndex":
+    def load(cls, path: str | Path) -> SymbolIndex:
         """Read a gzip JSON index; "default" means the index shipped in ootgen/data."""
         if str(path) == "default":
             from .resources import default_symbol_index

@@ -35,7 +35,7 @@ class SourceMap:
                 return None, None
             path = path[:-1]
 
-    def update(self, other: "SourceMap") -> None:
+    def update(self, other: SourceMap) -> None:
         self.lines.update(other.lines)
 
 

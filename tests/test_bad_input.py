@@ -7,9 +7,9 @@ line and key where they mean something), no traceback, and no request received b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
@@ -228,7 +228,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "negative_concurrency": lambda p: _preset(p, "extends: default.yaml\nconcurrency:\n  max: -3\n", line=3, key="concurrency.max", says=(">= 1",)),
     "unknown_key_did_you_mean": lambda p: _preset(p, "extends: default.yaml\n\nmodle: claude-sonnet-5\n", line=3, key="modle", says=("did you mean 'model'",)),
     "missing_required_key": lambda p: _preset(
-        p, "".join(l for l in _base(p).read_text().splitlines(True) if not l.startswith("num_examples:")),
+        p, "".join(ln for ln in _base(p).read_text().splitlines(True) if not ln.startswith("num_examples:")),
         key="num_examples", says=("missing required key",)),
     "unknown_type_in_mix": lambda p: _preset(p, "extends: default.yaml\nmix:\n  code_explanaton: 2\n", line=3, key="mix.code_explanaton", says=("did you mean 'code_explanation'",)),
     "all_weights_zero": _all_weights_zero,

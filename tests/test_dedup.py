@@ -11,13 +11,8 @@ INSTRUCTION_40_WORDS = (
     "water in Zora's Domain, which flags and timers in the save context it reads, and what changes "
     "when he wears the Iron Boots"
 )
-NOUNS = (
-    "actor room scene flag switch collider skeleton animation cutscene textbox item rupee heart bottle ocarina "
-    "song overlay segment vertex matrix camera timer inventory equipment magic arrow bomb hookshot boomerang "
-    "shield tunic boots mask child adult link zelda ganon navi epona spawn entrance exit transition params "
-    "rotation position velocity gravity forest temple field village mountain lake valley castle ranch"
-).split()
-VERBS = "explain describe rewrite document trace refactor annotate decompile summarise compare fix extend".split()
+NOUNS = ["actor", "room", "scene", "flag", "switch", "collider", "skeleton", "animation", "cutscene", "textbox", "item", "rupee", "heart", "bottle", "ocarina", "song", "overlay", "segment", "vertex", "matrix", "camera", "timer", "inventory", "equipment", "magic", "arrow", "bomb", "hookshot", "boomerang", "shield", "tunic", "boots", "mask", "child", "adult", "link", "zelda", "ganon", "navi", "epona", "spawn", "entrance", "exit", "transition", "params", "rotation", "position", "velocity", "gravity", "forest", "temple", "field", "village", "mountain", "lake", "valley", "castle", "ranch"]
+VERBS = ["explain", "describe", "rewrite", "document", "trace", "refactor", "annotate", "decompile", "summarise", "compare", "fix", "extend"]
 
 
 def _word_trigram_jaccard(a: str, b: str) -> float:

@@ -194,7 +194,7 @@ def test_bad_values_name_line_key_and_expectation(project_dir, text, line, key, 
 
 def test_missing_required_key(project_dir):
     cfg = ready_project(project_dir)
-    text = "".join(l for l in cfg.read_text().splitlines(True) if not l.startswith("seed:"))
+    text = "".join(ln for ln in cfg.read_text().splitlines(True) if not ln.startswith("seed:"))
     alone = project_dir / "configs" / "noseed.yaml"
     alone.write_text(text)
     error = load_error(alone)
@@ -219,7 +219,7 @@ NEW_TYPE = "rom_layout_question"
 
 
 def _seventh_type(project_dir: Path) -> Path:
-    cfg = ready_project(project_dir)
+    ready_project(project_dir)
     write_yaml(
         project_dir / "more_types" / f"{NEW_TYPE}.yaml",
         type_data(

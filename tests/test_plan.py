@@ -81,7 +81,7 @@ def test_contexts_and_complexities_respected(project_dir):
         assert task.complexity in example_type.complexities
         assert task.context in example_type.contexts
         assert len(task.instructions) == len(task.topics)
-        for topic, instruction in zip(task.topics, task.instructions):
+        for _topic, instruction in zip(task.topics, task.instructions):
             assert "{topic}" not in instruction
 
 

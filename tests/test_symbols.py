@@ -45,7 +45,7 @@ def test_suggest_prefers_renames_then_close_names():
 def test_load_names_file_on_bad_input(tmp_path):
     bad = tmp_path / "bad.json.gz"
     bad.write_bytes(gzip.compress(b"[1, 2]"))
-    with pytest.raises(ConfigError, match="bad.json.gz"):
+    with pytest.raises(ConfigError, match=r"bad\.json\.gz"):
         SymbolIndex.load(bad)
     with pytest.raises(ConfigError, match="not found"):
         SymbolIndex.load(tmp_path / "missing.json.gz")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..records import Example, Finding
 from ..symbols import SymbolIndex, base_type_name
@@ -486,7 +486,7 @@ def _gather(caps: dict) -> tuple:
         for d in decls:
             target = d.child_by_field_name("declarator") if d.type == "init_declarator" else d
             name, depth, is_func = _decl_name(target)
-            if name is None or is_func and d.type != "init_declarator" and depth == 0:
+            if name is None or (is_func and d.type != "init_declarator" and depth == 0):
                 continue
             facts.names.add(name)
             facts.typed.append((name, type_name))
@@ -557,7 +557,7 @@ def _merge(block: _BlockFacts, facts: _CFacts) -> None:
         facts.structs.setdefault(name, set()).update(fields)
 
 
-_PARSE_CACHE: "OrderedDict[str, tuple]" = OrderedDict()
+_PARSE_CACHE: OrderedDict[str, tuple] = OrderedDict()
 _PARSE_CACHE_SIZE = 512
 
 
@@ -877,7 +877,7 @@ class _Checker:
                 for sentence in _relevant_sentences(self.prose, relevant):
                     if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
                         continue  # (a sentence without a relevant word adds nothing that is used below)
-                    prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or w in policy.era_new and w != "play")
+                    prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or (w in policy.era_new and w != "play"))
                     for inline in self._INLINE.findall(sentence):
                         prose_words.update(_WORD.findall(inline))
         used = code_words | prose_words

@@ -87,7 +87,7 @@ class Cli:
         return subprocess.Popen(self.args(*args, **kw), cwd=self.project, env=self.env(key),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def outputs(self, output: str = "out/data.jsonl") -> "Outputs":
+    def outputs(self, output: str = "out/data.jsonl") -> Outputs:
         return Outputs(self.project / output)
 
 

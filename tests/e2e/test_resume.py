@@ -28,7 +28,7 @@ def test_rerun_sends_nothing_and_a_bigger_target_sends_only_new_work(cli: Cli):
     assert again.returncode == 0, again.stderr
     assert posts(cli.fake, since=seen) == [], "a finished run re-sent requests"
     assert out.dataset.read_bytes() == dataset
-    assert [e for e in events(again.stderr) if e["event"] == "start"][0]["resuming"] is True
+    assert next(e for e in events(again.stderr) if e["event"] == "start")["resuming"] is True
 
     stored = _stored_keys(out)
     accepted_before = out.metadata()["candidates"]["accepted"]  # may exceed 8: surplus is kept, not exported
@@ -68,7 +68,7 @@ def test_changed_template_is_refused_unless_forced(cli: Cli):
 
     forced = cli.run("--force", num=6)
     assert forced.returncode == 0, forced.stderr
-    assert [e for e in events(forced.stderr) if e["event"] == "start"][0]["resuming"] is False
+    assert next(e for e in events(forced.stderr) if e["event"] == "start")["resuming"] is False
     assert posts(cli.fake, since=seen), "a fresh start sent nothing"
     assert len(out.lines()) == 6
     assert not (_stored_keys(out) & old_keys), "rows of the old configuration survived --force"

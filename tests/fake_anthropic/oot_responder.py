@@ -11,7 +11,8 @@ import json
 import random
 import re
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .server import default_responder, prompt_text, requested_schema
 

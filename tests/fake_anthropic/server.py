@@ -18,9 +18,10 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .schema_gen import instance_for
@@ -94,7 +95,7 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
 
     @classmethod
-    def coerce(cls, value: "Fault | str | dict[str, Any]") -> "Fault":
+    def coerce(cls, value: Fault | str | dict[str, Any]) -> Fault:
         if isinstance(value, Fault):
             return value
         if isinstance(value, str):
@@ -189,7 +190,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512  # listen backlog: many clients connect at once
     block_on_close = False
-    fake: "FakeAnthropic"
+    fake: FakeAnthropic
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -203,13 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
         # delayed ACK adds ~40 ms to every response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self.server.fake._handle(self)
 
     do_POST = do_GET
     do_DELETE = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -246,7 +247,7 @@ class FakeAnthropic:
 
     # ----- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         if self._httpd is not None:
             return self
         httpd = _Server((self._host, self._port), _Handler)
@@ -275,7 +276,7 @@ class FakeAnthropic:
             self._httpd.fake = self
         self._httpd.serve_forever(poll_interval=0.1)
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> FakeAnthropic:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
