@@ -4,13 +4,12 @@
   server-side concurrency cap K in queue mode; API calls completed per second vs the ideal K / L, read
   from the fake's request log (whole run, and steady state without the first call of each context,
   which the scheduler serialises on purpose to write the context's prompt-cache prefix).
-* cost: API calls and billed input tokens per accepted example for ootgen and for a naive design
-  (`naive_run`): one example per generation call, one judge call per candidate, no cache_control,
-  with ootgen's own templates, plan and scoring through the library.
+* cost: API calls and billed input tokens per accepted example for ootgen (the naive baseline it is
+  compared with is bench/naive_baseline.py, an independent script).
 * static: fallback static-L1 rate (run_static_checks on one core) over examples made by the fake's
   OotResponder, for when bench/bench_static.py cannot run.
 
-`python bench/bench_pipeline.py {throughput,cost,naive,static} [...]` prints JSON; bench/run_all.py
+`python bench/bench_pipeline.py {throughput,cost,static} [...]` prints JSON; bench/run_all.py
 imports these functions and prints the table. Benchmarks print ratios measured in one run; they are
 not tests.
 """
@@ -27,9 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +180,7 @@ def bench_throughput(*, num_examples: int = 60, concurrency: int = 8, latency_ms
     return result
 
 
-# --- cost: ootgen vs a naive design ---------------------------------------------------------------
+# --- cost: ootgen's calls and billed tokens ---------------------------------------------------------------
 
 
 def billed_input(usage: dict) -> float:
@@ -221,103 +218,6 @@ def bench_ootgen_cost(*, num_examples: int = 200, concurrency: int = 8, latency_
     result = _run_summary(run)
     result["fake_calls"] = sum(1 for e in log if e["path"] == "/v1/messages")
     return result
-
-
-def naive_run(base_url: str, *, num_examples: int, config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = (),
-              workers: int = 8) -> dict:
-    """The naive design: one example per generation call, one judge call per candidate, no cache_control.
-
-    Uses ootgen's own plan, templates, request parameters and L3 scoring (judge verdict only: the naive
-    design has no static layer and no dedup), with the real synchronous SDK.
-    """
-    import anthropic
-
-    from ootgen.generate import build_request, parse_reply, usage_from
-    from ootgen.load import load_project
-    from ootgen.plan import generation_vars, iter_plan, judge_vars
-    from ootgen.run import _answer_text, _example_from_reply
-    from ootgen.validate.score import score_candidate
-    from ootgen.yamlfile import load_yaml_file
-
-    project = load_project(str(ROOT / config) if not Path(config).is_absolute() else config,
-                           (*overrides, "generation.examples_per_call=1", "judge.candidates_per_call=1"))
-    settings = project.config
-    model = project.models.resolve(settings["model"])
-    judge_model = project.models.resolve((settings.get("judge") or {}).get("model") or settings["model"])
-    checks_path = settings.get("checks")
-    checks = load_yaml_file(Path(checks_path), "checks file")[0] if checks_path else {}
-    client = anthropic.Anthropic(api_key=FAKE_KEY, base_url=base_url, max_retries=4)
-    plan = iter_plan(project, examples_per_call=1)
-    lock = threading.Lock()
-    totals = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    counts = {"generate": 0, "judge": 0, "accepted": 0, "rejected": 0, "failed": 0, "candidates": 0}
-
-    def call(kind: str, info, prompt, section: dict, schema: str):
-        request = build_request(kind, info, prompt, max_tokens=section["max_tokens"], schema_name=schema,
-                                effort=section.get("effort"), temperature=section.get("temperature"))
-        params = request.api_params()
-        params["system"] = prompt.system  # a plain string: no cache_control anywhere
-        temperature = params.pop("temperature", None)
-        message = client.messages.create(**params, extra_body={"temperature": temperature} if temperature is not None else None)
-        text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
-        usage = usage_from(message.usage)
-        with lock:
-            counts[kind] += 1
-            for key in totals:
-                totals[key] += getattr(usage, key)
-        return parse_reply(request, text, message.stop_reason, usage)
-
-    def one(task) -> None:
-        example_type = project.types[task.type]
-        prompt = project.renderer.generation_prompt(generation_vars(task, project, structured=True),
-                                                    override=example_type.generate_template)
-        reply = call("generate", model, prompt, settings["generation"], "generation_reply")
-        if reply.data is None:
-            with lock:
-                counts["failed"] += 1
-            return
-        for item in reply.data["examples"][:1]:
-            example = _example_from_reply(item, task, example_type)
-            with lock:
-                counts["candidates"] += 1
-            judge_prompt = project.renderer.judge_prompt(judge_vars([(example, task.complexity)], project, task.context, structured=True))
-            verdict_reply = call("judge", judge_model, judge_prompt, settings["judge"], "judge_reply")
-            verdicts = (verdict_reply.data or {}).get("verdicts") or []
-            if not verdicts:
-                with lock:
-                    counts["failed"] += 1
-                continue
-            breakdown = score_candidate([], verdicts[0], requires_code=example_type.requires_code_in_output,
-                                        has_code="```" in _answer_text(example), scoring=settings["scoring"], checks=checks)
-            with lock:
-                counts["accepted" if breakdown.accepted else "rejected"] += 1
-
-    started = time.perf_counter()
-    max_tasks = num_examples * 3
-    issued = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        while counts["accepted"] < num_examples and issued < max_tasks:
-            missing = num_examples - counts["accepted"]
-            wave = [next(plan) for _ in range(min(max(missing, 1), workers, max_tasks - issued))]
-            issued += len(wave)
-            list(pool.map(one, wave))
-    client.close()
-    accepted = counts["accepted"]
-    calls = counts["generate"] + counts["judge"]
-    return {
-        **counts, "api_calls": calls, "tokens": totals, "seconds": time.perf_counter() - started,
-        "calls_per_accepted": calls / accepted if accepted else None,
-        "billed_input_per_accepted": billed_input(totals) / accepted if accepted else None,
-    }
-
-
-def bench_naive(*, num_examples: int = 60, config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = (),
-                latency_ms: float = 0, workers: int = 8) -> dict:
-    with _closing(start_fake(latency_ms=latency_ms, concurrency=workers, mode="queue")) as fake:
-        result = naive_run(fake.base_url, num_examples=num_examples, config=config, overrides=overrides, workers=workers)
-        result["fake_calls"] = sum(1 for e in fake.log if e["path"] == "/v1/messages")
-        result["cache_control_seen"] = any("cache_control" in json.dumps(e["body"]) for e in fake.log if e["body"])
-        return result
 
 
 # --- static L1 fallback ------------------------------------------------------------------------
@@ -366,7 +266,7 @@ class _closing:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["throughput", "cost", "naive", "static"])
+    parser.add_argument("what", choices=["throughput", "cost", "static"])
     parser.add_argument("--n", type=int, default=None, help="accepted examples wanted (static: examples checked)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=None)
@@ -382,8 +282,6 @@ def main() -> None:
                                   latency_ms=args.latency_ms if args.latency_ms is not None else 300, **common)
     elif args.what == "cost":
         result = bench_ootgen_cost(num_examples=args.n or 200, concurrency=args.concurrency, latency_ms=args.latency_ms or 0, **common)
-    elif args.what == "naive":
-        result = bench_naive(num_examples=args.n or 60, latency_ms=args.latency_ms or 0, workers=args.concurrency, **common)
     else:
         result = bench_static_fallback(count=args.n or 3000)
     print(json.dumps(result, indent=2, default=str))

@@ -117,7 +117,7 @@ def usable_overrides(config: str, overrides: tuple[str, ...], table: Table) -> t
 def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> None:
     n_tp = 60 if args.quick else 400  # steady state needs a run long enough to leave warm-up and tail behind
     n_cache = 100 if args.quick else 200
-    n_naive = 30 if args.quick else 60
+    n_naive = 10 if args.quick else 30
     common = {"config": args.config, "overrides": overrides}
 
     tp = bp.bench_throughput(num_examples=n_tp, concurrency=CONCURRENCY, latency_ms=LATENCY_MS, **common)
@@ -139,7 +139,7 @@ def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> N
               f"{tp.get('wall_seconds', 0):.1f} s (run {tp.get('duration_seconds')} s) for {tp.get('accepted')} accepted; "
               f"{tp.get('wall_per_s', 0):.1f} calls/s", "", "info")
 
-    naive = bp.bench_naive(num_examples=n_naive, workers=CONCURRENCY, **common)
+    naive = naive_baseline(n_naive, sleep=args.naive_sleep)
     results["naive"] = naive
     cost = bp.bench_ootgen_cost(num_examples=n_cache, concurrency=CONCURRENCY, latency_ms=0, **common)
     results["ootgen_cost"] = cost
@@ -152,9 +152,10 @@ def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> N
                   f"{_f(run.get('calls_per_accepted'))} ({run.get('api_calls')} calls: {calls.get('generate', 0)} gen + "
                   f"{calls.get('judge', 0)} judge / {run.get('accepted')} accepted)",
                   f"<= {TARGET_CALLS_PER_EXAMPLE}", at_most(run.get("calls_per_accepted"), TARGET_CALLS_PER_EXAMPLE))
-    table.add(f"2 API calls per accepted example, naive (N={n_naive})",
-              f"{_f(naive.get('calls_per_accepted'))} ({naive['api_calls']} calls: {naive['generate']} gen + "
-              f"{naive['judge']} judge / {naive['accepted']} accepted)", "",
+    table.add(f"2 API calls per accepted example, naive baseline (N={n_naive}, bench/naive_baseline.py)",
+              f"{_f(naive.get('calls_per_accepted'))} ({naive['api_calls']} calls: {naive['calls']['generate']} gen + "
+              f"{naive['calls']['technical']} L1 + {naive['calls']['usefulness']} L2 / {naive['accepted']} accepted; "
+              f"server counted {naive['fake_calls']})", "",
               _ratio("ootgen/naive", cost.get("calls_per_accepted"), naive.get("calls_per_accepted")))
     table.add(f"3 cache-read share of input tokens, ootgen (N={n_cache})",
               f"{_pct(cost.get('cache_read_share'))} (read {cost['tokens'].get('cache_read_input_tokens', 0):,}, "
@@ -168,9 +169,25 @@ def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> N
     table.notes.append(
         f"fake API: OotResponder with bad_fraction {bp.BAD_FRACTION} (wrong function / old naming), cache_min_tokens "
         f"{bp.CACHE_MIN_TOKENS}, its judge shown candidates without the type's 'Required in a good answer' list "
-        f"(bench_pipeline._without_requirements); billed input = input + 1.25 x cache_write + 0.1 x cache_read; naive = one example per "
-        f"generation call, one judge call per candidate, no cache_control, same templates/plan/scoring "
-        f"(rejected {naive['rejected']}, failed {naive['failed']}); ootgen rejections (N={n_cache}): {cost.get('rejection_reasons')}")
+        f"(bench_pipeline._without_requirements); billed input = input + 1.25 x cache_write + 0.1 x cache_read as the fake "
+        f"billed them; naive baseline = bench/naive_baseline.py, an independent script doing what the original generator did "
+        f"(one example per generation call, separate L1 and L2 calls, whole context in every request, no caching, "
+        f"sequential with a {args.naive_sleep} s sleep; rejected {naive['rejected']}, failed {naive['failed']}, "
+        f"{naive['seconds']:.0f} s); ootgen rejections (N={n_cache}): {cost.get('rejection_reasons')}")
+
+
+def naive_baseline(num_examples: int, *, sleep: float) -> dict:
+    """bench/naive_baseline.py in a subprocess against a fresh fake, with the server's own call count."""
+    with bp._closing(bp.start_fake(latency_ms=0)) as fake:
+        proc = subprocess.run([sys.executable, str(BENCH / "naive_baseline.py"), "--base-url", fake.base_url,
+                               "--num-examples", str(num_examples), "--sleep", str(sleep)],
+                              cwd=ROOT, env=bp.clean_env(NAIVE_KEY=bp.FAKE_KEY), capture_output=True, text=True,
+                              timeout=1800)
+        if proc.returncode:
+            raise RuntimeError(f"naive_baseline.py failed: {proc.stderr[-300:]}")
+        result = json.loads(proc.stdout)
+        result["fake_calls"] = sum(1 for e in fake.log if e["path"] == "/v1/messages")
+        return result
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -288,6 +305,8 @@ def main() -> None:
     parser.add_argument("--config", default=bp.DEFAULT_CONFIG, help="preset, relative to the repo [configs/default.yaml]")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="config override for every ootgen run; repeatable")
+    parser.add_argument("--naive-sleep", type=float, default=1.0,
+                        help="the naive baseline's pause after each request, as the original script [1.0 s]")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the raw results here")
     parser.add_argument("--skip", action="append", default=[], choices=["pipeline", "static", "dedup", "cli"])
     args = parser.parse_args()
