@@ -234,8 +234,9 @@ def naive_run(base_url: str, *, num_examples: int, config: str = DEFAULT_CONFIG,
 
     from ootgen.generate import build_request, parse_reply, usage_from
     from ootgen.load import load_project
+    from ootgen.pipeline import answer_text as _answer_text
+    from ootgen.pipeline import example_from_reply as _example_from_reply
     from ootgen.plan import generation_vars, iter_plan, judge_vars
-    from ootgen.run import _answer_text, _example_from_reply
     from ootgen.validate.score import score_candidate
     from ootgen.yamlfile import load_yaml_file
 
