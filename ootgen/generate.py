@@ -278,7 +278,9 @@ class ClaudeClient:
             raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
         except anthropic.BadRequestError as error:
             raise RunAborted(f"the API rejected the request (400): {_api_message(error)}") from None
-        except (anthropic.APIError, ValueError, self._httpx.HTTPError) as error:
+        except (anthropic.APIError, json.JSONDecodeError, self._httpx.HTTPError) as error:
+            # Transport and overload errors the SDK gave up on, a 200 whose body is not JSON, a stream cut
+            # mid-body. Anything else (a ValueError from our own code included) is a bug and propagates.
             raise TransientFailure(f"{type(error).__name__}: {_api_message(error)}") from None
         finally:
             await self.limiter.release()

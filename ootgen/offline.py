@@ -101,6 +101,13 @@ def init_project(directory: str, *, force: bool = False) -> list[str]:
         for path in sorted((source_root / kind).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 pairs.append((path, target / kind / path.relative_to(source_root / kind)))
+    linked = [path for _, dest in pairs for path in (dest, *dest.parents) if path.is_symlink() and target in (path, *path.parents)]
+    if linked:  # --force included: never write through a link to somewhere else
+        raise ConfigError(
+            f"{linked[0]} is a symbolic link; nothing was copied",
+            file=str(target),
+            expected="a folder without symbolic links where the files go",
+        )
     existing = [dest for _, dest in pairs if dest.exists()]
     if existing and not force:
         raise ConfigError(

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -267,14 +268,26 @@ class RunStore:
 
     # batches ------------------------------------------------------------------------------------
 
-    def save_batch(self, batch_id: str, kind: str, request_keys: list[str]) -> None:
+    def save_batch_intent(self, entries: list[dict]) -> str:
+        """Record a batch's entries (custom ids) before it is created; returns the record's temporary id."""
+        intent = f"creating:{uuid.uuid4().hex}"
         self.db.execute(
-            "INSERT OR REPLACE INTO batches(id, kind, request_keys, status, created) VALUES(?,?,?,?,?)",
-            (batch_id, kind, json.dumps(request_keys), "in_progress", time.time()),
+            "INSERT INTO batches(id, kind, request_keys, status, created) VALUES(?,?,?,?,?)",
+            (intent, "mixed", json.dumps(entries), "creating", time.time()),
         )
+        return intent
+
+    def set_batch_id(self, intent: str, batch_id: str) -> None:
+        self.db.execute("UPDATE batches SET id=?, status='in_progress' WHERE id=?", (batch_id, intent))
+
+    def drop_batch_intent(self, intent: str) -> None:
+        self.db.execute("DELETE FROM batches WHERE id=? AND status='creating'", (intent,))
+
+    def batch_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT id FROM batches WHERE status!='creating'")}
 
     def open_batches(self) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM batches WHERE status='in_progress' ORDER BY created"))
+        return list(self.db.execute("SELECT * FROM batches WHERE status IN ('creating', 'in_progress') ORDER BY created"))
 
     def close_batch(self, batch_id: str, status: str = "ended") -> None:
         self.db.execute("UPDATE batches SET status=? WHERE id=?", (status, batch_id))

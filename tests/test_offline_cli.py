@@ -129,3 +129,23 @@ def test_unwritable_output_is_one_line_exit_2_before_any_request(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and "cannot create the run directory" in lines[0]
+
+
+def test_init_force_refuses_to_write_through_a_symlink(tmp_path):
+    target = tmp_path / "mine"
+    assert run_cli("init", str(target), env=cli_env()).returncode == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours\n")
+    link = target / "configs" / "default.yaml"
+    link.unlink()
+    link.symlink_to(outside)
+    linked_dir = tmp_path / "elsewhere"
+    linked_dir.mkdir()
+    (target / "templates").rename(tmp_path / "templates_moved")
+    (target / "templates").symlink_to(linked_dir, target_is_directory=True)
+
+    forced = run_cli("init", str(target), "--force", cwd=tmp_path, env=cli_env())
+    assert forced.returncode == 2
+    assert "symbolic link" in forced.stderr and "Traceback" not in forced.stderr
+    assert outside.read_text() == "not yours\n"
+    assert list(linked_dir.iterdir()) == []

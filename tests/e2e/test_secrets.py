@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from tests.conftest import ootgen_command
 from tests.e2e.conftest import Cli, posts, tree_bytes
 from tests.fake_anthropic import FakeAnthropic
 
@@ -41,3 +43,33 @@ def test_rejected_key_is_not_echoed(project_dir: Path, preset: Path):
     out = cli.outputs()
     assert not any(e["key_in_body"] for e in fake.log)
     assert _leaks(SECRET, result.stdout, result.stderr, roots=(out.dataset.parent, cli.cache_home)) == []
+
+
+def test_no_repr_log_or_error_of_a_run_contains_the_key(project_dir: Path, preset: Path, tmp_path: Path):
+    import dataclasses
+
+    from ootgen.generate import AdaptiveLimiter, ClaudeClient
+    from ootgen.run import RunOptions
+
+    options = RunOptions(api_key=SECRET, run_dir=tmp_path / "run", output=tmp_path / "out.jsonl", num_examples=3)
+    assert SECRET not in repr(options) and SECRET not in str(options)
+    assert SECRET not in repr(dataclasses.replace(options, batch=True))
+    client = ClaudeClient(SECRET, limiter=AdaptiveLimiter(2), base_url="http://127.0.0.1:9")
+    assert SECRET not in repr(client)
+
+    # A run that fails on the API side (400 on every generation call) and one with transport faults:
+    # neither the error line, the JSON event log, the report nor any file holds the key.
+    with FakeAnthropic(api_key=SECRET, responder="oot") as fake:
+        cli = Cli(project_dir, preset, fake, key=SECRET)
+        fake.add_faults("api_error", "drop", "rate_limit")
+        flaky = cli.run(num=3)
+        fake.configure(api_key="a-different-key")
+        refused = cli.run("--output", "out2/data.jsonl", "--no-cache", num=3)
+        report = subprocess.run([*ootgen_command(), "report", str(cli.outputs().run_dir), "-o", str(project_dir / "report.html")],
+                                env=cli.env(), capture_output=True, text=True, timeout=120)
+    assert flaky.returncode == 0, flaky.stderr
+    assert refused.returncode != 0 and "401" in refused.stderr
+    assert report.returncode == 0, report.stderr
+    assert (project_dir / "report.html").is_file()
+    texts = [flaky.stdout, flaky.stderr, refused.stdout, refused.stderr, report.stdout, report.stderr]
+    assert _leaks(SECRET, *texts, roots=(project_dir,)) == []

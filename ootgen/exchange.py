@@ -1,0 +1,139 @@
+"""Run loop piece: one question to Claude, answered from the run store, the response cache or the API.
+
+The retry budget of one request, stated once: the SDK retries transport errors and 429/529/5xx
+(`concurrency.sdk_max_retries`, honouring retry-after); on top of that we re-ask only when a reply is
+unusable (malformed or truncated JSON, or a transport failure the SDK gave up on), at most
+`generation.malformed_retries` more times. So one question costs at most
+(1 + malformed_retries) x (1 + sdk_max_retries) HTTP attempts. An exception from our own code is a
+bug: it is never retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .budget import Budget
+from .generate import ClaudeClient, Reply, Request, TransientFailure, build_request, parse_reply
+from .models import ModelInfo, Usage
+from .store import ResponseCache, RunStore
+
+Event = Callable[[str, dict], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A schema-valid reply, and the response row to store with its effect (None when it came from the store)."""
+
+    reply: Reply
+    row: dict | None
+
+
+def response_row(request_key: str, kind: str, model: str, task_idx: int | None, reply: Reply, *,
+                 cost: float | None, batch: bool) -> dict:
+    return dict(key=request_key, kind=kind, model=model, task_idx=task_idx, text=reply.text,
+                stop_reason=reply.stop_reason, usage=reply.usage, cost=cost, batch=batch,
+                valid=reply.data is not None, error=reply.error, from_cache=reply.from_cache)
+
+
+class Exchange:
+    def __init__(self, store: RunStore, cache: ResponseCache | None, budget: Budget, emit: Event, *, reasks: int):
+        self.store = store
+        self.cache = cache
+        self.budget = budget
+        self.emit = emit
+        self.reasks = reasks  # re-asks after an unusable reply
+        self.client: ClaudeClient | None = None  # set when the event loop runs
+
+    # --- reuse: what was already paid for ---------------------------------------------------------
+
+    def stored(self, request: Request) -> Reply | None:
+        """The reply stored in this run for exactly this request (valid or not)."""
+        row = self.store.get_response(request.key)
+        if row is None:
+            return None
+        usage = Usage(**json.loads(row["usage"]))
+        return parse_reply(request, row["text"] or "", row["stop_reason"], usage, from_cache=True)
+
+    def cached(self, request: Request, task_idx: int | None) -> Answer | None:
+        """A valid reply from the cross-run response cache (costs nothing in this run)."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(request.key)
+        if hit is None:
+            return None
+        reply = parse_reply(request, hit[0], hit[1], hit[2], from_cache=True)
+        if reply.data is None:
+            return None
+        self.emit("cache_hit", {"kind": request.kind})
+        return Answer(reply, response_row(request.key, request.kind, request.model, task_idx, reply, cost=0.0, batch=False))
+
+    def first_open_attempt(self, build: Callable[[int], Request]) -> tuple[int, Reply | None]:
+        """The first attempt whose request has no unusable stored reply: (attempt, its stored valid reply or None).
+
+        Streaming, batch and resume all walk the same attempts, so they ask the same requests."""
+        for attempt in range(self.reasks + 1):
+            reply = self.stored(build(attempt))
+            if reply is None or reply.data is not None:
+                return attempt, reply
+        return self.reasks + 1, None
+
+    # --- the API -----------------------------------------------------------------------------------
+
+    async def send(self, request: Request, model: ModelInfo, task_idx: int | None) -> Answer:
+        """The reply to `request` (valid or not) from the store, the cache or one paid API call."""
+        stored = self.stored(request)
+        if stored is not None:
+            return Answer(stored, None)
+        cached = self.cached(request, task_idx)
+        if cached is not None:
+            return cached
+        assert self.client is not None
+        worst = self.budget.worst_case(request, model)
+        await self.budget.reserve(worst)  # BudgetStop when it can never fit
+        cost: float | None = None
+        try:
+            text, stop_reason, usage = await self.client.call(request)
+            cost = model.cost(usage)
+        finally:
+            await self.budget.settle(worst, cost)
+        reply = parse_reply(request, text, stop_reason, usage)
+        if reply.data is not None and self.cache is not None:
+            self.cache.put(request.key, text, stop_reason, usage)
+        self.emit("call", {"kind": request.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
+        return Answer(reply, response_row(request.key, request.kind, request.model, task_idx, reply, cost=cost, batch=False))
+
+    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str) -> Answer | None:
+        """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""
+
+        def build(attempt: int) -> Request:
+            return question(kind, model, prompt, settings, schema, attempt)
+
+        first, _ = self.first_open_attempt(build)
+        for attempt in range(first, self.reasks + 1):
+            request = build(attempt)
+            try:
+                answer = await self.send(request, model, task_idx)
+            except TransientFailure as failure:  # the SDK's own retries are spent: one re-ask
+                self.store.record_failure(task_idx, kind, f"api_error: {failure}")
+                self.emit("failure", {"kind": kind, "reason": str(failure)})
+                continue
+            if answer.reply.data is not None:
+                return answer
+            self.record_unusable(kind, task_idx, answer)
+        return None
+
+    def record_unusable(self, kind: str, task_idx: int | None, answer: Answer) -> None:
+        """An unusable reply is stored as a paid-for failure (so resume does not ask it again)."""
+        if answer.row is not None:
+            self.store.save_response(**answer.row)
+        self.store.record_failure(task_idx, kind, f"bad_reply: {answer.reply.error}")
+        self.emit("failure", {"kind": kind, "reason": answer.reply.error})
+
+
+def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int) -> Request:
+    """The request for attempt `attempt` of one question (attempt separates deliberate re-asks)."""
+    return build_request(kind, model, prompt, max_tokens=settings["max_tokens"], schema_name=schema,
+                         effort=settings.get("effort"), temperature=settings.get("temperature"),
+                         attempt=attempt)
