@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from ootgen.check import load_checks, read_examples  # noqa: E402
 from ootgen.symbols import SymbolIndex  # noqa: E402
-from ootgen.validate import static  # noqa: E402
+from ootgen.validate import cstructure  # noqa: E402
 from ootgen.validate.static import run_static_checks  # noqa: E402
 
 TARGET = 2000.0  # examples per second
@@ -64,17 +64,17 @@ def main() -> None:
     good = corpus(("good.jsonl", "heldout_good.jsonl"))
     heldout = corpus(("heldout_good.jsonl",))
     good_big = answers_3kb(good)
-    cache_size = static._PARSE_CACHE_SIZE
+    cache_size = cstructure.PARSE_CACHE_SIZE[0]
     for label, examples, cached in (("calibration", base, True), ("3 KB answers", big, True),
                                     ("calibration, no cache", base, False), ("3 KB, no cache", big, False),
                                     ("held-out good answers, no cache", heldout, False),
                                     ("3 KB good answers, no cache", good_big, False)):
-        static._PARSE_CACHE.clear()
-        static._PARSE_CACHE_SIZE = cache_size if cached else 0
+        cstructure.clear_parse_cache()
+        cstructure.PARSE_CACHE_SIZE[0] = cache_size if cached else 0
         try:
             r, size = rate(examples, index, checks, n=5000 if cached else 1500)
         finally:
-            static._PARSE_CACHE_SIZE = cache_size
+            cstructure.PARSE_CACHE_SIZE[0] = cache_size
         name = f"static {label} (ex/s, {size / 1024:.1f} KB)"
         print(f"{name:<52}{r:>10.0f}{TARGET:>10.0f}{r / TARGET:>8.2f}")
     # `ootgen check` spreads a large file over one worker process per CPU (parse cache off, as above).
@@ -90,14 +90,14 @@ def main() -> None:
         rows = (good_big * (6000 // len(good_big) + 1))[:6000]
         path.write_text("".join(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.output}) + "\n"
                                 for e in rows))
-        static._PARSE_CACHE.clear()
-        static._PARSE_CACHE_SIZE = 0
+        cstructure.clear_parse_cache()
+        cstructure.PARSE_CACHE_SIZE[0] = 0
         try:
             started = time.perf_counter()
             check_file(path, index=index, checks=checks, scoring=load_scoring(), jobs=jobs)
             elapsed = time.perf_counter() - started
         finally:
-            static._PARSE_CACHE_SIZE = cache_size
+            cstructure.PARSE_CACHE_SIZE[0] = cache_size
     name = f"ootgen check --jobs {jobs}, 3 KB good answers (ex/s)"
     print(f"{name:<52}{len(rows) / elapsed:>10.0f}{'':>10}{'':>8}")
 

@@ -84,6 +84,9 @@ class _Run:
         self.judge_models = [project.models.resolve(m) for m in (self.config.get("judges") or [self.config.judge_model_id])]
         self.index = SymbolIndex.load(self.config.get("symbols") or "default")
         self.checks = project.checks
+        from .validate.policy import compile_policy
+
+        self.check_policy = compile_policy(self.checks)  # compiled once for every static L1 check of the run
         dedup_cfg = self.config.section("dedup")
         self.dedup_enabled = dedup_cfg.get("enabled", True)
         self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))
@@ -228,7 +231,7 @@ class _Run:
         rows = []
         for slot, item in enumerate(reply.data["examples"][: task.count]):
             example = _example_from_reply(item, task, example_type, slot)
-            findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks, example_type=example_type.as_template_vars())]
+            findings = [f.as_dict() for f in run_static_checks(example, self.index, self.check_policy, example_type=example_type.as_template_vars())]
             candidate = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
                          "complexity": task.level(slot), "findings": findings, "status": PENDING,
                          "extras": _candidate_extras(task, slot)}
