@@ -40,6 +40,37 @@ def answers_3kb(examples: list, size: int = 2700) -> list:
     return out
 
 
+def decomp_functions(root: Path, min_lines: int = 8, max_lines: int = 60) -> list[tuple[str, str, str]]:
+    """(file, function name, source) of every top-level function of 8-60 lines in src/overlays/actors of a checkout."""
+    import tree_sitter
+    import tree_sitter_c
+
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c.language()))
+    found = []
+    for path in sorted((root / "src" / "overlays" / "actors").rglob("*.c")):
+        src = path.read_bytes()
+        for node in parser.parse(src).root_node.children:
+            if node.type != "function_definition":
+                continue
+            lines = node.end_point[0] - node.start_point[0] + 1
+            if min_lines <= lines <= max_lines:
+                text = src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+                declarator = node.child_by_field_name("declarator")
+                name = declarator.text.decode().split("(")[0].split()[-1].lstrip("*") if declarator is not None else "?"
+                found.append((path.relative_to(root).as_posix(), name, text))
+    return found
+
+
+def decomp_answers(root: Path) -> list:
+    """Each real decomp function wrapped as a good answer: a short prose line and the function in a ```c fence."""
+    from ootgen.records import Example
+
+    return [Example(instruction=f"How does `{name}` work?", type="feature_implementation",
+                    output=f"This is `{name}` as the decomp has it in `{rel}`:\n\n```c\n{code}\n```\n\n"
+                           "It runs as part of the actor's update cycle and only uses the decomp's own helpers.")
+            for rel, name, code in decomp_functions(root)]
+
+
 def rate(examples: list, index, checks, n: int = 5000) -> tuple[float, float]:
     runs = (examples * (n // len(examples) + 1))[:max(n, len(examples))]
     for ex in examples:  # warm up: parser, policy and query creation are one-off costs

@@ -65,12 +65,14 @@ def _flatten_fact_fields(owner: str, fields: list, structs: dict) -> list:
         if sub is not None and not name:
             out.extend(_flatten_fact_fields(owner, sub, structs))  # anonymous struct/union member
         elif sub is not None:
+            name = name.split("[", 1)[0].strip()
             synthetic = f"{owner}::{name}"
             structs[synthetic] = {"kind": f.get("type", "struct"), "size": None,
                                   "fields": _flatten_fact_fields(synthetic, sub, structs)}
             out.append([name, synthetic, f.get("offset")])
         elif name:
-            out.append([name, f.get("type", ""), f.get("offset")])
+            bare, bracket, dims = name.partition("[")  # `sides[2]`: the field is `sides`, its type an array
+            out.append([bare.strip(), f.get("type", "") + (bracket + dims if bracket else ""), f.get("offset")])
     return out
 
 

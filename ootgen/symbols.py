@@ -244,6 +244,10 @@ class SymbolIndex:
         return (name in self._enums or name in self._defines or name in self._macros or name in self._local_macros
                 or name in self._globals)
 
+    def constant_names(self) -> Iterable[str]:
+        """Every enum member, define and function-like macro name visible to any file (not macros local to one .c)."""
+        return frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+
     # -- headers and assets ---------------------------------------------------------------------------------
     def has_headers(self) -> bool:
         return bool(self._headers)

@@ -49,7 +49,8 @@ def check_addresses(ctx: Context, text: str, c_code: str) -> None:
     if "0x" in text or "0X" in text:
         for m in _LOW_HEX.finditer(text):
             sentence = _sentence_at(text, m.start(), m.end())
-            if policy.ram_claim.search(sentence) and not policy.not_ram_words.search(sentence):
+            near = sentence[max(0, sentence.find(m.group(0)) - 24): sentence.find(m.group(0)) + 16]
+            if policy.ram_claim.search(near) and not policy.not_ram_words.search(near):
                 value = int(m.group(1), 16)
                 ctx.add("BAD_RAM_ADDRESS", f"0x{value:08X} is given as a RAM address, but the CPU sees RAM at "
                         f"0x80000000 and up ({ranges})", "output")

@@ -47,9 +47,19 @@ def _ts() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 _COND = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
-# a macro (with or without arguments) glued to a string literal: PRINTF(VT_FGCOL(RED) "..." VT_RST)
-_STRING_MACRO_BEFORE = re.compile(rb"\b[A-Z][A-Z0-9_]*(?:\([^()\"\n]*\))?(?=[ \t]*\")")
-_STRING_MACRO_AFTER = re.compile(rb"(?<=\")([ \t]*)[A-Z][A-Z0-9_]*(?:\([^()\"\n]*\))?(?=[ \t]*[\",)])")
+# string concatenation through macros: `VT_FGCOL(RED) "text" VT_RST`, `T("jp", "en") "(%d)"`: two or more string
+# literals or ALL_CAPS macros (with arguments) side by side, at least one holding a string
+_STR = r'"(?:[^"\\\n]|\\.)*"'
+_ITEM = rf'(?:{_STR}|\b[A-Z][A-Z0-9_]*\b(?:\((?:[^()"]|{_STR}|\((?:[^()"]|{_STR})*\))*\))?)'
+# (a lone literal or char constant is consumed whole, so that a run never starts inside one)
+_STRING_RUN = re.compile(rf"({_ITEM}(?:\s*{_ITEM})+)|{_STR}|'(?:[^'\\\n]|\\.)*'".encode())
+
+
+def _as_literal(m: re.Match) -> bytes:
+    text = m.group(0)
+    if m.group(1) is None or b'"' not in text:
+        return text
+    return b'""' + b"\n" * text.count(b"\n")  # keep the line count
 
 
 def preprocess(src: bytes) -> bytes:
@@ -77,8 +87,7 @@ def preprocess(src: bytes) -> bytes:
                 lines[i] = b""
         src = b"\n".join(lines)
     if b'"' in src:
-        src = _STRING_MACRO_BEFORE.sub(b'""', src)
-        src = _STRING_MACRO_AFTER.sub(rb'\1""', src)
+        src = _STRING_RUN.sub(_as_literal, src)
     return src
 
 

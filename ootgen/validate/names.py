@@ -53,6 +53,36 @@ class RenameTables:
         )
 
 
+_HEX_TAIL = re.compile(r"_[0-9A-F]{8}$")
+
+
+def _build_families(index: SymbolIndex) -> dict[str, int]:
+    """`NA_SE_SY_` -> how many different words follow it in decomp constants (NA_SE_SY_DECIDE, NA_SE_SY_CURSOR...).
+    A prefix that only ever continues one way (`EFF_` of EFF_DUST_TYPE_0..4) is not a family."""
+    following: dict[str, set[str]] = {}
+    for name in index.constant_names():
+        i = name.find("_", 1)
+        while 0 < i < len(name) - 1:
+            j = name.find("_", i + 1)
+            following.setdefault(name[: i + 1], set()).add(name[i + 1: j if j > 0 else len(name)])
+            i = j
+    return {prefix: len(words) for prefix, words in following.items()}
+
+
+def _in_family(name: str, families: dict[str, int], minimum: int) -> bool:
+    """Whether some underscore prefix of `name` is a decomp family of at least `minimum` members."""
+    i = name.find("_", 1)
+    while 0 < i < len(name) - 1:
+        if families.get(name[: i + 1], 0) >= minimum:
+            return True
+        i = name.find("_", i + 1)
+    return False
+
+
+def _families(index: SymbolIndex) -> dict[str, int]:
+    return index.derived("validate.families", _build_families)
+
+
 def _tables(index: SymbolIndex) -> RenameTables:
     return index.derived("validate.renames", RenameTables.build)
 
@@ -151,6 +181,8 @@ class NameChecks:
                 continue  # an old name: the naming check reports it with the current one
             if name.split("_", 1)[0] in self._own_upper or (name.startswith(policy.table_prefixes) and self._declared_in_table(name)):
                 continue  # the answer's own constant (EN_MY_NPC_..., an actor id it adds to the table)
+            if _HEX_TAIL.search(name) or not _in_family(name, _families(index), policy.min_family):
+                continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
             where = p.block.where
@@ -284,7 +316,7 @@ class NameChecks:
         index, ctx = self.index, self.ctx
         for arg, member in p.fields:
             base = self.type_of(arg, memo)
-            if base is None or member in self.facts.names or index.is_local_macro(member):
+            if base is None or member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
             # (a name declared in the text is a substring of it: skip the text scan for any other member)
             if self._struct_has(base, member) is False and (member not in ctx.all_text or member not in self.text_decls()):
@@ -310,30 +342,18 @@ class NameChecks:
         used = [(p, name) for p in parsed for name in p.asset_names]
         if not used:
             return
+        if not any(b"ActorProfile" in p.src and b"OBJECT_" in p.src for p in parsed):
+            return  # only a profile the answer shows says which object the actor loads
         objects = {name for p in parsed for name, _ in p.constants if name.startswith("OBJECT_")}
-        for prefix in self.facts.prefixes:
-            profile_object = index.actor_object(_profile_name(prefix))
-            if profile_object:
-                objects.add(profile_object)
-        if not objects:
-            return  # nothing says which objects the actor has loaded
         loaded = {index.object_file(o) for o in objects} | set(policy.keep_objects)
         for p, name in used:
             if name in self.facts.names:
                 continue
             owner = index.asset(name)
-            if owner is None or owner[1] not in policy.asset_kinds or owner[0] in loaded:
-                continue
+            if owner is None or owner[1] not in policy.asset_kinds or owner[0] in loaded or owner[0].startswith("ovl_"):
+                continue  # (an overlay's own assets are part of its code)
             self.ctx.add("ASSET_NOT_LOADED", f"`{name}` is a {owner[1]} of {owner[0]}, which this actor does not load "
                          f"({', '.join(sorted(o for o in objects))})", p.block.where)
-
-
-_CAMEL_SPLIT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def _profile_name(prefix: str) -> str:
-    """EnBox -> En_Box_Profile, BgHakaGate -> Bg_Haka_Gate_Profile (the decomp's overlay naming)."""
-    return "_".join(_CAMEL_SPLIT.split(prefix)) + "_Profile"
 
 
 # ---------------------------------------------------------------------------------------------------------

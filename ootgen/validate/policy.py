@@ -99,6 +99,7 @@ class CheckPolicy:
     member_types: dict[str, str]
     call_types: dict[str, str]
     known_constants: frozenset[str]
+    min_family: int
     table_prefixes: tuple[str, ...]
     table_words: tuple[str, ...]
     removed_headers: dict[str, str]
@@ -170,6 +171,7 @@ def compile_policy(checks: dict | CheckPolicy) -> CheckPolicy:
         member_types=dict(checks.get("types", {}).get("members", {})),
         call_types=dict(checks.get("types", {}).get("calls", {})),
         known_constants=frozenset(allow.get("constants", [])),
+        min_family=int(constants.get("min_family", 3)),
         table_prefixes=tuple(constants.get("table_prefixes", [])),
         table_words=tuple(constants.get("table_words", [])),
         removed_headers=dict(includes.get("removed", {})),
