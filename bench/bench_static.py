@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from ootgen.check import load_checks, read_examples  # noqa: E402
 from ootgen.symbols import SymbolIndex  # noqa: E402
-from ootgen.validate import static  # noqa: E402
+from ootgen.validate import cstructure  # noqa: E402
 from ootgen.validate.static import run_static_checks  # noqa: E402
 
 TARGET = 2000.0  # examples per second
@@ -38,6 +38,37 @@ def answers_3kb(examples: list, size: int = 2700) -> list:
             j += 1
         out.append(dataclasses.replace(ex, output="\n\n".join(parts)))
     return out
+
+
+def decomp_functions(root: Path, min_lines: int = 8, max_lines: int = 60) -> list[tuple[str, str, str]]:
+    """(file, function name, source) of every top-level function of 8-60 lines in src/overlays/actors of a checkout."""
+    import tree_sitter
+    import tree_sitter_c
+
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c.language()))
+    found = []
+    for path in sorted((root / "src" / "overlays" / "actors").rglob("*.c")):
+        src = path.read_bytes()
+        for node in parser.parse(src).root_node.children:
+            if node.type != "function_definition":
+                continue
+            lines = node.end_point[0] - node.start_point[0] + 1
+            if min_lines <= lines <= max_lines:
+                text = src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+                declarator = node.child_by_field_name("declarator")
+                name = declarator.text.decode().split("(")[0].split()[-1].lstrip("*") if declarator is not None else "?"
+                found.append((path.relative_to(root).as_posix(), name, text))
+    return found
+
+
+def decomp_answers(root: Path) -> list:
+    """Each real decomp function wrapped as a good answer: a short prose line and the function in a ```c fence."""
+    from ootgen.records import Example
+
+    return [Example(instruction=f"How does `{name}` work?", type="feature_implementation",
+                    output=f"This is `{name}` as the decomp has it in `{rel}`:\n\n```c\n{code}\n```\n\n"
+                           "It runs as part of the actor's update cycle and only uses the decomp's own helpers.")
+            for rel, name, code in decomp_functions(root)]
 
 
 def rate(examples: list, index, checks, n: int = 5000) -> tuple[float, float]:
@@ -64,17 +95,17 @@ def main() -> None:
     good = corpus(("good.jsonl", "heldout_good.jsonl"))
     heldout = corpus(("heldout_good.jsonl",))
     good_big = answers_3kb(good)
-    cache_size = static._PARSE_CACHE_SIZE
+    cache_size = cstructure.PARSE_CACHE_SIZE[0]
     for label, examples, cached in (("calibration", base, True), ("3 KB answers", big, True),
                                     ("calibration, no cache", base, False), ("3 KB, no cache", big, False),
                                     ("held-out good answers, no cache", heldout, False),
                                     ("3 KB good answers, no cache", good_big, False)):
-        static._PARSE_CACHE.clear()
-        static._PARSE_CACHE_SIZE = cache_size if cached else 0
+        cstructure.clear_parse_cache()
+        cstructure.PARSE_CACHE_SIZE[0] = cache_size if cached else 0
         try:
             r, size = rate(examples, index, checks, n=5000 if cached else 1500)
         finally:
-            static._PARSE_CACHE_SIZE = cache_size
+            cstructure.PARSE_CACHE_SIZE[0] = cache_size
         name = f"static {label} (ex/s, {size / 1024:.1f} KB)"
         print(f"{name:<52}{r:>10.0f}{TARGET:>10.0f}{r / TARGET:>8.2f}")
     # `ootgen check` spreads a large file over one worker process per CPU (parse cache off, as above).
@@ -90,14 +121,14 @@ def main() -> None:
         rows = (good_big * (6000 // len(good_big) + 1))[:6000]
         path.write_text("".join(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.output}) + "\n"
                                 for e in rows))
-        static._PARSE_CACHE.clear()
-        static._PARSE_CACHE_SIZE = 0
+        cstructure.clear_parse_cache()
+        cstructure.PARSE_CACHE_SIZE[0] = 0
         try:
             started = time.perf_counter()
             check_file(path, index=index, checks=checks, scoring=load_scoring(), jobs=jobs)
             elapsed = time.perf_counter() - started
         finally:
-            static._PARSE_CACHE_SIZE = cache_size
+            cstructure.PARSE_CACHE_SIZE[0] = cache_size
     name = f"ootgen check --jobs {jobs}, 3 KB good answers (ex/s)"
     print(f"{name:<52}{len(rows) / elapsed:>10.0f}{'':>10}{'':>8}")
 

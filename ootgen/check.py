@@ -127,17 +127,18 @@ def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
 def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
                    min_score: float | None = None) -> list[CheckResult]:
     from .validate.score import score_candidate
-    from .validate.static import _split_fences, run_static_checks
+    from .validate.static import compile_policy, run_static_checks, split_fences
 
     if min_score is not None:
         scoring = {**scoring, "threshold": min_score}
     example_types = example_types or {}
+    policy = compile_policy(checks)
     results = []
     for i, ex in enumerate(examples):
         etype = example_types.get(ex.type or "")
-        findings = run_static_checks(ex, index, checks, example_type=etype)
+        findings = run_static_checks(ex, index, policy, example_type=etype)
         texts = [t.content for t in ex.turns if t.role == "assistant"] if ex.turns else [ex.output]
-        has_code = any(_split_fences(t)[0] for t in texts)
+        has_code = any(split_fences(t)[0] for t in texts)
         score = score_candidate(findings, None, requires_code=bool(etype and etype.get("requires_code_in_output")),
                                 has_code=has_code, scoring=scoring, checks=checks,
                                 known_identifiers=count_known_identifiers(ex, index))

@@ -42,8 +42,16 @@ def _provenance(source: str, repository: str | None, commit: str | None, commit_
 
 
 def _parse_int(text: str) -> int | None:
+    """A C integer literal (decimal, hex, or octal like `01`), possibly parenthesised and suffixed; else None."""
     m = _INT.match(text.strip())
-    return int(m.group(1), 0) if m else None
+    if not m:
+        return None
+    digits = m.group(1)
+    body = digits.lstrip("-")
+    if len(body) > 1 and body[0] == "0" and body[1] not in "xX":
+        value = int(body, 8) if all(c in "01234567" for c in body) else None  # C octal; `08` is not C
+        return None if value is None else (-value if digits.startswith("-") else value)
+    return int(digits, 0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -57,12 +65,14 @@ def _flatten_fact_fields(owner: str, fields: list, structs: dict) -> list:
         if sub is not None and not name:
             out.extend(_flatten_fact_fields(owner, sub, structs))  # anonymous struct/union member
         elif sub is not None:
+            name = name.split("[", 1)[0].strip()
             synthetic = f"{owner}::{name}"
             structs[synthetic] = {"kind": f.get("type", "struct"), "size": None,
                                   "fields": _flatten_fact_fields(synthetic, sub, structs)}
             out.append([name, synthetic, f.get("offset")])
         elif name:
-            out.append([name, f.get("type", ""), f.get("offset")])
+            bare, bracket, dims = name.partition("[")  # `sides[2]`: the field is `sides`, its type an array
+            out.append([bare.strip(), f.get("type", "") + (bracket + dims if bracket else ""), f.get("offset")])
     return out
 
 
@@ -93,6 +103,38 @@ def _prune_renames(data: dict) -> None:
     """A rename only counts while the old name is gone: drop entries whose old name is still a symbol."""
     index = SymbolIndex(data)
     data["renames"]["word"] = {o: n for o, n in data["renames"]["word"].items() if not index.has_symbol(o)}
+
+
+def _macros_from_facts(doc: dict, defines: dict) -> tuple[dict, list]:
+    """(function-like macros as name -> [sorted arities, variadic, local], names of macros local to one .c file);
+    object-like header macros join `defines` (value None when not a plain integer)."""
+    macros: dict[str, list] = {}
+    local: set[str] = set()
+    header_names = {m["name"] for m in doc["function_like"] + doc["object_like"] if not m.get("local")}
+    for m in doc["function_like"]:
+        record = macros.setdefault(m["name"], [[], 0, 1])
+        if m["arity"] not in record[0]:
+            record[0] = sorted([*record[0], m["arity"]])
+        record[1] |= 1 if m["variadic"] else 0
+        record[2] &= 1 if m.get("local") else 0
+    for m in doc["object_like"]:
+        if m.get("local") and m["name"] not in header_names:
+            local.add(m["name"])
+        elif not m.get("local"):
+            defines.setdefault(m["name"], None)
+    return macros, sorted(local)
+
+
+def _assets_from_facts(doc: dict) -> dict:
+    """{files: {asset file: {kind: [symbols]}}, objects: {OBJECT_*: file}, actor_objects: {profile: OBJECT_*}}."""
+    files: dict[str, dict[str, list]] = {}
+    for name, f in doc["files"].items():
+        kinds: dict[str, list] = {}
+        for sym in f["symbols"]:
+            kinds.setdefault(sym["kind"], []).append(sym["name"])
+        files[name] = {k: sorted(set(v)) for k, v in kinds.items()}
+    return {"files": files, "objects": dict(doc["objects"]),
+            "actor_objects": {p: a["object"] for p, a in doc["actor_objects"].items() if a.get("object")}}
 
 
 def build_default_index(facts_dir: str | Path) -> SymbolIndex:
@@ -133,9 +175,15 @@ def build_default_index(facts_dir: str | Path) -> SymbolIndex:
     actors = [[a["id"], a["enum"], a.get("profile"), a.get("overlay")]
               for a in read("actors.json")["actors"] if a.get("kind") != "unset"]
     renames_doc = read("renames.json")
+    macros, local_macros = _macros_from_facts(read("macros.json"), defines)
+    for struct in structs.values():
+        if any(not f[1] and f[0].isupper() for f in struct["fields"]):
+            struct["open"] = True  # a member macro like SLIDING_DOOR_ACTOR_BASE: the field list is partial
     data = {
         "functions": functions, "structs": structs, "typedefs": typedefs, "enums": enums, "defines": defines,
-        "macros": [], "globals": globals_, "actors": actors, "renames": _renames_from_facts(renames_doc),
+        "macros": macros, "local_macros": local_macros, "headers": sorted(read("headers.json")["headers"]),
+        "assets": _assets_from_facts(read("assets.json")),
+        "globals": globals_, "actors": actors, "renames": _renames_from_facts(renames_doc),
         # built_at is the facts' commit date so that regenerating gives identical bytes
         "provenance": _provenance("facts", functions_doc.get("source_repository"), functions_doc.get("commit"),
                                   functions_doc.get("commit_date"), functions_doc.get("commit_date") or ""),

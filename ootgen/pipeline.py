@@ -42,6 +42,9 @@ class CandidatePipeline:
         self.judges: list[ModelInfo] = [project.models.resolve(m) for m in ids]
         self.index = SymbolIndex.load(self.config.get("symbols") or "default")
         self.checks = project.checks
+        from .validate.policy import compile_policy
+
+        self.check_policy = compile_policy(self.checks)  # compiled once for every static L1 check of the run
         dedup_cfg = self.config.section("dedup")
         self.dedup_enabled = dedup_cfg.get("enabled", True)
         self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))
@@ -80,7 +83,7 @@ class CandidatePipeline:
         """Static L1 (and the grounding check) for one candidate; an `error` finding rejects it unjudged."""
         from .validate.static import run_static_checks
 
-        findings = [f.as_dict() for f in run_static_checks(example, self.index, self.checks,
+        findings = [f.as_dict() for f in run_static_checks(example, self.index, self.check_policy,
                                                            example_type=example_type.as_template_vars())]
         source = task.source(slot)
         if source and example_type.grounded_input == "with_bug" and _same_code(example.input, source["body"]):

@@ -11,9 +11,10 @@ import functools
 import gzip
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -79,12 +80,18 @@ class SymbolIndex:
 
     __slots__ = (
         "_actors",
+        "_asset_files",
+        "_asset_owner",
         "_by_initial",
         "_defines",
+        "_derived",
         "_enums",
         "_field_maps",
         "_functions",
         "_globals",
+        "_header_names",
+        "_headers",
+        "_local_macros",
         "_macros",
         "_module_prefixes",
         "_renames",
@@ -102,7 +109,15 @@ class SymbolIndex:
         self._typedefs: dict[str, str] = data.get("typedefs", {})
         self._enums: dict[str, int | None] = data.get("enums", {})
         self._defines: dict[str, int | None] = data.get("defines", {})
-        self._macros: frozenset[str] = frozenset(data.get("macros", ()))
+        macros = data.get("macros", ())
+        # name -> [arities, variadic, local] of function-like macros (a bare name list in older indexes)
+        self._macros: dict[str, list] = dict(macros) if isinstance(macros, dict) else {m: [None, 1, 0] for m in macros}
+        self._local_macros: frozenset[str] = frozenset(data.get("local_macros", ()))
+        self._headers: list[str] = data.get("headers", [])
+        self._header_names: frozenset[str] | None = None
+        self._asset_files: dict = data.get("assets", {})
+        self._asset_owner: dict[str, tuple[str, str]] | None = None
+        self._derived: dict[str, Any] = {}
         self._globals: dict[str, str] = data.get("globals", {})
         self._actors: list = data.get("actors", [])
         renames = data.get("renames", {})
@@ -156,7 +171,10 @@ class SymbolIndex:
             "typedefs": self._typedefs,
             "enums": self._enums,
             "defines": self._defines,
-            "macros": sorted(self._macros),
+            "macros": self._macros,
+            "local_macros": sorted(self._local_macros),
+            "headers": self._headers,
+            "assets": self._asset_files,
             "globals": self._globals,
             "actors": self._actors,
             "renames": self._renames,
@@ -208,7 +226,76 @@ class SymbolIndex:
         return name in self._functions
 
     def is_macro(self, name: str) -> bool:
-        return name in self._macros or name in self._defines
+        return name in self._macros or name in self._defines or name in self._local_macros
+
+    def macro_arity(self, name: str) -> tuple[set[int], bool] | None:
+        """Arity and variadic flag of a function-like macro; None when unknown (or not a function-like macro)."""
+        record = self._macros.get(name)
+        if record is None or not record[0]:
+            return None
+        return set(record[0]), bool(record[1])
+
+    def is_local_macro(self, name: str) -> bool:
+        """A macro of one decomp .c file (e.g. a field alias `#define vTimer actionVar1`)."""
+        return name in self._local_macros
+
+    def has_constant(self, name: str) -> bool:
+        """An enum member, define or macro (object-like or function-like) or global of that name exists."""
+        return (name in self._enums or name in self._defines or name in self._macros or name in self._local_macros
+                or name in self._globals)
+
+    def constant_names(self) -> Iterable[str]:
+        """Every enum member, define and function-like macro name visible to any file (not macros local to one .c)."""
+        return frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+
+    # -- headers and assets ---------------------------------------------------------------------------------
+    def has_headers(self) -> bool:
+        return bool(self._headers)
+
+    def has_header(self, path: str) -> bool:
+        """Whether `#include "path"` names a decomp header: include/-relative, repository-relative, or an
+        overlay's own header by file name."""
+        if self._header_names is None:
+            names = set()
+            for h in self._headers:
+                names.add(h)
+                if h.startswith("include/"):
+                    names.add(h[len("include/"):])
+                if h.startswith("src/"):
+                    names.add(h.rsplit("/", 1)[-1])
+                    names.add(h[len("src/"):])
+            self._header_names = frozenset(names)
+        return path in self._header_names
+
+    def has_assets(self) -> bool:
+        return bool(self._asset_files.get("files"))
+
+    def asset(self, symbol: str) -> tuple[str, str] | None:
+        """(asset file, kind) that defines an asset symbol (first file wins), or None."""
+        if self._asset_owner is None:
+            owner: dict[str, tuple[str, str]] = {}
+            for file_name, kinds in sorted(self._asset_files.get("files", {}).items()):
+                for kind, names in kinds.items():
+                    for n in names:
+                        owner.setdefault(n, (file_name, kind))
+            self._asset_owner = owner
+        return self._asset_owner.get(symbol)
+
+    def object_file(self, object_id: str) -> str | None:
+        """OBJECT_BOX -> object_box."""
+        return self._asset_files.get("objects", {}).get(object_id)
+
+    def actor_object(self, profile: str) -> str | None:
+        """En_Box_Profile -> OBJECT_BOX: the objectId a decomp actor's profile names."""
+        return self._asset_files.get("actor_objects", {}).get(profile)
+
+    def derived(self, key: str, build: Callable[[SymbolIndex], Any]) -> Any:
+        """`build(self)`, computed once per index and kept with it: tables a later stage compiles from the index
+        (e.g. rename matchers) live as long as the index, never in a module cache keyed by id()."""
+        table = self._derived.get(key)
+        if table is None:
+            table = self._derived[key] = build(self)
+        return table
 
     def has_symbol(self, name: str) -> bool:
         return name in self.symbol_names()
@@ -217,8 +304,13 @@ class SymbolIndex:
         """Every known name (functions, structs, typedefs, enum constants, defines, macros, globals), built once."""
         if self._symbol_names is None:
             self._symbol_names = frozenset().union(self._functions, self._structs, self._typedefs, self._enums,
-                                                   self._defines, self._macros, self._globals)
+                                                   self._defines, self._macros, self._globals, self._local_macros)
         return self._symbol_names
+
+    def is_open_struct(self, name: str) -> bool:
+        """A struct with a member the index could not read (e.g. `SLIDING_DOOR_ACTOR_BASE;`): its field list is partial."""
+        struct = self._structs.get(name)
+        return bool(struct and struct.get("open"))
 
     def struct_fields(self, name: str) -> list[StructField] | None:
         struct = self._structs.get(self.resolve_struct(name) or "")
@@ -283,6 +375,9 @@ class SymbolIndex:
             "enum_constants": len(self._enums),
             "defines": len(self._defines),
             "macros": len(self._macros),
+            "local_macros": len(self._local_macros),
+            "headers": len(self._headers),
+            "asset_symbols": sum(len(n) for k in self._asset_files.get("files", {}).values() for n in k.values()),
             "globals": len(self._globals),
             "actors": len(self._actors),
             "renames": sum(len(v) for v in self._renames.values()),

@@ -1,8 +1,10 @@
-"""The validate stage: static L1 checks (static.py) and the L3 score (score.py) of each candidate."""
+"""The validate stage: static L1 check families (markdown, cstructure, names, assembly, addresses) behind one
+compiled CheckPolicy (policy.py), driven by static.py, and the L3 score (score.py) of each candidate."""
 
 from __future__ import annotations
 
+from .policy import CheckPolicy, compile_policy
 from .score import score_candidate
 from .static import run_static_checks
 
-__all__ = ["run_static_checks", "score_candidate"]
+__all__ = ["CheckPolicy", "compile_policy", "run_static_checks", "score_candidate"]

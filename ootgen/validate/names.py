@@ -1,0 +1,458 @@
+"""Symbols and naming for the static checks: every name the answer's C uses (calls and their arity, constants,
+`#include` paths, member chains, asset symbols) against the decomp index and what the answer itself declares,
+and the naming era (old names, renamed APIs) of its code and prose."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from ..symbols import SymbolIndex, base_type_name
+from .context import Context
+from .cstructure import CFacts, Parsed
+from .policy import CheckPolicy, trie_regex
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
+_INLINE = re.compile(r"`([^`\n]+)`")
+_PROSE_PROTO = re.compile(r"\b([A-Za-z_]\w*)\s*\(([^()`\n]*)\)")
+_PARAM = re.compile(r"^\s*(?:const\s+)?[A-Za-z_]\w*(?:\s*\*+\s*|\s+)\**\s*[A-Za-z_]\w*\s*(?:\[[^\]]*\])?\s*$")
+_TEXT_DECL = re.compile(r"\b[A-Za-z_]\w*\s*\**\s+\**([A-Za-z_]\w*)\s*(?:\[[^\]\n]*\])?\s*;")
+_PATH_HEADS = {"actor": "Actor", "skelAnime": "SkelAnime", "actorCtx": "ActorContext"}
+
+
+@dataclass
+class RenameTables:
+    """The index's rename map compiled for matching; built once per index (SymbolIndex.derived)."""
+
+    live_paths: list
+    path_gates: tuple
+    substring: re.Pattern
+    substring_items: list
+    word_keys: frozenset
+    suffix: re.Pattern
+    field_hints: dict  # (struct, member) -> difflib hint of UNKNOWN_FIELD
+
+    @classmethod
+    def build(cls, index: SymbolIndex) -> RenameTables:
+        substring = index.renames("substring")
+        paths = []
+        for old_path, new_path in index.renames("path").items():
+            rx = re.compile(r"#\s*include\s*[<\"]" + re.escape(old_path)) if old_path.endswith(".h") else None
+            paths.append((old_path, new_path, rx))
+        # only these entries can report (each holds its gate as a substring): skip the loop when no gate is in the code
+        live = [(o, n, rx) for o, n, rx in paths if rx is not None or o.split(".")[0] in _PATH_HEADS]
+        gates = {".h" if rx is not None else o.split(".")[0] for o, _, rx in live}
+        suffixes = index.renames("suffix")
+        return cls(
+            live_paths=live, path_gates=tuple(sorted(gates)), substring=re.compile(trie_regex(substring)),
+            substring_items=list(substring.items()), word_keys=frozenset(index.renames("word")),
+            suffix=re.compile(r"\b\w+(?:" + "|".join(re.escape(k) for k in suffixes) + r")\b" if suffixes else r"(?!x)x"),
+            field_hints={},
+        )
+
+
+_HEX_TAIL = re.compile(r"_[0-9A-F]{8}$")
+
+
+def _build_families(index: SymbolIndex) -> dict[str, int]:
+    """`NA_SE_SY_` -> how many different words follow it in decomp constants (NA_SE_SY_DECIDE, NA_SE_SY_CURSOR...).
+    A prefix that only ever continues one way (`EFF_` of EFF_DUST_TYPE_0..4) is not a family."""
+    following: dict[str, set[str]] = {}
+    for name in index.constant_names():
+        i = name.find("_", 1)
+        while 0 < i < len(name) - 1:
+            j = name.find("_", i + 1)
+            following.setdefault(name[: i + 1], set()).add(name[i + 1: j if j > 0 else len(name)])
+            i = j
+    return {prefix: len(words) for prefix, words in following.items()}
+
+
+def _in_family(name: str, families: dict[str, int], minimum: int) -> bool:
+    """Whether some underscore prefix of `name` is a decomp family of at least `minimum` members."""
+    i = name.find("_", 1)
+    while 0 < i < len(name) - 1:
+        if families.get(name[: i + 1], 0) >= minimum:
+            return True
+        i = name.find("_", i + 1)
+    return False
+
+
+def _families(index: SymbolIndex) -> dict[str, int]:
+    return index.derived("validate.families", _build_families)
+
+
+def _tables(index: SymbolIndex) -> RenameTables:
+    return index.derived("validate.renames", RenameTables.build)
+
+
+def prose_prototypes(prose: str) -> dict[str, set]:
+    """Functions whose prototype the prose names, `EnMyActor_SetupIdle(EnMyActor* this)`: name -> {(arity, False)}."""
+    found: dict[str, set] = {}
+    if "(" not in prose:
+        return found
+    for m in _PROSE_PROTO.finditer(prose):
+        params = m.group(2).strip()
+        if params == "void":
+            found.setdefault(m.group(1), set()).add((0, False))
+        elif params and all(_PARAM.match(p) for p in params.split(",")):
+            found.setdefault(m.group(1), set()).add((params.count(",") + 1, False))
+    return found
+
+
+class NameChecks:
+    """Names of one example's C blocks, checked against the index and the example's own declarations."""
+
+    def __init__(self, ctx: Context, parsed: list[Parsed], facts: CFacts) -> None:
+        self.ctx, self.parsed, self.facts = ctx, parsed, facts
+        self.index: SymbolIndex = ctx.index
+        self.policy: CheckPolicy = ctx.policy
+        self.protos = prose_prototypes(ctx.prose)
+        self._text_decls: set | None = None
+        self._own_upper = {p.upper() for p in facts.prefixes}
+
+    def run(self) -> None:
+        checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
+                   and not p.block.counterexample]
+        for p in checked:
+            self.check_calls(p)
+        self.infer_member_types(checked)
+        for p in checked:
+            self.check_fields(p)
+            if p.block.cap is None:  # constants, includes and assets: the answer's code only
+                self.check_constants(p)
+                self.check_includes(p)
+        self.check_assets([p for p in checked if p.block.cap is None])
+
+    # -- calls --------------------------------------------------------------------------------------------
+    def check_calls(self, p: Parsed) -> None:
+        ctx, index, policy, facts = self.ctx, self.index, self.policy, self.facts
+        words = index.renames("word")
+        b = p.block
+        for call in p.calls:
+            name, nargs = call.name, call.nargs
+            local = facts.functions.get(name) or self.protos.get(name)
+            if local is None and name in facts.names:
+                continue  # a local function pointer or macro
+            if name in policy.known_calls or name.startswith(policy.macro_prefixes):
+                continue
+            known = index.arities(name)
+            macro = index.macro_arity(name)
+            if known is None and macro is not None:
+                known = macro
+            elif known is not None and macro is not None:
+                known = (known[0] | macro[0], known[1] or macro[1])
+            if local is None and known is None:
+                if index.is_macro(name) or name in words:
+                    continue  # a macro of unknown arity; an old name (OLD_NAME reports it with the current one)
+                prefix = name.split("_", 1)[0]
+                engine = "_" in name and prefix in index.module_prefixes()
+                if not engine and ((b.cap is None and name in facts.user_calls) or ("_" in name and prefix in facts.prefixes)):
+                    # the answer calls the user's own function (their code calls it too), or one named like its own actor
+                    ctx.add("LOCAL_HELPER_CALL", f"`{name}` is called but not shown in the answer", b.where, b.cap)
+                    continue
+                hint = index.suggest(name, kinds=("functions", "macros"))
+                mean = f"; did you mean `{hint[0]}`?" if hint else ""
+                ctx.add("UNKNOWN_FUNCTION", f"`{name}` is not a decomp function{mean}", b.where, b.cap)
+                continue
+            arities: set[int] = set()
+            variadic = False
+            for a, v in local or ():
+                arities.add(a)
+                variadic |= v
+            if known is not None:
+                arities |= known[0]
+                variadic |= known[1]
+            if nargs in arities or (variadic and nargs >= min(arities)):
+                continue
+            expected = " or ".join(str(a) for a in sorted(arities)) + (" or more" if variadic else "")
+            ctx.add("ARG_COUNT", f"`{name}` takes {expected} argument(s), called with {nargs}", b.where, b.cap)
+
+    # -- constants ----------------------------------------------------------------------------------------
+    def check_constants(self, p: Parsed) -> None:
+        index, facts, policy = self.index, self.facts, self.policy
+        tables = _tables(index)
+        for name, line in p.constants:
+            if (name in facts.names or name in facts.functions or name in policy.known_calls or name in self.protos
+                    or name in policy.known_constants or index.has_constant(name) or index.has_symbol(name)):
+                continue
+            if name in tables.word_keys or tables.substring.search(name):
+                continue  # an old name: the naming check reports it with the current one
+            if name.split("_", 1)[0] in self._own_upper or (name.startswith(policy.table_prefixes) and self._declared_in_table(name)):
+                continue  # the answer's own constant (EN_MY_NPC_..., an actor id it adds to the table)
+            if _HEX_TAIL.search(name) or not _in_family(name, _families(index), policy.min_family):
+                continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
+            hint = index.suggest(name, kinds=("enums", "defines"))
+            mean = f"; did you mean `{hint[0]}`?" if hint else ""
+            where = p.block.where
+            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` (line {p.block.text_line(line - p.offset)} of {where}) is not a "
+                         f"decomp constant, enum member or macro{mean}", where)
+
+    def _declared_in_table(self, name: str) -> bool:
+        text = self.ctx.all_text
+        return any(f"{word}" in text for word in self.policy.table_words) and name in text.replace("`", " ")
+
+    # -- includes -----------------------------------------------------------------------------------------
+    def check_includes(self, p: Parsed) -> None:
+        index, policy = self.index, self.policy
+        for path, _ in p.includes:
+            name = path.rsplit("/", 1)[-1]
+            if name in policy.removed_headers:
+                self.ctx.add("UNKNOWN_INCLUDE", f"`{path}` no longer exists in the decomp ({policy.removed_headers[name]})",
+                             p.block.where)
+            elif index.has_headers() and not index.has_header(path) and name.startswith(policy.dead_header_prefixes):
+                self.ctx.add("UNKNOWN_INCLUDE", f"`{path}` is not a decomp header", p.block.where)
+
+    # -- member chains ------------------------------------------------------------------------------------
+    def text_decls(self) -> set:
+        """Names declared anywhere in the answer text (`s16 timer;`): fields the answer tells you to add."""
+        if self._text_decls is None:
+            self._text_decls = set(_TEXT_DECL.findall(self.ctx.all_text))
+        return self._text_decls
+
+    def _resolve(self, type_name: str | None) -> str | None:
+        if type_name is None:
+            return None
+        if type_name in self.facts.structs:
+            return type_name
+        return self.index.resolve_struct(type_name) or type_name
+
+    def member_type(self, base: str | None, member: str) -> str | None:
+        facts, index = self.facts, self.index
+        if base is not None:
+            local = facts.structs.get(base)
+            if local is not None and local.get(member):
+                return self._resolve(base_type_name(local[member]))
+            ftype = index.field_type(base, member)
+            if ftype is not None:
+                return self._resolve(index.resolve_struct(ftype) or base_type_name(ftype))
+        inferred = facts.inferred.get((base, member))
+        if inferred is not None:
+            return inferred
+        if base is None or base in facts.structs or index.resolve_struct(base) is None:
+            member_default = self.policy.member_types.get(member)
+            return self._resolve(member_default) if member_default else None
+        return None
+
+    def type_of(self, node, memo: dict) -> str | None:
+        key = node.id
+        if key in memo:
+            return memo[key]
+        t = node.type
+        result = None
+        if t == "identifier":
+            name = node.text.decode()
+            if name in self.facts.var_types:
+                result = self.facts.var_types[name]
+            elif name in self.policy.var_types:
+                result = self.policy.var_types[name]
+            else:
+                gtype = self.index.global_type(name)
+                result = base_type_name(gtype) if gtype else None
+            result = self._resolve(result)
+        elif t == "field_expression":
+            fld = node.child_by_field_name("field")
+            if fld is not None:
+                base = self.type_of(node.child_by_field_name("argument"), memo)
+                result = self.member_type(base, fld.text.decode())
+        elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
+            inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
+            result = self.type_of(inner, memo) if inner is not None else None
+        elif t == "cast_expression":
+            tn = node.child_by_field_name("type")
+            if tn is not None:
+                result = self._resolve(base_type_name(tn.text.decode()))
+        elif t == "call_expression":
+            fn = node.child_by_field_name("function")
+            if fn is not None and fn.type == "identifier":
+                result = self._resolve(self.policy.call_types.get(fn.text.decode()))
+        memo[key] = result
+        return result
+
+    def infer_member_types(self, parsed: list[Parsed]) -> None:
+        """`Collider_InitCylinder(play, &this->collider)`: a member of unknown type passed by address to a known
+        function has the type of that parameter."""
+        index, inferred = self.index, self.facts.inferred
+        memo: dict = {}
+        for p in parsed:
+            for call in p.calls:
+                if not any(a.type == "pointer_expression" for a in call.args):
+                    continue
+                sigs = index.function(call.name)
+                if not sigs:
+                    continue
+                for i, arg in enumerate(call.args):
+                    if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
+                        continue
+                    target = arg.child_by_field_name("argument")
+                    if target is None or target.type != "field_expression":
+                        continue
+                    fld = target.child_by_field_name("field")
+                    base = self.type_of(target.child_by_field_name("argument"), memo)
+                    member = fld.text.decode() if fld is not None else ""
+                    if not member or self.member_type(base, member) is not None:
+                        continue
+                    types = {base_type_name(s.params[i][0]) for s in sigs if len(s.params) > i}
+                    if len(types) == 1:
+                        resolved = index.resolve_struct(types.pop())
+                        if resolved is not None:
+                            inferred[(base, member)] = resolved
+
+    def _struct_has(self, struct: str, member: str) -> bool | None:
+        local = self.facts.structs.get(struct)
+        if local is not None and (member in local or "\0open" in local):
+            return True
+        if self.index.field_type(struct, member) is not None:
+            return True
+        if self.index.is_open_struct(struct):
+            return None
+        if local is None and self.index.struct_fields(struct) is None:
+            return None
+        return False
+
+    def check_fields(self, p: Parsed) -> None:
+        memo: dict = {}
+        index, ctx = self.index, self.ctx
+        for arg, member in p.fields:
+            base = self.type_of(arg, memo)
+            if base is None or member in self.facts.names or index.is_macro(member):
+                continue  # (a field alias: `#define vTimer actionVar1`)
+            # (a name declared in the text is a substring of it: skip the text scan for any other member)
+            if self._struct_has(base, member) is False and (member not in ctx.all_text or member not in self.text_decls()):
+                shown = base.split("::")[0]
+                hints = _tables(index).field_hints
+                hint = hints.get((base, member))
+                if hint is None:
+                    names = [f.name for f in index.struct_fields(base) or ()] or list(self.facts.structs.get(base, ()))
+                    hint = difflib.get_close_matches(member, names, n=1, cutoff=0.6)
+                    if len(hints) >= 4096:
+                        hints.clear()
+                    hints[(base, member)] = hint
+                mean = f"; did you mean `{hint[0]}`?" if hint else ""
+                ctx.add("UNKNOWN_FIELD", f"`{shown}` has no field `{member}`{mean}", p.block.where, p.block.cap)
+
+    # -- assets -------------------------------------------------------------------------------------------
+    def check_assets(self, parsed: list[Parsed]) -> None:
+        """An asset symbol (DList, skeleton...) of an object the actor never loads: its own object (from the
+        profile the answer shows, or the decomp actor it edits), objects it names, and the keeps."""
+        index, policy = self.index, self.policy
+        if not index.has_assets():
+            return
+        used = [(p, name) for p in parsed for name in p.asset_names]
+        if not used:
+            return
+        if not any(b"ActorProfile" in p.src and b"OBJECT_" in p.src for p in parsed):
+            return  # only a profile the answer shows says which object the actor loads
+        objects = {name for p in parsed for name, _ in p.constants if name.startswith("OBJECT_")}
+        loaded = {index.object_file(o) for o in objects} | set(policy.keep_objects)
+        for p, name in used:
+            if name in self.facts.names:
+                continue
+            owner = index.asset(name)
+            if owner is None or owner[1] not in policy.asset_kinds or owner[0] in loaded or owner[0].startswith("ovl_"):
+                continue  # (an overlay's own assets are part of its code)
+            self.ctx.add("ASSET_NOT_LOADED", f"`{name}` is a {owner[1]} of {owner[0]}, which this actor does not load "
+                         f"({', '.join(sorted(o for o in objects))})", p.block.where)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# naming era and renamed names
+# ---------------------------------------------------------------------------------------------------------
+
+def _relevant_sentences(prose: str, relevant) -> list[str]:
+    """The pieces of `_SENTENCE.split(prose)` on the lines holding one of the `relevant` words (as substrings)."""
+    starts = set()
+    find = prose.find
+    for w in relevant:
+        i = find(w)
+        while i >= 0:
+            starts.add(prose.rfind("\n", 0, i) + 1)
+            nl = find("\n", i)
+            if nl < 0:
+                break
+            i = find(w, nl + 1)
+    out: list[str] = []
+    for start in sorted(starts):
+        end = find("\n", start)
+        line = prose[start:] if end < 0 else prose[start:end]
+        pieces = _SENTENCE.split(line)
+        if line[:1].isspace():
+            before = prose[:start].rstrip()
+            if before and before[-1] in ".!?:":
+                pieces[0] = pieces[0].lstrip()
+        out.extend(pieces)
+    return out
+
+
+def check_naming(ctx: Context, code: str) -> None:
+    """Old names in the answer's code are errors; in its prose (outside history sentences) warnings."""
+    policy, index = ctx.policy, ctx.index
+    code_words = set(_WORD.findall(code))
+    prose_words: set[str] = set()
+    words = index.renames("word")
+    tables = _tables(index)
+    prose_tokens = set(_WORD.findall(ctx.prose))
+    relevant = prose_tokens & (policy.era_old | policy.era_new | tables.word_keys)
+    if relevant:
+        inline_words = set(_WORD.findall(" ".join(_INLINE.findall(ctx.prose))))
+        suspicious = (prose_tokens & policy.era_old) or (inline_words & words.keys())
+        if suspicious or inline_words & policy.era_new:
+            for sentence in _relevant_sentences(ctx.prose, relevant):
+                if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
+                    continue
+                prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or (w in policy.era_new and w != "play"))
+                for inline in _INLINE.findall(sentence):
+                    prose_words.update(_WORD.findall(inline))
+    used = code_words | prose_words
+    old = sorted(used & policy.era_old)
+    new = sorted(used & policy.era_new)
+
+    def cap_for(found: set | str) -> str | None:
+        in_code = bool(code_words & found) if isinstance(found, set) else found in code_words
+        return None if in_code else "warning"
+
+    if old and new:
+        ctx.add("NAMING_ERA_MIX", f"mixes old names ({', '.join(old)}) with current ones ({', '.join(new)})", "output")
+    elif old:
+        ctx.add("OLD_NAME", "uses old names: " + ", ".join(f"`{o}` (now `{policy.era_map.get(o, '?')}`)" for o in old), "output",
+                cap_for(set(old)))
+    for w in sorted(used & words.keys()):
+        if w in policy.era_old or index.has_symbol(w):
+            continue
+        new_name = words[w]
+        head = _WORD.match(new_name)
+        if head and (index.has_symbol(head.group(0)) or head.group(0) in policy.known_calls):
+            ctx.add("OLD_NAME", f"`{w}` was renamed to `{new_name}`", "output", cap_for(w))
+    suffixes = index.renames("suffix")
+    for m in (tables.suffix.finditer(code) if any(sfx in code for sfx in suffixes) else ()):
+        w = m.group(0)
+        if not index.has_symbol(w):
+            for suffix, repl in suffixes.items():
+                if w.endswith(suffix):
+                    ctx.add("OLD_NAME", f"`{w}` is now `{w[: -len(suffix)]}{repl}`", "output")
+    for m in tables.substring.finditer(code):
+        start, end = m.start(), m.end()
+        while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+            start -= 1
+        while end < len(code) and (code[end].isalnum() or code[end] == "_"):
+            end += 1
+        w = code[start:end]
+        if index.has_symbol(w):
+            continue
+        for old_part, new_part in tables.substring_items:
+            if old_part in w and index.has_symbol(w.replace(old_part, new_part)):
+                ctx.add("OLD_NAME", f"`{w}` is now `{w.replace(old_part, new_part)}`", "output")
+                break
+    for old_path, new_path, include_rx in (tables.live_paths if any(g in code for g in tables.path_gates) else ()):
+        if include_rx is not None:
+            if old_path in code and include_rx.search(code):
+                ctx.add("OLD_NAME", f"`{old_path}` no longer exists ({new_path})", "output")
+        elif old_path in code and not _path_exists(index, old_path):
+            ctx.add("OLD_NAME", f"`{old_path.rstrip('.[')}` is now `{new_path.rstrip('.[')}`", "output")
+
+
+def _path_exists(index: SymbolIndex, path: str) -> bool:
+    head, _, rest = path.partition(".")
+    member = re.match(r"\w+", rest)
+    return member is None or index.field_type(_PATH_HEADS[head], member.group(0)) is not None
