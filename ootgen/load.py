@@ -45,6 +45,12 @@ class ExampleType:
     file: str
     question_cues: tuple[str, ...] = ()
     grounded_input: str = "verbatim"
+    topics_like: str = ""  # plan with the topics that list this type instead (a drop-in type no context names)
+
+    @property
+    def topic_type(self) -> str:
+        """The type name a context topic must list to be planned with this type."""
+        return self.topics_like or self.name
 
     def as_template_vars(self) -> dict:
         return {
@@ -60,15 +66,45 @@ class ExampleType:
         }
 
 
+LEVELS = ("beginner", "intermediate", "advanced")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One thing a context's examples can be about, and the types/levels a sensible request exists for.
+
+    `angles` are sub-topics the planner cycles through so repeated uses of a topic ask different things.
+    `line` is the front-matter line (for errors).
+    """
+
+    topic: str
+    types: tuple[str, ...]
+    levels: tuple[str, ...] = LEVELS
+    angles: tuple[str, ...] = ()
+    line: int | None = None
+
+    def suits(self, type_name: str, level: str | None = None) -> bool:
+        return (type_name in self.types or "*" in self.types) and (level is None or level in self.levels)
+
+
 @dataclass(frozen=True)
 class Context:
     id: str
     title: str
     types: tuple[str, ...]
     tags: tuple[str, ...]
-    topics: tuple[str, ...]
+    topics: tuple[Topic, ...]
     body: str
     file: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return tuple(t.topic for t in self.topics)
+
+    def topics_for(self, type_name: str, level: str | None = None) -> tuple[Topic, ...]:
+        """The topics that list `type_name` (and `level`, when given)."""
+        return tuple(t for t in self.topics if t.suits(type_name, level))
 
     def as_template_vars(self) -> dict:
         return {"id": self.id, "title": self.title, "tags": list(self.tags), "body": self.body}
@@ -361,6 +397,7 @@ def load_example_type(path: Path) -> ExampleType:
         file=str(path),
         question_cues=tuple(cue.lower() for cue in data.get("question_cues", [])),
         grounded_input=data.get("grounded_input", "verbatim"),
+        topics_like=data.get("topics_like", ""),
     )
 
 
@@ -402,10 +439,34 @@ def load_context(path: Path) -> Context:
         title=data["title"],
         types=tuple(data["types"]),
         tags=tuple(data["tags"]),
-        topics=tuple(data["topics"]),
+        topics=_topics(data, source, path),
         body=body,
         file=str(path),
+        sources=tuple(data.get("sources") or ()),
     )
+
+
+def _topics(data: dict, source: SourceMap, path: Path) -> tuple[Topic, ...]:
+    """Topic objects; a topic's types must be among the context's types ('*' allows every type)."""
+    context_types = tuple(data["types"])
+    topics = []
+    for index, item in enumerate(data["topics"]):
+        line = source.locate(("topics", index))[1]
+        if isinstance(item, str):  # transitional plain string: any type, every level
+            topics.append(Topic(item, ("*",), LEVELS, (), line))
+            continue
+        if "*" not in context_types:
+            for position, name in enumerate(item["types"]):
+                if name not in context_types:
+                    raise ConfigError(
+                        f"topic type '{name}' is not one of the context's types",
+                        file=str(path),
+                        line=source.locate(("topics", index, "types", position))[1] or line,
+                        key=f"topics[{index}].types[{position}]",
+                        expected="one of: " + ", ".join(context_types),
+                    )
+        topics.append(Topic(item["topic"], tuple(item["types"]), tuple(item.get("levels") or LEVELS), tuple(item.get("angles") or ()), line))
+    return tuple(topics)
 
 
 def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
@@ -420,6 +481,18 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                     line=_line_of(example_type.file, context_id),
                     expected="one of: " + ", ".join(sorted(contexts)),
                 )
+    for context in contexts.values():
+        for index, topic in enumerate(context.topics):
+            for position, name in enumerate(topic.types):
+                if name not in types and name != "*":
+                    hint = difflib.get_close_matches(name, list(types), n=1)
+                    raise ConfigError(
+                        f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                        file=context.file,
+                        line=topic.line,
+                        key=f"topics[{index}].types[{position}]",
+                        expected="one of: " + ", ".join(sorted(types)),
+                    )
     for name in config.get("mix") or {}:
         if name not in types:
             hint = difflib.get_close_matches(name, list(types), n=1)
@@ -446,6 +519,27 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                 line=line,
                 key="complexities",
                 expected="one of: " + ", ".join(types[name].complexities),
+            )
+    for name, weight in mix.items():
+        example_type = types[name]
+        if example_type.topics_like and example_type.topics_like not in types:
+            hint = difflib.get_close_matches(example_type.topics_like, list(types), n=1)
+            raise ConfigError(
+                f"unknown example type '{example_type.topics_like}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                file=example_type.file,
+                key="topics_like",
+                line=_line_of(example_type.file, "topics_like:"),
+                expected="one of: " + ", ".join(sorted(types)),
+            )
+        levels = [lv for lv in config["complexities"] if lv in example_type.complexities]
+        if weight > 0 and not any(contexts[c].topics_for(example_type.topic_type, lv) for c in example_type.contexts for lv in levels):
+            raise ConfigError(
+                f"no topic of the contexts of example type '{name}' lists '{example_type.topic_type}' at "
+                + "/".join(levels),
+                file=example_type.file,
+                key="contexts",
+                line=_line_of(example_type.file, "contexts:"),
+                expected=f"a context topic with '{example_type.topic_type}' in its types, or `topics_like: <a built-in type>`",
             )
 
 

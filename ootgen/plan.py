@@ -12,9 +12,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from .load import LEVELS, Topic
 from .records import Example
 
-LEVEL_ORDER = ("beginner", "intermediate", "advanced")
+LEVEL_ORDER = LEVELS
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,31 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
             (ctx, level)
             for ctx in example_type.contexts
             for level in complexities
-            if level in example_type.complexities
+            if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
         ]
         rng.shuffle(combos)
         slots[name] = itertools.cycle(combos)
         styles = list(example_type.instruction_variants)
         rng.shuffle(styles)
         variants[name] = itertools.cycle(styles)
-    topic_queues: dict[tuple[str, str], list[str]] = {}
+    topic_queues: dict[tuple[str, str], list[Topic]] = {}
 
-    def next_topic(type_name: str, context_id: str) -> str:
+    def next_topic(type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
+        """The next topic of the (type, context) cycle that suits the type and one of `levels`.
+
+        One shuffled cycle per (type, context), so every suitable topic is used before any repeats;
+        a topic that does not suit this level waits in the queue for a task that it does suit.
+        """
         queue = topic_queues.setdefault((type_name, context_id), [])
-        if not queue:
-            topics = list(project.contexts[context_id].topics)
-            rng.shuffle(topics)
-            queue.extend(topics)
-        return queue.pop(0)
+        topic_type = project.types[type_name].topic_type
+        for _ in range(2):
+            for position, topic in enumerate(queue):
+                if any(topic.suits(topic_type, level) for level in levels):
+                    return queue.pop(position)
+            cycle = list(project.contexts[context_id].topics_for(topic_type))
+            rng.shuffle(cycle)
+            queue.extend(cycle)
+        raise AssertionError(f"no topic of {context_id} suits {type_name} at {levels}")  # combos exclude this case
 
     current = {name: 0.0 for name in names}
     total = sum(mix.values())
@@ -114,14 +124,15 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
         context_id, level = next(slots[chosen])
         if chosen in ladder_types:
             steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in project.types[chosen].complexities)
-            topic = next_topic(chosen, context_id)
-            topics = (topic,) * len(steps)
-            styles = tuple(next(variants[chosen]).replace("{topic}", topic) for _ in steps)
+            ladder_topic = next_topic(chosen, context_id, steps)
+            steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
+            topics = (ladder_topic.topic,) * len(steps)
+            styles = tuple(next(variants[chosen]).replace("{topic}", ladder_topic.topic) for _ in steps)
             yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True), grounder)
             continue
-        topics = tuple(next_topic(chosen, context_id) for _ in range(per_call))
-        styles = tuple(next(variants[chosen]).replace("{topic}", topic) for topic in topics)
-        yield _ground(Task(position, chosen, context_id, level, topics, styles), grounder)
+        names_ = tuple(next_topic(chosen, context_id, (level,)).topic for _ in range(per_call))
+        styles = tuple(next(variants[chosen]).replace("{topic}", topic) for topic in names_)
+        yield _ground(Task(position, chosen, context_id, level, names_, styles), grounder)
 
 
 class _Grounder:
@@ -252,7 +263,7 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
 
 def sample_generation_vars(example_type, context, *, structured: bool) -> dict:
     """Variables of the same shape as a real task, used to test-render templates at load time."""
-    topics = context.topics[:2]
+    topics = context.topic_names[:2]
     styles = [example_type.instruction_variants[0].replace("{topic}", t) for t in topics]
     variables = _generation_vars(example_type, context, example_type.complexities[0], topics, styles, structured)
     # Exercise the optional branches too (a community question, a real function, a ladder).
@@ -270,7 +281,7 @@ def sample_judge_vars(example_type, context, *, structured: bool) -> dict:
         "index": 1,
         "type": example_type.as_template_vars(),
         "complexity": example_type.complexities[0],
-        "topic": context.topics[0],
+        "topic": context.topic_names[0],
         "instruction": "How does Actor_Kill work?",
         "input": "",
         "output": "It marks the actor for deletion.",

@@ -63,7 +63,7 @@ def test_topics_do_not_repeat_before_the_list_is_exhausted(project):
         by_pair[(task.type, task.context)].extend(task.topics)
     assert by_pair
     for (type_name, context_id), topics in by_pair.items():
-        pool = project.contexts[context_id].topics
+        pool = [t.topic for t in project.contexts[context_id].topics_for(project.types[type_name].topic_type)]
         n = len(pool)
         for start in range(0, len(topics), n):
             cycle = topics[start : start + n]
