@@ -84,7 +84,7 @@ class Topic:
     line: int | None = None
 
     def suits(self, type_name: str, level: str | None = None) -> bool:
-        return (type_name in self.types or "*" in self.types) and (level is None or level in self.levels)
+        return type_name in self.types and (level is None or level in self.levels)
 
 
 @dataclass(frozen=True)
@@ -452,9 +452,6 @@ def _topics(data: dict, source: SourceMap, path: Path) -> tuple[Topic, ...]:
     topics = []
     for index, item in enumerate(data["topics"]):
         line = source.locate(("topics", index))[1]
-        if isinstance(item, str):  # transitional plain string: any type, every level
-            topics.append(Topic(item, ("*",), LEVELS, (), line))
-            continue
         if "*" not in context_types:
             for position, name in enumerate(item["types"]):
                 if name not in context_types:
@@ -484,7 +481,7 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
     for context in contexts.values():
         for index, topic in enumerate(context.topics):
             for position, name in enumerate(topic.types):
-                if name not in types and name != "*":
+                if name not in types:
                     hint = difflib.get_close_matches(name, list(types), n=1)
                     raise ConfigError(
                         f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),

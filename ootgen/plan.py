@@ -109,9 +109,9 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
             for position, topic in enumerate(queue):
                 if any(topic.suits(topic_type, level) for level in levels):
                     return queue.pop(position)
-            cycle = list(project.contexts[context_id].topics_for(topic_type))
+            cycle = [t for t in project.contexts[context_id].topics_for(topic_type) if t not in queue]
             rng.shuffle(cycle)
-            queue.extend(cycle)
+            queue.extend(cycle)  # at most one copy of each topic waits, so the queue stays bounded
         raise AssertionError(f"no topic of {context_id} suits {type_name} at {levels}")  # combos exclude this case
 
     current = {name: 0.0 for name in names}

@@ -68,7 +68,8 @@ def _context_case(p: Path, text: str, name: str = "broken_ctx", **kw) -> Case:
 
 
 WORDS = " ".join(["The actor list is walked every frame by Actor_UpdateAll."] * 10)
-FRONT = "---\nid: broken_ctx\ntitle: A broken context\ntypes: ['*']\ntags: [x]\ntopics: [one topic, two topic, three topic]\n---\n"
+FRONT = ("---\nid: broken_ctx\ntitle: A broken context\ntypes: ['*']\ntags: [x]\n"
+         "topics: [{topic: one topic, types: [conversational]}, {topic: two topic, types: [conversational]}, {topic: three topic, types: [conversational]}]\n---\n")
 
 
 def _all_weights_zero(p: Path) -> Case:
@@ -139,12 +140,12 @@ TOPIC = "  - topic: how the actor list is walked\n    types: [{types}]\n    leve
 
 def _context_topic_case(p: Path, context_types: str, types: str, levels: str, **kw) -> Case:
     topics = "topics:\n" + TOPIC.format(types="conversational", levels="beginner") * 2 + TOPIC.format(types=types, levels=levels)
-    text = FRONT.replace("types: ['*']", f"types: [{context_types}]").replace("topics: [one topic, two topic, three topic]\n", topics)
+    text = FRONT.replace("types: ['*']", f"types: [{context_types}]").replace(FRONT.splitlines(keepends=True)[5], topics)
     return _context_case(p, text + WORDS, **kw)
 
 
 def _context_missing_topics(p: Path) -> Case:
-    text = FRONT.replace("topics: [one topic, two topic, three topic]\n", "") + WORDS
+    text = FRONT.replace(FRONT.splitlines(keepends=True)[5], "") + WORDS
     return _context_case(p, text, key="topics", says=("missing required key 'topics'",))
 
 
