@@ -235,7 +235,5 @@ def _task(run, task_idx: int):
     from .plan import Task
 
     extras = json.loads(row["extras"] or "{}")
-    return Task(row["idx"], row["type"], row["context"], row["complexity"], tuple(json.loads(row["topics"])),
-                tuple(json.loads(row["instructions"])), levels=tuple(extras.get("levels") or ()),
-                questions=tuple(extras.get("questions") or ()), sources=tuple(extras.get("sources") or ()),
-                ladder=bool(extras.get("ladder")))
+    return Task.from_stored(row["idx"], row["type"], row["context"], row["complexity"], tuple(json.loads(row["topics"])),
+                            tuple(json.loads(row["instructions"])), extras)

@@ -18,6 +18,7 @@ import yaml
 from . import resources
 from .errors import ConfigError
 from .models import ModelTable, load_model_table
+from .records import LEVELS, Topic
 from .schemas import validate_file_data
 from .yamlfile import SourceMap, format_key, load_yaml_file, parse_yaml, read_text
 
@@ -46,6 +47,7 @@ class ExampleType:
     question_cues: tuple[str, ...] = ()
     grounded_input: str = "verbatim"
     topics_like: str = ""  # plan with the topics that list this type instead (a drop-in type no context names)
+    grounded_instruction_variants: tuple[str, ...] = ()  # styles for a slot with a real decomp function
 
     @property
     def topic_type(self) -> str:
@@ -64,27 +66,6 @@ class ExampleType:
             "multi_turn": self.turns is not None,
             "grounded_input": self.grounded_input,
         }
-
-
-LEVELS = ("beginner", "intermediate", "advanced")
-
-
-@dataclass(frozen=True)
-class Topic:
-    """One thing a context's examples can be about, and the types/levels a sensible request exists for.
-
-    `angles` are sub-topics the planner cycles through so repeated uses of a topic ask different things.
-    `line` is the front-matter line (for errors).
-    """
-
-    topic: str
-    types: tuple[str, ...]
-    levels: tuple[str, ...] = LEVELS
-    angles: tuple[str, ...] = ()
-    line: int | None = None
-
-    def suits(self, type_name: str, level: str | None = None) -> bool:
-        return type_name in self.types and (level is None or level in self.levels)
 
 
 @dataclass(frozen=True)
@@ -126,6 +107,13 @@ class RunConfig:
 
     def section(self, key: str) -> dict:
         return dict(self.settings.get(key) or {})
+
+    @property
+    def grounding_on(self) -> bool:
+        """Grounding runs when a checkout is configured, unless `grounding.enabled: false`; `enabled: true`
+        without a checkout is an error (see _check_plan_options)."""
+        grounding = self.section("grounding")
+        return grounding.get("enabled", True) is not False and bool(grounding.get("decomp_dir") or grounding.get("enabled"))
 
     @property
     def judge_model_id(self) -> str:
@@ -171,6 +159,7 @@ def resolve_config_path(ref: str | Path) -> Path:
 
 def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Project:
     """Load, merge, override, validate and pre-render everything a run needs."""
+    from .plan import sample_generation_vars, sample_judge_vars
     from .render import PromptRenderer
 
     config = load_run_config(ref, overrides)
@@ -195,7 +184,7 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         config["templates"],
         source=config.source,
     )
-    renderer.check_all(types, contexts)
+    renderer.check_all(types, contexts, sample_generation_vars, sample_judge_vars)
     work_hash, config_hash = _hashes(config, types, contexts, renderer)
     return Project(config, types, contexts, models, renderer, work_hash, config_hash, checks)
 
@@ -398,6 +387,7 @@ def load_example_type(path: Path) -> ExampleType:
         question_cues=tuple(cue.lower() for cue in data.get("question_cues", [])),
         grounded_input=data.get("grounded_input", "verbatim"),
         topics_like=data.get("topics_like", ""),
+        grounded_instruction_variants=tuple(data.get("grounded_instruction_variants", ())),
     )
 
 
@@ -550,7 +540,7 @@ def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> Non
                 raise ConfigError(f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
                                   file=file, line=line, key=f"{section}.types[{index}]", expected="one of: " + ", ".join(sorted(types)))
     grounding = config.section("grounding")
-    if grounding.get("enabled"):
+    if config.grounding_on:
         file, line = config.source.locate(("grounding",))
         if not grounding.get("decomp_dir") or not Path(grounding["decomp_dir"]).is_dir():
             raise ConfigError("grounding needs your decomp checkout", file=file, line=line, key="grounding.decomp_dir",

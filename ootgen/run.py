@@ -260,7 +260,8 @@ class _Run:
         model = model or self.judge_model
         structured = model.structured
         return self.project.renderer.judge_prompt(
-            judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured)
+            judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=structured,
+                       findings=[c.findings for c in group])
         )
 
     async def judge(self, context_id: str, cids: list[int]) -> None:
