@@ -18,6 +18,7 @@ import yaml
 from . import resources
 from .errors import ConfigError
 from .models import ModelTable, load_model_table
+from .records import LEVELS, Topic
 from .schemas import validate_file_data
 from .yamlfile import SourceMap, format_key, load_yaml_file, parse_yaml, read_text
 
@@ -45,6 +46,13 @@ class ExampleType:
     file: str
     question_cues: tuple[str, ...] = ()
     grounded_input: str = "verbatim"
+    topics_like: str = ""  # plan with the topics that list this type instead (a drop-in type no context names)
+    grounded_instruction_variants: tuple[str, ...] = ()  # styles for a slot with a real decomp function
+
+    @property
+    def topic_type(self) -> str:
+        """The type name a context topic must list to be planned with this type."""
+        return self.topics_like or self.name
 
     def as_template_vars(self) -> dict:
         return {
@@ -66,9 +74,18 @@ class Context:
     title: str
     types: tuple[str, ...]
     tags: tuple[str, ...]
-    topics: tuple[str, ...]
+    topics: tuple[Topic, ...]
     body: str
     file: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return tuple(t.topic for t in self.topics)
+
+    def topics_for(self, type_name: str, level: str | None = None) -> tuple[Topic, ...]:
+        """The topics that list `type_name` (and `level`, when given)."""
+        return tuple(t for t in self.topics if t.suits(type_name, level))
 
     def as_template_vars(self) -> dict:
         return {"id": self.id, "title": self.title, "tags": list(self.tags), "body": self.body}
@@ -90,6 +107,13 @@ class RunConfig:
 
     def section(self, key: str) -> dict:
         return dict(self.settings.get(key) or {})
+
+    @property
+    def grounding_on(self) -> bool:
+        """Grounding runs when a checkout is configured, unless `grounding.enabled: false`; `enabled: true`
+        without a checkout is an error (see _check_plan_options)."""
+        grounding = self.section("grounding")
+        return grounding.get("enabled", True) is not False and bool(grounding.get("decomp_dir") or grounding.get("enabled"))
 
     @property
     def judge_model_id(self) -> str:
@@ -135,6 +159,7 @@ def resolve_config_path(ref: str | Path) -> Path:
 
 def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Project:
     """Load, merge, override, validate and pre-render everything a run needs."""
+    from .plan import sample_generation_vars, sample_judge_vars
     from .render import PromptRenderer
 
     config = load_run_config(ref, overrides)
@@ -159,7 +184,7 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         config["templates"],
         source=config.source,
     )
-    renderer.check_all(types, contexts)
+    renderer.check_all(types, contexts, sample_generation_vars, sample_judge_vars)
     work_hash, config_hash = _hashes(config, types, contexts, renderer)
     return Project(config, types, contexts, models, renderer, work_hash, config_hash, checks)
 
@@ -361,6 +386,8 @@ def load_example_type(path: Path) -> ExampleType:
         file=str(path),
         question_cues=tuple(cue.lower() for cue in data.get("question_cues", [])),
         grounded_input=data.get("grounded_input", "verbatim"),
+        topics_like=data.get("topics_like", ""),
+        grounded_instruction_variants=tuple(data.get("grounded_instruction_variants", ())),
     )
 
 
@@ -402,10 +429,31 @@ def load_context(path: Path) -> Context:
         title=data["title"],
         types=tuple(data["types"]),
         tags=tuple(data["tags"]),
-        topics=tuple(data["topics"]),
+        topics=_topics(data, source, path),
         body=body,
         file=str(path),
+        sources=tuple(data.get("sources") or ()),
     )
+
+
+def _topics(data: dict, source: SourceMap, path: Path) -> tuple[Topic, ...]:
+    """Topic objects; a topic's types must be among the context's types ('*' allows every type)."""
+    context_types = tuple(data["types"])
+    topics = []
+    for index, item in enumerate(data["topics"]):
+        line = source.locate(("topics", index))[1]
+        if "*" not in context_types:
+            for position, name in enumerate(item["types"]):
+                if name not in context_types:
+                    raise ConfigError(
+                        f"topic type '{name}' is not one of the context's types",
+                        file=str(path),
+                        line=source.locate(("topics", index, "types", position))[1] or line,
+                        key=f"topics[{index}].types[{position}]",
+                        expected="one of: " + ", ".join(context_types),
+                    )
+        topics.append(Topic(item["topic"], tuple(item["types"]), tuple(item.get("levels") or LEVELS), tuple(item.get("angles") or ()), line))
+    return tuple(topics)
 
 
 def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
@@ -420,6 +468,18 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                     line=_line_of(example_type.file, context_id),
                     expected="one of: " + ", ".join(sorted(contexts)),
                 )
+    for context in contexts.values():
+        for index, topic in enumerate(context.topics):
+            for position, name in enumerate(topic.types):
+                if name not in types:
+                    hint = difflib.get_close_matches(name, list(types), n=1)
+                    raise ConfigError(
+                        f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                        file=context.file,
+                        line=topic.line,
+                        key=f"topics[{index}].types[{position}]",
+                        expected="one of: " + ", ".join(sorted(types)),
+                    )
     for name in config.get("mix") or {}:
         if name not in types:
             hint = difflib.get_close_matches(name, list(types), n=1)
@@ -447,6 +507,27 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                 key="complexities",
                 expected="one of: " + ", ".join(types[name].complexities),
             )
+    for name, weight in mix.items():
+        example_type = types[name]
+        if example_type.topics_like and example_type.topics_like not in types:
+            hint = difflib.get_close_matches(example_type.topics_like, list(types), n=1)
+            raise ConfigError(
+                f"unknown example type '{example_type.topics_like}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                file=example_type.file,
+                key="topics_like",
+                line=_line_of(example_type.file, "topics_like:"),
+                expected="one of: " + ", ".join(sorted(types)),
+            )
+        levels = [lv for lv in config["complexities"] if lv in example_type.complexities]
+        if weight > 0 and not any(contexts[c].topics_for(example_type.topic_type, lv) for c in example_type.contexts for lv in levels):
+            raise ConfigError(
+                f"no topic of the contexts of example type '{name}' lists '{example_type.topic_type}' at "
+                + "/".join(levels),
+                file=example_type.file,
+                key="contexts",
+                line=_line_of(example_type.file, "contexts:"),
+                expected=f"a context topic with '{example_type.topic_type}' in its types, or `topics_like: <a built-in type>`",
+            )
 
 
 def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> None:
@@ -459,7 +540,7 @@ def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> Non
                 raise ConfigError(f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
                                   file=file, line=line, key=f"{section}.types[{index}]", expected="one of: " + ", ".join(sorted(types)))
     grounding = config.section("grounding")
-    if grounding.get("enabled"):
+    if config.grounding_on:
         file, line = config.source.locate(("grounding",))
         if not grounding.get("decomp_dir") or not Path(grounding["decomp_dir"]).is_dir():
             raise ConfigError("grounding needs your decomp checkout", file=file, line=line, key="grounding.decomp_dir",

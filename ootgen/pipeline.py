@@ -132,7 +132,8 @@ class CandidatePipeline:
 
     def judge_prompt(self, context_id: str, group: list[StoredCandidate], model: ModelInfo):
         return self.project.renderer.judge_prompt(
-            judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=model.structured)
+            judge_vars([(c.example, c.complexity) for c in group], self.project, context_id, structured=model.structured,
+                       findings=[c.findings for c in group])
         )
 
     async def judge(self, context_id: str, cids: list[int]) -> None:

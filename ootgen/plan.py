@@ -12,9 +12,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .records import Example
+from .records import LEVELS, Example, Topic
+from .schemas import schema_text
 
-LEVEL_ORDER = ("beginner", "intermediate", "advanced")
+LEVEL_ORDER = LEVELS
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class Task:
     questions: tuple[str, ...] = ()  # per-slot community question ("" for none)
     sources: tuple[dict, ...] = ()  # per-slot real function {function, file, line, end_line, commit, body}
     ladder: bool = False
+    angles: tuple[str, ...] = ()  # per-slot angle of the topic ("" for none)
+
+    @classmethod
+    def from_stored(cls, index: int, type_name: str, context: str, complexity: str, topics: tuple[str, ...],
+                    instructions: tuple[str, ...], extras: dict) -> Task:
+        """The task as the store keeps it (`extras()` holds the optional per-slot fields)."""
+        return cls(index, type_name, context, complexity, topics, instructions, levels=tuple(extras.get("levels") or ()),
+                   questions=tuple(extras.get("questions") or ()), sources=tuple(extras.get("sources") or ()),
+                   ladder=bool(extras.get("ladder")), angles=tuple(extras.get("angles") or ()))
 
     def level(self, slot: int) -> str:
         return self.levels[slot] if self.levels else self.complexity
@@ -46,8 +56,14 @@ class Task:
     def source(self, slot: int) -> dict | None:
         return self.sources[slot] if self.sources and self.sources[slot] else None
 
+    def angle(self, slot: int) -> str:
+        return self.angles[slot] if self.angles else ""
+
     def extras(self) -> dict:
-        return {"levels": list(self.levels), "questions": list(self.questions), "sources": list(self.sources), "ladder": self.ladder}
+        extras = {"levels": list(self.levels), "questions": list(self.questions), "sources": list(self.sources), "ladder": self.ladder}
+        if self.angles:
+            extras["angles"] = list(self.angles)
+        return extras
 
     @property
     def key(self) -> str:
@@ -72,7 +88,7 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
     complexities = [c for c in config["complexities"]]
     ladders = config.section("ladders")
     ladder_types = set(ladders.get("types") or []) if ladders.get("enabled") else set()
-    grounder = _Grounder(project, rng) if config.section("grounding").get("enabled") else None
+    grounder = _Grounder(project, rng) if config.grounding_on else None
 
     index = 0
     for task in _question_tasks(project, per_call):
@@ -87,22 +103,42 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
             (ctx, level)
             for ctx in example_type.contexts
             for level in complexities
-            if level in example_type.complexities
+            if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
         ]
         rng.shuffle(combos)
         slots[name] = itertools.cycle(combos)
         styles = list(example_type.instruction_variants)
         rng.shuffle(styles)
         variants[name] = itertools.cycle(styles)
-    topic_queues: dict[tuple[str, str], list[str]] = {}
+    topic_queues: dict[tuple[str, str], list[Topic]] = {}
 
-    def next_topic(type_name: str, context_id: str) -> str:
+    def next_topic(type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
+        """The next topic of the (type, context) cycle that suits the type and one of `levels`.
+
+        One shuffled cycle per (type, context), so every suitable topic is used before any repeats;
+        a topic that does not suit this level waits in the queue for a task that it does suit.
+        """
         queue = topic_queues.setdefault((type_name, context_id), [])
-        if not queue:
-            topics = list(project.contexts[context_id].topics)
-            rng.shuffle(topics)
-            queue.extend(topics)
-        return queue.pop(0)
+        topic_type = project.types[type_name].topic_type
+        for _ in range(2):
+            for position, topic in enumerate(queue):
+                if any(topic.suits(topic_type, level) for level in levels):
+                    return queue.pop(position)
+            cycle = [t for t in project.contexts[context_id].topics_for(topic_type) if t not in queue]
+            rng.shuffle(cycle)
+            queue.extend(cycle)  # at most one copy of each topic waits, so the queue stays bounded
+        raise AssertionError(f"no topic of {context_id} suits {type_name} at {levels}")  # combos exclude this case
+
+    angle_cycles: dict[tuple[str, str, str], Iterator[str]] = {}
+
+    def next_angle(type_name: str, context_id: str, topic: Topic) -> str:
+        """Each (type, topic) cycles through the topic's angles in a seeded order: variety from the plan."""
+        key = (type_name, context_id, topic.topic)
+        if key not in angle_cycles:
+            angles = list(topic.angles) or [""]
+            rng.shuffle(angles)
+            angle_cycles[key] = itertools.cycle(angles)
+        return next(angle_cycles[key])
 
     current = {name: 0.0 for name in names}
     total = sum(mix.values())
@@ -114,29 +150,40 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
         context_id, level = next(slots[chosen])
         if chosen in ladder_types:
             steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in project.types[chosen].complexities)
-            topic = next_topic(chosen, context_id)
-            topics = (topic,) * len(steps)
-            styles = tuple(next(variants[chosen]).replace("{topic}", topic) for _ in steps)
-            yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True), grounder)
+            ladder_topic = next_topic(chosen, context_id, steps)
+            steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
+            angle = next_angle(chosen, context_id, ladder_topic)
+            topics = (ladder_topic.topic,) * len(steps)
+            styles = tuple(next(variants[chosen]).replace("{topic}", ladder_topic.topic) for _ in steps)
+            yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True,
+                               angles=(angle,) * len(steps) if angle else ()), grounder)
             continue
-        topics = tuple(next_topic(chosen, context_id) for _ in range(per_call))
-        styles = tuple(next(variants[chosen]).replace("{topic}", topic) for topic in topics)
-        yield _ground(Task(position, chosen, context_id, level, topics, styles), grounder)
+        picked = [next_topic(chosen, context_id, (level,)) for _ in range(per_call)]
+        angles = tuple(next_angle(chosen, context_id, t) for t in picked)
+        styles = tuple(next(variants[chosen]).replace("{topic}", t.topic) for t in picked)
+        yield _ground(Task(position, chosen, context_id, level, tuple(t.topic for t in picked), styles,
+                           angles=angles if any(angles) else ()), grounder)
 
 
 class _Grounder:
-    """Attaches real decomp functions to tasks of the configured types (see ootgen.grounding)."""
+    """Attaches real decomp functions to tasks of the configured types (see ootgen.grounding).
+
+    A grounded slot's instruction style comes from the type's `grounded_instruction_variants` (they may name the
+    real function); the other variants speak of the user's own code, which a real decomp function is not.
+    """
 
     def __init__(self, project, rng: random.Random):
         from .grounding import FunctionPool
         from .symbols import SymbolIndex
 
         settings = project.config.section("grounding")
-        self.types = set(settings.get("types") or [])
-        self.share = settings.get("share", 1.0)
+        self.project = project
+        self.types = set(settings["types"])
+        self.share = settings["share"]
         self.rng = random.Random(rng.random())
         index = settings.get("index") or project.config.get("symbols") or "default"
         self.pool = FunctionPool(settings, SymbolIndex.load(index), seed=self.rng.randrange(2**31))
+        self.styles: dict[str, Iterator[str]] = {}
 
     def sources(self, task: Task) -> tuple[dict, ...]:
         if task.type not in self.types:
@@ -150,12 +197,28 @@ class _Grounder:
             chosen.append({**function.as_dict(), "body": self.pool.body(function)})
         return tuple(chosen) if any(chosen) else ()
 
+    def style(self, type_name: str, topic: str, function: str, fallback: str) -> str:
+        variants = self.project.types[type_name].grounded_instruction_variants
+        if not variants:
+            return fallback
+        if type_name not in self.styles:
+            shuffled = list(variants)
+            self.rng.shuffle(shuffled)
+            self.styles[type_name] = itertools.cycle(shuffled)
+        return next(self.styles[type_name]).replace("{topic}", topic).replace("{function}", function)
+
 
 def _ground(task: Task, grounder: _Grounder | None) -> Task:
     if grounder is None:
         return task
     sources = grounder.sources(task)
-    return replace(task, sources=sources) if sources else task
+    if not sources:
+        return task
+    styles = tuple(
+        grounder.style(task.type, topic, source["function"], style) if source and not task.question(slot) else style
+        for slot, (topic, style, source) in enumerate(zip(task.topics, task.instructions, sources))
+    )
+    return replace(task, sources=sources, instructions=styles)
 
 
 def _question_tasks(project, per_call: int) -> list[Task]:
@@ -197,26 +260,41 @@ def order_for_cache(tasks: list[Task]) -> list[Task]:
 
 
 def generation_vars(task: Task, project, *, structured: bool) -> dict:
+    """The variables of a generation prompt: per request its topic, angle, level, style, question, real function,
+    and the index's facts about the decomp names the topic and angle mention (so code is built on real ones)."""
+    from .facts import facts_for
+
     variables = _generation_vars(
         project.types[task.type], project.contexts[task.context], task.complexity, task.topics, task.instructions, structured
     )
+    index = _symbol_index(project)
     for slot, request in enumerate(variables["requests"]):
         request["level"] = task.level(slot)
         request["question"] = task.question(slot)
         request["source"] = task.source(slot)
+        request["angle"] = task.angle(slot)
+        request["facts"] = [f.text for f in facts_for(f"{request['topic']} {request['angle']}", index, limit=GENERATION_FACTS)]
     variables["ladder"] = task.ladder
     return variables
 
 
-def _generation_vars(example_type, context, complexity: str, topics, styles, structured: bool) -> dict:
-    from .render import schema_text
+GENERATION_FACTS = 8  # facts per request: the names a topic and its angle mention are few
+JUDGE_FACTS = 40  # facts per candidate: every decomp name it uses, functions first
 
+
+def _symbol_index(project):
+    from .symbols import SymbolIndex
+
+    return SymbolIndex.load(project.config.get("symbols") or "default")
+
+
+def _generation_vars(example_type, context, complexity: str, topics, styles, structured: bool) -> dict:
     return {
         "context": context.as_template_vars(),
         "example_type": example_type.as_template_vars(),
         "complexity": complexity,
         "count": len(topics),
-        "requests": [{"topic": t, "instruction_style": s, "level": complexity, "question": "", "source": None}
+        "requests": [{"topic": t, "instruction_style": s, "level": complexity, "question": "", "source": None, "angle": "", "facts": []}
                      for t, s in zip(topics, styles)],
         "ladder": False,
         "structured": structured,
@@ -224,12 +302,19 @@ def _generation_vars(example_type, context, complexity: str, topics, styles, str
     }
 
 
-def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, *, structured: bool) -> dict:
-    """`candidates` pairs each Example with its complexity; indexes in the prompt start at 1."""
-    from .render import schema_text
+def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, *, structured: bool,
+               findings: list[list[dict]] | None = None) -> dict:
+    """`candidates` pairs each Example with its complexity; indexes in the prompt start at 1.
 
+    Each candidate carries its static findings (`findings`, one list per candidate, when known) and the index's
+    facts (real signatures, struct fields, constants) about every decomp name it uses, so the judge checks the
+    answer against the decomp rather than against the context the generator also read."""
+    from .facts import facts_for
+
+    index = _symbol_index(project)
     items = []
     for number, (example, complexity) in enumerate(candidates, 1):
+        text = "\n".join([example.instruction, example.input, example.output, *(t.content for t in example.turns)])
         items.append(
             {
                 "index": number,
@@ -240,6 +325,8 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
                 "input": example.input,
                 "output": example.output,
                 "turns": [{"role": t.role, "content": t.content} for t in example.turns],
+                "findings": [_finding_vars(f) for f in (findings[number - 1] if findings else [])],
+                "facts": [f.text for f in facts_for(text, index, limit=JUDGE_FACTS)],
             }
         )
     return {
@@ -250,31 +337,37 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
     }
 
 
+def _finding_vars(finding: dict) -> dict:
+    return {"severity": finding["severity"], "code": finding["code"], "message": finding["message"], "location": finding.get("location", "")}
+
+
 def sample_generation_vars(example_type, context, *, structured: bool) -> dict:
     """Variables of the same shape as a real task, used to test-render templates at load time."""
-    topics = context.topics[:2]
+    topics = context.topic_names[:2]
     styles = [example_type.instruction_variants[0].replace("{topic}", t) for t in topics]
     variables = _generation_vars(example_type, context, example_type.complexities[0], topics, styles, structured)
     # Exercise the optional branches too (a community question, a real function, a ladder).
     variables["requests"][0]["question"] = "How do I make my actor face Link?"
     variables["requests"][0]["source"] = {"function": "EnSample_Update", "file": "src/overlays/actors/ovl_En_Sample/z_en_sample.c",
                                           "line": 10, "end_line": 12, "commit": None, "body": "void EnSample_Update(Actor* thisx, PlayState* play) {\n}"}
+    variables["requests"][0]["angle"] = "an NPC that turns to face Link"
+    variables["requests"][0]["facts"] = ["void Actor_Kill(Actor* actor);  // include/actor.h"]
     variables["ladder"] = not structured
     return variables
 
 
 def sample_judge_vars(example_type, context, *, structured: bool) -> dict:
-    from .render import schema_text
-
     candidate = {
         "index": 1,
         "type": example_type.as_template_vars(),
         "complexity": example_type.complexities[0],
-        "topic": context.topics[0],
+        "topic": context.topic_names[0],
         "instruction": "How does Actor_Kill work?",
         "input": "",
         "output": "It marks the actor for deletion.",
         "turns": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+        "findings": [{"severity": "warning", "code": "SAMPLE", "message": "a sample finding", "location": "output"}],
+        "facts": ["void Actor_Kill(Actor* actor);  // include/actor.h"],
     }
     return {
         "context": context.as_template_vars(),

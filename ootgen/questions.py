@@ -79,7 +79,7 @@ def classify(question: str, project) -> tuple[str, str]:
 
     def context_score(context_id: str) -> tuple:
         context = project.contexts[context_id]
-        vocabulary = _words(" ".join([context.title, *context.tags, *context.topics]))
+        vocabulary = _words(" ".join([context.title, *context.tags, *context.topic_names]))
         return (len(words & vocabulary), context_id)
 
     context_id = max(project.types[type_name].contexts, key=context_score)

@@ -50,3 +50,24 @@ class ScoreBreakdown:
     penalties: dict = field(default_factory=dict)
     accepted: bool = False
     static_only: bool = False
+
+
+LEVELS = ("beginner", "intermediate", "advanced")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One thing a context's examples can be about, and the types/levels a sensible request exists for.
+
+    `angles` are sub-topics the planner cycles through so repeated uses of a topic ask different things.
+    `line` is the front-matter line (for errors).
+    """
+
+    topic: str
+    types: tuple[str, ...]
+    levels: tuple[str, ...] = LEVELS
+    angles: tuple[str, ...] = ()
+    line: int | None = None
+
+    def suits(self, type_name: str, level: str | None = None) -> bool:
+        return type_name in self.types and (level is None or level in self.levels)

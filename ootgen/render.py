@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,9 +143,10 @@ class PromptRenderer:
             return ""
         return self.render(role, {key: variables[key] for key in keys})
 
-    def check_all(self, types: dict, contexts: dict) -> None:
-        """Render every template once with sample variables so mistakes surface before money is spent."""
-        from .plan import sample_generation_vars, sample_judge_vars
+    def check_all(self, types: dict, contexts: dict, sample_generation_vars: Callable, sample_judge_vars: Callable) -> None:
+        """Render every template once with sample variables so mistakes surface before money is spent.
+
+        The sample builders come from the plan stage (passed in, so render does not import plan)."""
         from .yamlfile import load_yaml_file
 
         for example_type in types.values():
@@ -160,10 +162,3 @@ class PromptRenderer:
         first_type = next(iter(types.values()))
         for structured in (True, False):
             self.judge_prompt(sample_judge_vars(first_type, contexts[first_type.contexts[0]], structured=structured))
-
-
-def schema_text(name: str) -> str:
-    from .schemas import load_schema
-
-    return json.dumps(load_schema(name), indent=1)
-

@@ -26,6 +26,11 @@ def load_schema(name: str) -> dict:
         raise ConfigError(f"schema is not valid JSON: {error.msg}", file=str(path), line=error.lineno) from None
 
 
+def schema_text(name: str) -> str:
+    """A schema as compact JSON, for prompts that ask for JSON in text (models without structured output)."""
+    return json.dumps(load_schema(name), indent=1)
+
+
 @functools.cache
 def _validator(name: str):
     from jsonschema import Draft202012Validator

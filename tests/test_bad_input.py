@@ -68,7 +68,8 @@ def _context_case(p: Path, text: str, name: str = "broken_ctx", **kw) -> Case:
 
 
 WORDS = " ".join(["The actor list is walked every frame by Actor_UpdateAll."] * 10)
-FRONT = "---\nid: broken_ctx\ntitle: A broken context\ntypes: ['*']\ntags: [x]\ntopics: [one topic, two topic, three topic]\n---\n"
+FRONT = ("---\nid: broken_ctx\ntitle: A broken context\ntypes: ['*']\ntags: [x]\n"
+         "topics: [{topic: one topic, types: [conversational]}, {topic: two topic, types: [conversational]}, {topic: three topic, types: [conversational]}]\n---\n")
 
 
 def _all_weights_zero(p: Path) -> Case:
@@ -134,8 +135,17 @@ def _context_id_mismatch(p: Path) -> Case:
                          says=("differs from the file name", "id: broken_ctx"))
 
 
+TOPIC = "  - topic: how the actor list is walked\n    types: [{types}]\n    levels: [{levels}]\n"
+
+
+def _context_topic_case(p: Path, context_types: str, types: str, levels: str, **kw) -> Case:
+    topics = "topics:\n" + TOPIC.format(types="conversational", levels="beginner") * 2 + TOPIC.format(types=types, levels=levels)
+    text = FRONT.replace("types: ['*']", f"types: [{context_types}]").replace(FRONT.splitlines(keepends=True)[5], topics)
+    return _context_case(p, text + WORDS, **kw)
+
+
 def _context_missing_topics(p: Path) -> Case:
-    text = FRONT.replace("topics: [one topic, two topic, three topic]\n", "") + WORDS
+    text = FRONT.replace(FRONT.splitlines(keepends=True)[5], "") + WORDS
     return _context_case(p, text, key="topics", says=("missing required key 'topics'",))
 
 
@@ -246,6 +256,15 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "context_id_not_filename": _context_id_mismatch,
     "context_empty_body": lambda p: _context_case(p, FRONT + "\n   \n", line=FRONT.count("\n") + 1, says=("empty",)),
     "context_missing_topics": _context_missing_topics,
+    "context_topic_type_not_in_context": lambda p: _context_topic_case(
+        p, "conversational, code_explanation", "code_explanation, feature_implementation", "beginner",
+        line=14, key="topics[2].types[1]", says=("'feature_implementation' is not one of the context's types",)),
+    "context_topic_unknown_type": lambda p: _context_topic_case(
+        p, "'*'", "conversational, code_explanaton", "beginner",
+        line=13, key="topics[2].types[1]", says=("unknown example type 'code_explanaton'", "did you mean 'code_explanation'")),
+    "context_topic_unknown_level": lambda p: _context_topic_case(
+        p, "'*'", "conversational", "beginner, expert",
+        line=15, key="topics[2].levels[1]", says=("beginner, intermediate, advanced",)),
     "context_front_matter_yaml_error": _context_front_matter_yaml,
     "missing_template_file": lambda p: _preset(p, "extends: default.yaml\ntemplates:\n  generate: nope.md.j2\n", line=3, key="templates.generate", says=("nope.md.j2", "not found")),
     "template_syntax_error": lambda p: _template_case(p, "{{ count + }}", "template syntax error"),

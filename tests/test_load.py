@@ -228,6 +228,7 @@ def _seventh_type(project_dir: Path) -> Path:
             weight=3.0,
             contexts=["scene_system"],
             instruction_variants=["Where in the ROM does {topic} end up, and why?"],
+            topics_like="architecture_question",  # no context lists the new type: borrow a built-in type's topics
         ),
     )
     child = project_dir / "configs" / "seven.yaml"

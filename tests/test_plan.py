@@ -56,14 +56,16 @@ def test_uneven_mix_and_zero_weight(project_dir):
         assert abs(seen[names[1]] - count * 0.5 / 3.5) <= 1
 
 
-def test_topics_do_not_repeat_before_the_list_is_exhausted(project):
+def test_topics_do_not_repeat_before_the_list_is_exhausted(project_dir):
+    # One level, so every draw of a (type, context) pair comes from the same pool of suitable topics.
+    project = load_project(ready_project(project_dir), ["complexities=[intermediate]"])
     by_pair: dict[tuple[str, str], list[str]] = defaultdict(list)
     for task in plan_tasks(project, 400):
         assert len(task.topics) == project.config["generation"]["examples_per_call"]
         by_pair[(task.type, task.context)].extend(task.topics)
     assert by_pair
     for (type_name, context_id), topics in by_pair.items():
-        pool = project.contexts[context_id].topics
+        pool = [t.topic for t in project.contexts[context_id].topics_for(project.types[type_name].topic_type, "intermediate")]
         n = len(pool)
         for start in range(0, len(topics), n):
             cycle = topics[start : start + n]
