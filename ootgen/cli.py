@@ -65,7 +65,13 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
     from .offline import validation_summary
 
     project = load_project(config, overrides)
+    _warn(project)
     click.echo(validation_summary(project))
+
+
+def _warn(project) -> None:
+    for warning in project.warnings:
+        click.echo(f"ootgen: warning: {warning}", err=True)
 
 
 @main.command(name="types")
@@ -159,12 +165,7 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     settings = project.config
     target = settings["num_examples"]
     cap = (settings.get("budget") or {}).get("max_cost_usd")
-    for model_id in {settings["model"], settings.judge_model_id}:
-        info = project.models.resolve(model_id)
-        if not info.known:
-            hint = project.models.suggestion(model_id)
-            click.echo(f"ootgen: warning: model '{model_id}' is not in the model table; cost is unknown"
-                       + (f" (did you mean '{hint}'?)" if hint else ""), err=True)
+    _warn(project)
     if dry_run:
         from .estimate import dry_run_report
 

@@ -24,6 +24,7 @@ class Limits:
     symbols_file_bytes: int = 64 * MIB  # a symbol index as stored (gzip)
     symbols_json_bytes: int = 128 * MIB  # the same index decompressed (streamed, stopped at the cap)
     check_row_bytes: int = 4 * MIB  # one JSONL row read by `ootgen check`
+    source_file_bytes: int = 4 * MIB  # one decomp source file read for grounding
     # YAML structure.
     yaml_nodes: int = 100_000  # scalars, mappings, sequences and aliases as written
     yaml_expanded_nodes: int = 200_000  # nodes once every alias is expanded (an "alias bomb")
