@@ -266,9 +266,12 @@ def report(run_dir: str, out_path: str | None) -> None:
 def index_command(decomp_dir: str, output: str) -> None:
     """Build a symbol index from a zeldaret/oot checkout (tree-sitter-c)."""
     import time
+    from pathlib import Path
 
     from .index import build_index
+    from .load import check_writable
 
+    check_writable(Path(output), key="--output")  # before a parse that takes minutes
     started = time.perf_counter()
     index = build_index(decomp_dir)
     index.save(output)

@@ -209,12 +209,23 @@ def _check_output_paths(config: RunConfig) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"the run directory {run_dir} is an existing file", file=file, line=line, key="output",
                           expected="an output whose <stem>.run is free or a run directory")
-    folder = output.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent  # the run creates missing folders: the nearest existing one must be writable
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write the output: {folder} is not a writable folder", file=file, line=line, key="output",
-                          expected="an output path in a folder you can write")
+    check_writable(output, creates_folders=True, file=file, line=line, key="output")
+
+
+def check_writable(path: Path, *, creates_folders: bool = False, file: str | None = None, line: int | None = None,
+                   key: str | None = None) -> None:
+    """`path` can be written as a file: not a folder, in a folder that exists (or, with `creates_folders`, whose
+    nearest existing ancestor is) and is writable. Checked before the work whose result it will hold."""
+    where = {"file": file or str(path), "line": line, "key": key}
+    if path.is_dir():
+        raise ConfigError(f"output {path} is an existing folder", expected="a file path", **where)
+    folder = path.absolute().parent
+    while creates_folders and not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created: the nearest existing one must be writable
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: folder {folder} does not exist", expected="an output path in an existing folder", **where)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: folder {folder} is not writable", expected="an output path in a folder you can write", **where)
 
 
 def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]:
