@@ -27,9 +27,10 @@ class CheckResult:
     accepted: bool
     score: ScoreBreakdown
     findings: tuple[Finding, ...]
+    line: int | None = None  # the row's line in the file
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "accepted": self.accepted, "score": self.score.score,
+        return {"index": self.index, "line": self.line, "accepted": self.accepted, "score": self.score.score,
                 "findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in self.findings]}
 
 
@@ -64,35 +65,76 @@ def _turns(items: list, key_role: str, key_text: str, path: str, line: int) -> E
     return Example(instruction=users[0] if users else "", output=answers[-1] if answers else "", turns=tuple(turns))
 
 
-def read_examples(path: str | Path) -> Iterator[Example]:
-    """Examples of a JSONL file; a bad line raises ConfigError naming the file and line."""
+@dataclass(frozen=True)
+class RowProblem:
+    """A JSONL row that is not an example (bad UTF-8, bad JSON, missing keys): a finding of `check`, not a crash."""
+
+    line: int
+    message: str
+    expected: str | None = None
+
+
+def read_rows(path: str | Path) -> Iterator[tuple[int, Example | RowProblem]]:
+    """(line number, Example or RowProblem) for every non-empty line; only an unreadable file raises."""
+    from .limits import LIMITS
+
     path = str(path)
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - opened here to turn OSError into ConfigError
+        fh = open(path, "rb")  # noqa: SIM115 - opened here to turn OSError into ConfigError
     except OSError as error:
         raise ConfigError(f"cannot read: {error.strerror}", file=path) from None
     with fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
+        line_no = 0
+        while raw := fh.readline(LIMITS.check_row_bytes + 1):
+            line_no += 1
+            if len(raw) > LIMITS.check_row_bytes and not raw.endswith(b"\n"):
+                while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the over-long row
+                yield line_no, RowProblem(line_no, f"row is longer than {LIMITS.check_row_bytes} bytes")
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"invalid JSON: {error.msg}", file=path, line=line_no) from None
-            if not isinstance(obj, dict):
-                raise ConfigError("not a JSON object", file=path, line=line_no)
-            meta = {"type": obj.get("type"), "topic": obj.get("topic")}
-            if isinstance(obj.get("conversations"), list):
-                ex = _turns(obj["conversations"], "from", "value", path, line_no)
-            elif isinstance(obj.get("messages"), list):
-                ex = _turns(obj["messages"], "role", "content", path, line_no)
-            elif "instruction" in obj and "output" in obj:
-                ex = Example(instruction=str(obj["instruction"]), output=str(obj["output"]), input=str(obj.get("input") or ""))
-            else:
-                raise ConfigError("unknown example format", file=path, line=line_no,
-                                  expected="instruction/input/output, conversations or messages")
-            yield Example(ex.instruction, ex.output, ex.input, meta["type"] if isinstance(meta["type"], str) else None,
-                          meta["topic"] if isinstance(meta["topic"], str) else None, ex.turns)
+            if not raw.strip():
+                continue
+            yield line_no, _parse_row(raw, path, line_no)
+
+
+def _parse_row(raw: bytes, path: str, line_no: int) -> Example | RowProblem:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return RowProblem(line_no, f"not valid UTF-8 (byte {error.start + 1} of the row)", "UTF-8 text")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as error:
+        return RowProblem(line_no, f"invalid JSON: {error.msg}", "one JSON object per line")
+    except RecursionError:
+        return RowProblem(line_no, "invalid JSON: nested too deeply", "one JSON object per line")
+    if not isinstance(obj, dict):
+        return RowProblem(line_no, "not a JSON object", "one JSON object per line")
+    meta = {"type": obj.get("type"), "topic": obj.get("topic")}
+    try:
+        if isinstance(obj.get("conversations"), list):
+            ex = _turns(obj["conversations"], "from", "value", path, line_no)
+        elif isinstance(obj.get("messages"), list):
+            ex = _turns(obj["messages"], "role", "content", path, line_no)
+        elif "instruction" in obj and "output" in obj:
+            ex = Example(instruction=str(obj["instruction"]), output=str(obj["output"]), input=str(obj.get("input") or ""))
+        elif "instruction" in obj or "output" in obj:
+            missing = "output" if "instruction" in obj else "instruction"
+            return RowProblem(line_no, f"missing key '{missing}'", "instruction/input/output")
+        else:
+            return RowProblem(line_no, "unknown example format", "instruction/input/output, conversations or messages")
+    except ConfigError as error:
+        return RowProblem(line_no, error.message, error.expected)
+    return Example(ex.instruction, ex.output, ex.input, meta["type"] if isinstance(meta["type"], str) else None,
+                   meta["topic"] if isinstance(meta["topic"], str) else None, ex.turns)
+
+
+def read_examples(path: str | Path) -> Iterator[Example]:
+    """Examples of a JSONL file; a bad line raises ConfigError naming the file and line."""
+    for _, row in read_rows(path):
+        if isinstance(row, RowProblem):
+            raise ConfigError(row.message, file=str(path), line=row.line, expected=row.expected)
+        yield row
 
 
 def load_checks(path: str | Path | None = None) -> dict:
@@ -157,15 +199,30 @@ def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: d
     With jobs > 1 and a large file, chunks are checked in worker processes (each loads `symbols` once);
     results keep the file's order.
     """
-    examples = list(read_examples(path))
+    rows = list(read_rows(path))
+    examples = [row for _, row in rows if isinstance(row, Example)]
     types = load_example_types() if example_types is None else example_types
     if jobs > 1 and len(examples) >= PARALLEL_MIN_EXAMPLES:
-        results = _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score)
+        checked = _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score)
     else:
-        results = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
+        checked = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
+    results = _in_file_order(rows, checked)
     by_code = Counter(f.code for r in results for f in r.findings)
     threshold = min_score if min_score is not None else float(scoring["threshold"])
     return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold)
+
+
+def _in_file_order(rows: list[tuple[int, Example | RowProblem]], checked: list[CheckResult]) -> list[CheckResult]:
+    """One result per row, numbered in file order; a broken row is a failed result with one ROW_INVALID finding."""
+    results, done = [], iter(checked)
+    for number, (line, row) in enumerate(rows):
+        if isinstance(row, RowProblem):
+            finding = Finding("ROW_INVALID", "error", f"line {line}: {row.message}" + (f" (expected {row.expected})" if row.expected else ""),
+                              location=f"line {line}")
+            results.append(CheckResult(number, False, ScoreBreakdown(0.0, 0.0, static_only=True), (finding,), line))
+        else:
+            results.append(dataclasses.replace(next(done), index=number, line=line))
+    return results
 
 
 _WORKER: dict = {}
@@ -195,7 +252,7 @@ def format_text(report: CheckReport) -> str:
     lines = []
     for r in report.results:
         status = "PASS" if r.accepted else "FAIL"
-        lines.append(f"#{r.index}: {status} score {r.score.score:.2f} (static-only)")
+        lines.append(f"#{r.index}: {status} score {r.score.score:.2f} (static-only)" + (f" line {r.line}" if r.line else ""))
         for f in r.findings:
             lines.append(f"    {f.severity:<7} {f.code}: {f.message}")
     lines.append("")

@@ -65,7 +65,13 @@ def validate(config: str, overrides: tuple[str, ...]) -> None:
     from .offline import validation_summary
 
     project = load_project(config, overrides)
+    _warn(project)
     click.echo(validation_summary(project))
+
+
+def _warn(project) -> None:
+    for warning in project.warnings:
+        click.echo(f"ootgen: warning: {warning}", err=True)
 
 
 @main.command(name="types")
@@ -159,12 +165,7 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     settings = project.config
     target = settings["num_examples"]
     cap = (settings.get("budget") or {}).get("max_cost_usd")
-    for model_id in {settings["model"], settings.judge_model_id}:
-        info = project.models.resolve(model_id)
-        if not info.known:
-            hint = project.models.suggestion(model_id)
-            click.echo(f"ootgen: warning: model '{model_id}' is not in the model table; cost is unknown"
-                       + (f" (did you mean '{hint}'?)" if hint else ""), err=True)
+    _warn(project)
     if dry_run:
         from .estimate import dry_run_report
 
@@ -265,9 +266,12 @@ def report(run_dir: str, out_path: str | None) -> None:
 def index_command(decomp_dir: str, output: str) -> None:
     """Build a symbol index from a zeldaret/oot checkout (tree-sitter-c)."""
     import time
+    from pathlib import Path
 
     from .index import build_index
+    from .load import check_writable
 
+    check_writable(Path(output), key="--output")  # before a parse that takes minutes
     started = time.perf_counter()
     index = build_index(decomp_dir)
     index.save(output)

@@ -9,11 +9,14 @@ stored in this repository.
 from __future__ import annotations
 
 import fnmatch
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .limits import LIMITS
+from .yamlfile import read_bytes_capped
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class SourceFunction:
 class FunctionPool:
     """Deterministic, non-repeating draws of real functions matching the grounding settings."""
 
-    def __init__(self, settings: dict, index, seed: int):
+    def __init__(self, settings: dict, index, seed: int, *, index_file: str | None = None):
         self.decomp_dir = Path(settings["decomp_dir"])
         patterns = settings.get("file_patterns") or ["src/**"]
         low, high = settings.get("min_lines", 6), settings.get("max_lines", 60)
@@ -41,6 +44,8 @@ class FunctionPool:
             for f in index.definitions()
             if low <= f.end_line - f.line + 1 <= high and any(fnmatch.fnmatch(f.file, p) for p in patterns)
         ]
+        for function in self.functions:
+            _check_inside_checkout(function, index_file)
         if not self.functions:
             raise ConfigError(
                 "no function definitions in the symbol index match the grounding settings",
@@ -58,7 +63,19 @@ class FunctionPool:
     def body(self, function: SourceFunction) -> str:
         path = self.decomp_dir / function.file
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError as error:
-            raise ConfigError(f"cannot read the decomp source: {error.strerror}", file=str(path), key="grounding.decomp_dir") from None
+            raw = read_bytes_capped(path, "decomp source file", LIMITS.source_file_bytes, folder=self.decomp_dir)
+        except ConfigError as error:
+            raise ConfigError(error.message, file=error.file, line=error.line, key="grounding.decomp_dir", expected=error.expected) from None
+        lines = raw.decode("utf-8", errors="replace").splitlines()
         return "\n".join(lines[function.line - 1 : function.end_line]).strip("\n")
+
+
+def _check_inside_checkout(function: SourceFunction, index_file: str | None) -> None:
+    """An index names files relative to the checkout; `..` or an absolute path would read outside it."""
+    normal = os.path.normpath(function.file)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+        raise ConfigError(
+            f"function '{function.name}' is in '{function.file}', outside the decomp checkout",
+            file=index_file or "symbol index", key="grounding",
+            expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them",
+        )

@@ -9,6 +9,8 @@ import copy
 import difflib
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +19,20 @@ import yaml
 
 from . import resources
 from .errors import ConfigError
+from .limits import LIMITS
 from .models import ModelTable, load_model_table
 from .records import LEVELS, Topic
 from .schemas import validate_file_data
-from .yamlfile import SourceMap, format_key, load_yaml_file, parse_yaml, read_text
+from .yamlfile import SourceMap, confine, format_key, load_yaml_file, parse_yaml, read_text
 
 # Keys whose values are paths, resolved relative to the preset file that sets them.
 _PATH_KEYS = ("models_table", "checks", "questions")
 _PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
 # Keys that do not change the work a run does (so changing them is fine on resume).
 _NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget")
+# The placeholders the planner fills in an instruction variant (plan.py replaces `{topic}`).
+INSTRUCTION_PLACEHOLDERS = ("topic",)
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class Project:
     work_hash: str
     config_hash: str
     checks: dict  # the static L1 policy (checks.yaml), validated
+    warnings: tuple[str, ...] = ()  # things worth saying before a run that do not stop it (unknown model ids)
 
     @property
     def mix(self) -> dict[str, float]:
@@ -163,30 +170,135 @@ def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
     from .render import PromptRenderer
 
     config = load_run_config(ref, overrides)
+    _check_output_paths(config)
     types = load_types(config)
     contexts = load_contexts(config)
     _check_cross_references(config, types, contexts)
     models = load_model_table(Path(config["models_table"]))
-    models.resolve(config["model"], source=_where(config, ("model",)))
-    judge_model = (config.get("judge") or {}).get("model")
-    if judge_model:
-        models.resolve(judge_model, source=_where(config, ("judge", "model")))
-    for index, judge_id in enumerate(config.get("judges") or []):
-        models.resolve(judge_id, source=_where(config, ("judges", index)))
+    warnings = _check_model_names(config, models)
     _check_plan_options(config, types)
     checks = load_checks(config.get("checks"))  # the run needs it only after the first replies: check it now
     if config.get("symbols") not in (None, "default"):
         from .symbols import SymbolIndex
 
-        SymbolIndex.load(config["symbols"])  # same reason: a wrong file must fail before any request
+        SymbolIndex.load(confine(Path(config["symbols"]), what="symbol index"))  # same reason: fail before any request
     renderer = PromptRenderer(
         [Path(d) for d in config["template_dirs"]],
         config["templates"],
         source=config.source,
     )
     renderer.check_all(types, contexts, sample_generation_vars, sample_judge_vars)
+    _render_every_combination(renderer, config, types, contexts)
     work_hash, config_hash = _hashes(config, types, contexts, renderer)
-    return Project(config, types, contexts, models, renderer, work_hash, config_hash, checks)
+    return Project(config, types, contexts, models, renderer, work_hash, config_hash, checks, warnings)
+
+
+def _render_every_combination(renderer, config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
+    """Render each type with every context and level the planner can give it, so a branch that only one
+    context or level takes fails here and not after money is spent (check_all renders the first only)."""
+    from .plan import sample_generation_vars, sample_judge_vars
+
+    levels = config["complexities"]
+    for example_type in types.values():
+        for context_id in example_type.contexts:
+            context = contexts[context_id]
+            for level in (lv for lv in levels if lv in example_type.complexities):
+                for structured in (True, False):
+                    variables = sample_generation_vars(example_type, context, structured=structured)
+                    variables["complexity"] = level
+                    for request in variables["requests"]:
+                        request["level"] = level
+                    judge_variables = sample_judge_vars(example_type, context, structured=structured)
+                    for candidate in judge_variables["candidates"]:
+                        candidate["complexity"] = level
+                    try:
+                        renderer.generation_prompt(variables, override=example_type.generate_template)
+                        renderer.judge_prompt(judge_variables)
+                    except ConfigError as error:
+                        raise ConfigError(
+                            f"{error.message} (rendering type '{example_type.name}' with context '{context_id}', level '{level}')",
+                            file=error.file, line=error.line, key=error.key, expected=error.expected,
+                        ) from None
+
+
+def _check_output_paths(config: RunConfig) -> None:
+    """The dataset, its side files and the default run directory can be written (checked before any request)."""
+    output = Path(config["output"])
+    file, line = config.source.locate(("output",))
+    stem = output.with_suffix("")
+    for path in (output, Path(f"{stem}_metadata.json"), Path(f"{stem}_rejected.jsonl")):
+        if path.is_dir():
+            raise ConfigError(f"output {path} is an existing folder", file=file, line=line, key="output",
+                              expected="a path for a .jsonl file (its _metadata.json and _rejected.jsonl go next to it)")
+    run_dir = output.with_name(output.stem + ".run")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"the run directory {run_dir} is an existing file", file=file, line=line, key="output",
+                          expected="an output whose <stem>.run is free or a run directory")
+    check_writable(output, creates_folders=True, file=file, line=line, key="output")
+
+
+def check_writable(path: Path, *, creates_folders: bool = False, file: str | None = None, line: int | None = None,
+                   key: str | None = None) -> None:
+    """`path` can be written as a file: not a folder, in a folder that exists (or, with `creates_folders`, whose
+    nearest existing ancestor is) and is writable. Checked before the work whose result it will hold."""
+    where = {"file": file or str(path), "line": line, "key": key}
+    if path.is_dir():
+        raise ConfigError(f"output {path} is an existing folder", expected="a file path", **where)
+    folder = path.absolute().parent
+    while creates_folders and not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created: the nearest existing one must be writable
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: folder {folder} does not exist", expected="an output path in an existing folder", **where)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: folder {folder} is not writable", expected="an output path in a folder you can write", **where)
+
+
+def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]:
+    """Every model the run will call (`model`, `judge.model`, `judges`) against the model table.
+
+    Retired ids and near-misses of a known id (`claude-sonet-5`: one or two letters off) are refused; an
+    unknown id that is no near-miss is most likely a newer model: it is allowed, with a warning (cost unknown).
+    """
+    named: list[tuple[str, tuple]] = [(config["model"], ("model",))]
+    judge_model = config.section("judge").get("model")
+    if judge_model:
+        named.append((judge_model, ("judge", "model")))
+    named += [(judge_id, ("judges", index)) for index, judge_id in enumerate(config.get("judges") or [])]
+    warnings: list[str] = []
+    for name, key in named:
+        file, line = config.source.locate(key)
+        info = models.resolve(name, source=f"{file}:{line}" if line else (file or config.file))
+        if info.known:
+            continue
+        typo_of = _near_miss(name, models)
+        if typo_of is not None:
+            raise ConfigError(f"model '{name}' is not in the model table; did you mean '{typo_of}'?", file=file, line=line,
+                              key=format_key(key), expected=f"a model id or alias from {models.file} (add new models there)")
+        hint = models.suggestion(name)
+        warning = f"model '{name}' ({format_key(key)}) is not in the model table; cost is unknown"
+        warnings.append(warning + (f" (did you mean '{hint}'?)" if hint else ""))
+    return tuple(dict.fromkeys(warnings))
+
+
+def _near_miss(name: str, models: ModelTable) -> str | None:
+    """A known id or alias whose letters differ from `name`'s by one or two edits (digits are versions, not typos)."""
+    letters = re.sub(r"[^a-z]", "", name.lower())
+    best: tuple[int, str] | None = None
+    for known in models.names:
+        distance = _edit_distance(letters, re.sub(r"[^a-z]", "", known.lower()))
+        if 0 < distance <= 2 and (best is None or distance < best[0]):
+            best = (distance, known)
+    return best[1] if best else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
 
 
 def load_checks(path: str | Path | None = None) -> dict:
@@ -263,19 +375,23 @@ def _resolve_paths(data: dict, base: Path, only_keys_from: str | None = None) ->
     keys_set = None
     if only_keys_from is not None:
         keys_set = {only_keys_from.split("=", 1)[0].strip().split(".")[0]}
+    def absolute(value: str) -> str:
+        # Lexical (symlinks kept), so the loaders can tell a file that a symlink takes out of its folder.
+        return os.path.normpath(os.path.join(base.absolute(), value))
+
     for key in _PATH_KEYS:
         if (keys_set is None or key in keys_set) and isinstance(data.get(key), str):
-            data[key] = str((base / data[key]).resolve())
+            data[key] = absolute(data[key])
     if isinstance(data.get("symbols"), str) and data["symbols"] != "default" and (keys_set is None or "symbols" in keys_set):
-        data["symbols"] = str((base / data["symbols"]).resolve())
+        data["symbols"] = absolute(data["symbols"])
     grounding = data.get("grounding")
     if (keys_set is None or "grounding" in keys_set) and isinstance(grounding, dict):
         for key in ("decomp_dir", "index"):
             if isinstance(grounding.get(key), str):
-                grounding[key] = str((base / grounding[key]).resolve())
+                grounding[key] = absolute(grounding[key])
     for key in _PATH_LIST_KEYS:
         if (keys_set is None or key in keys_set) and isinstance(data.get(key), list):
-            data[key] = [str((base / item).resolve()) if isinstance(item, str) else item for item in data[key]]
+            data[key] = [absolute(item) if isinstance(item, str) else item for item in data[key]]
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -344,7 +460,7 @@ def load_types(config: RunConfig) -> dict[str, ExampleType]:
     types: dict[str, ExampleType] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.y*ml")):
-            example_type = load_example_type(path)
+            example_type = load_example_type(path, Path(folder))
             if example_type.name in types:
                 raise ConfigError(
                     f"duplicate example type name '{example_type.name}' (also defined in {types[example_type.name].file})",
@@ -359,11 +475,12 @@ def load_types(config: RunConfig) -> dict[str, ExampleType]:
     return types
 
 
-def load_example_type(path: Path) -> ExampleType:
-    data, source = load_yaml_file(path, "example type file")
+def load_example_type(path: Path, folder: Path | None = None) -> ExampleType:
+    data, source = load_yaml_file(path, "example type file", folder=folder)
     if not isinstance(data, dict):
         raise ConfigError("an example type must be a YAML mapping", file=str(path), line=1)
     validate_file_data(data, "example_type", source, str(path), "example type")
+    _check_placeholders(data["instruction_variants"], source, path)
     turns = data.get("turns")
     turn_range = None
     if turns is not None:
@@ -391,11 +508,24 @@ def load_example_type(path: Path) -> ExampleType:
     )
 
 
+def _check_placeholders(variants: list[str], source: SourceMap, path: Path) -> None:
+    """`{name}` in an instruction variant must be a placeholder the planner fills, or it reaches the API verbatim."""
+    for index, variant in enumerate(variants):
+        for name in _PLACEHOLDER.findall(variant):
+            if name not in INSTRUCTION_PLACEHOLDERS:
+                hint = difflib.get_close_matches(name, INSTRUCTION_PLACEHOLDERS, n=1)
+                raise ConfigError(
+                    f"unknown placeholder '{{{name}}}'" + (f"; did you mean '{{{hint[0]}}}'?" if hint else ""),
+                    file=str(path), line=source.locate(("instruction_variants", index))[1], key=f"instruction_variants[{index}]",
+                    expected="only " + ", ".join(f"{{{p}}}" for p in INSTRUCTION_PLACEHOLDERS),
+                )
+
+
 def load_contexts(config: RunConfig) -> dict[str, Context]:
     contexts: dict[str, Context] = {}
     for folder in config["context_dirs"]:
         for path in sorted(Path(folder).glob("*.md")):
-            context = load_context(path)
+            context = load_context(path, Path(folder))
             if context.id in contexts:
                 raise ConfigError(
                     f"duplicate context id '{context.id}' (also in {contexts[context.id].file})", file=str(path), line=2, key="id"
@@ -406,8 +536,8 @@ def load_contexts(config: RunConfig) -> dict[str, Context]:
     return contexts
 
 
-def load_context(path: Path) -> Context:
-    text = read_text(path, "context file")
+def load_context(path: Path, folder: Path | None = None) -> Context:
+    text = read_text(path, "context file", max_bytes=LIMITS.context_file_bytes, folder=folder)
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         raise ConfigError("missing YAML front matter", file=str(path), line=1, expected="a first line '---', then id/title/types/tags/topics, then '---'")
@@ -550,6 +680,10 @@ def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> Non
             raise ConfigError("grounding needs an index of your checkout (the shipped one has no line ranges)",
                               file=file, line=line, key="grounding.index or symbols",
                               expected="the file written by `ootgen index DECOMP_DIR`")
+        from .grounding import FunctionPool
+        from .symbols import SymbolIndex
+
+        FunctionPool(grounding, SymbolIndex.load(confine(Path(index), what="symbol index")), seed=0, index_file=index)  # every file it may read
     if config.get("questions"):
         from .questions import load_questions
 

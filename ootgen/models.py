@@ -91,6 +91,11 @@ class ModelTable:
     def ids(self) -> list[str]:
         return sorted(self._models)
 
+    @property
+    def names(self) -> list[str]:
+        """Every id and alias the table knows."""
+        return self.ids + sorted(self._aliases)
+
     def resolve(self, name: str, *, source: str | None = None) -> ModelInfo:
         """The model's facts; unknown ids get an unpriced entry; retired ids are an error."""
         model_id = self._aliases.get(name, name)

@@ -14,19 +14,19 @@ import re
 from pathlib import Path
 
 from .errors import ConfigError
+from .limits import LIMITS
 from .yamlfile import read_text
 
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 _STOP = {"the", "and", "how", "does", "what", "why", "can", "for", "with", "this", "that", "are", "you", "your", "from", "when",
          "into", "use", "using", "doesn", "there", "which", "have", "has", "its", "it's", "oot", "zelda", "decomp"}
-MAX_QUESTION_CHARS = 4000
 
 
 def load_questions(path: str | Path) -> list[str]:
     path = Path(path)
-    text = read_text(path, "questions file")
+    text = read_text(path, "questions file", max_bytes=LIMITS.questions_file_bytes)
     suffix = path.suffix.lower()
-    questions: list[str] = []
+    found: list[tuple[int, str]] = []  # (line, question)
     if suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -38,23 +38,28 @@ def load_questions(path: str | Path) -> list[str]:
             value = item.get("question") or item.get("instruction") or item.get("text") if isinstance(item, dict) else None
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError("no question text", file=str(path), line=number, expected='{"question": "..."}')
-            questions.append(value.strip())
+            found.append((number, value.strip()))
     elif suffix == ".csv":
-        rows = list(csv.reader(io.StringIO(text)))
-        if not rows:
-            raise ConfigError("the CSV file is empty", file=str(path))
-        header = [h.strip().lower() for h in rows[0]]
-        column = header.index("question") if "question" in header else 0
-        for row in rows[1:]:
-            if column < len(row) and row[column].strip():
-                questions.append(row[column].strip())
+        reader = csv.reader(io.StringIO(text))
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+            column = header.index("question") if "question" in header else 0
+            for row in reader:
+                if column < len(row) and row[column].strip():
+                    found.append((reader.line_num, row[column].strip()))
+        except StopIteration:
+            raise ConfigError("the CSV file is empty", file=str(path)) from None
+        except csv.Error as error:
+            raise ConfigError(f"not valid CSV: {error}", file=str(path), line=reader.line_num) from None
     else:
-        questions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not questions:
+        found = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+    if not found:
         raise ConfigError("no questions found", file=str(path), expected="one question per line (txt), JSONL or CSV")
-    for number, question in enumerate(questions, 1):
-        if len(question) > MAX_QUESTION_CHARS:
-            raise ConfigError(f"question {number} is longer than {MAX_QUESTION_CHARS} characters", file=str(path))
+    for number, question in found:
+        if len(question) > LIMITS.question_chars:
+            raise ConfigError(f"question is {len(question)} characters, longer than the {LIMITS.question_chars} allowed",
+                              file=str(path), line=number)
+    questions = [question for _, question in found]
     return questions
 
 

@@ -1,13 +1,12 @@
 """Pipeline stage 3, render: Jinja2 templates -> the exact system and user prompts sent to Claude.
 
-Templates run in a SandboxedEnvironment with StrictUndefined and load only from the configured folders.
+Templates run in ootgen.sandbox (a bounded SandboxedEnvironment, StrictUndefined) and load only from the configured folders.
 The knowledge context is the first system block and carries cache_control, so tasks sharing a context
 share a cached prompt prefix.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import traceback
 from collections.abc import Callable
@@ -15,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from .errors import ConfigError
+from .sandbox import BoundedEnvironment, TemplateLimitExceeded
 from .yamlfile import SourceMap
 
 
@@ -37,15 +37,7 @@ class PromptRenderer:
         self.template_dirs = [Path(d) for d in template_dirs]
         self.names = dict(names)
         self._source = source or SourceMap()
-        self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader([str(d) for d in self.template_dirs]),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
+        self.env = BoundedEnvironment(self.template_dirs, autoescape=False, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
         self._templates: dict[str, jinja2.Template] = {}
         for role, name in self.names.items():
             self._templates[role] = self._load(name, ("templates", role))
@@ -83,6 +75,10 @@ class PromptRenderer:
         template = self.template_for(role, override)
         try:
             return template.render(**variables).strip() + "\n"
+        except ConfigError:
+            raise  # an included file refused by the loader names itself
+        except TemplateLimitExceeded as error:
+            raise self._render_error(error, template, f"template operation refused: {error}") from None
         except SecurityError as error:
             raise self._render_error(error, template, "unsafe template operation refused by the sandboxed environment") from None
         except jinja2.UndefinedError as error:
@@ -110,13 +106,7 @@ class PromptRenderer:
         return ConfigError(message, file=file, line=line)
 
     def digest(self) -> str:
-        blob = hashlib.sha256()
-        for folder in self.template_dirs:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    blob.update(str(path.relative_to(folder)).encode())
-                    blob.update(path.read_bytes())
-        return blob.hexdigest()[:16]
+        return self.env.confined_loader.digest()
 
     # Prompt builders -------------------------------------------------------------------------
 

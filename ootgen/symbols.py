@@ -150,8 +150,7 @@ class SymbolIndex:
         if cached is not None:
             return cached
         try:
-            with gzip.open(path, "rb") as fh:
-                data = json.loads(fh.read())
+            data = json.loads(_read_gzip_capped(path, stamp.st_size))
         except FileNotFoundError:
             raise ConfigError("symbol index not found", file=str(path), expected="a .json.gz written by `ootgen index`") from None
         except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -431,3 +430,22 @@ class SymbolIndex:
             self._by_initial = {}
         self._by_initial[kinds] = groups
         return groups
+
+
+def _read_gzip_capped(path: Path, size: int) -> bytes:
+    """The decompressed bytes of a gzip file, read in chunks and refused past the limit (a gzip of zeros
+    expands ~1000x: it must fail at the cap, not after filling memory)."""
+    from .limits import LIMITS
+
+    if size > LIMITS.symbols_file_bytes:
+        raise ConfigError(f"symbol index is {size} bytes, larger than the {LIMITS.symbols_file_bytes} allowed", file=str(path),
+                          expected="a smaller file (see README, Limits)")
+    chunks, total = [], 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            total += len(chunk)
+            if total > LIMITS.symbols_json_bytes:
+                raise ConfigError(f"symbol index decompresses to more than {LIMITS.symbols_json_bytes} bytes", file=str(path),
+                                  expected="a .json.gz written by `ootgen index` (see README, Limits)")
+            chunks.append(chunk)
+    return b"".join(chunks)

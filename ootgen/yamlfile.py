@@ -1,11 +1,13 @@
 """Safe YAML reading that remembers where every key came from, so errors can name file and line.
 
-Only PyYAML's SafeLoader is used; unsafe tags, duplicate keys, tabs, alias bombs, huge and non-UTF-8
-files are refused with one ConfigError each.
+Only PyYAML's SafeLoader is used; unsafe tags, duplicate keys, tabs, alias bombs, too many nodes, huge and
+non-UTF-8 files, and files whose real path leaves their folder (a symlink pointing elsewhere) are refused with
+one ConfigError each. The limits are in ootgen.limits.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-
-MAX_FILE_BYTES = 2 * 1024 * 1024
-MAX_EXPANDED_NODES = 200_000  # an alias bomb expands past this long before it fills memory
+from .limits import LIMITS
 
 KeyPath = tuple
 
@@ -46,16 +46,49 @@ def format_key(path: KeyPath) -> str:
     return out or "(top level)"
 
 
-def read_text(path: Path, what: str = "file") -> str:
-    """Read a UTF-8 text file with one clear error for every way it can fail."""
+def confine(path: Path, folder: Path | None = None, what: str = "file") -> Path:
+    """The real path of `path`, refused when it leaves `folder` (by default the folder the path names).
+
+    Paths are taken as written (`..` included); what is refused is a symlink, or a symlinked folder, that
+    makes the file ootgen actually opens lie somewhere else.
+    """
+    folder = path.parent if folder is None else folder
+    real_folder = Path(os.path.realpath(folder))
+    real = Path(os.path.realpath(path))
+    if real == real_folder or real_folder in real.parents:
+        return real
+    link = f"a symlink to {os.readlink(path)}" if path.is_symlink() else f"resolved to {real}"
+    raise ConfigError(
+        f"{what} leaves its folder {folder}: it is {link}",
+        file=str(path),
+        expected=f"a file inside {folder} (symlinks may not point outside it)",
+    )
+
+
+def read_bytes_capped(path: Path, what: str, max_bytes: int, *, folder: Path | None = None) -> bytes:
+    """The bytes of a regular file inside its folder, at most `max_bytes` of them (else one clear error)."""
     if not path.exists():
         raise ConfigError(f"{what} not found", file=str(path))
-    if not path.is_file():
+    real = confine(path, folder, what)
+    if not real.is_file():
         raise ConfigError(f"{what} is not a regular file", file=str(path))
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ConfigError(f"{what} is {size} bytes, larger than the {MAX_FILE_BYTES} allowed", file=str(path))
-    raw = path.read_bytes()
+    size = real.stat().st_size
+    if size > max_bytes:
+        raise ConfigError(f"{what} is {size} bytes, larger than the {max_bytes} allowed", file=str(path),
+                          expected="a smaller file (see README, Limits)")
+    try:
+        with open(real, "rb") as fh:
+            raw = fh.read(max_bytes + 1)  # the file may have grown since stat()
+    except OSError as error:
+        raise ConfigError(f"cannot read {what}: {error.strerror}", file=str(path)) from None
+    if len(raw) > max_bytes:
+        raise ConfigError(f"{what} is larger than the {max_bytes} bytes allowed", file=str(path))
+    return raw
+
+
+def read_text(path: Path, what: str = "file", *, max_bytes: int = LIMITS.yaml_file_bytes, folder: Path | None = None) -> str:
+    """Read a UTF-8 text file with one clear error for every way it can fail."""
+    raw = read_bytes_capped(path, what, max_bytes, folder=folder)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -65,7 +98,9 @@ def read_text(path: Path, what: str = "file") -> str:
 
 def parse_yaml(text: str, file: str, *, line_offset: int = 0) -> tuple[Any, SourceMap]:
     """Parse YAML text safely; return the data and a SourceMap of every key and list item."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: same nodes and marks, ~9x faster
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same nodes and marks, ~9x faster
+    _check_node_count(text, file, line_offset, loader_class)
+    loader = loader_class(text)
     try:
         try:
             node = loader.get_single_node()
@@ -100,8 +135,31 @@ def parse_yaml(text: str, file: str, *, line_offset: int = 0) -> tuple[Any, Sour
         loader.dispose()
 
 
-def load_yaml_file(path: Path, what: str = "YAML file") -> tuple[Any, SourceMap]:
-    return parse_yaml(read_text(path, what), str(path))
+def load_yaml_file(path: Path, what: str = "YAML file", *, folder: Path | None = None) -> tuple[Any, SourceMap]:
+    return parse_yaml(read_text(path, what, folder=folder), str(path))
+
+
+def _check_node_count(text: str, file: str, line_offset: int, loader_class: type) -> None:
+    """Count nodes from the event stream (constant memory) before any node tree is built."""
+    counted = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+    count = 0
+    loader = loader_class(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, counted):
+                count += 1
+                if count > LIMITS.yaml_nodes:
+                    raise ConfigError(
+                        f"YAML has more than {LIMITS.yaml_nodes} nodes (keys, values and list items)",
+                        file=file,
+                        line=event.start_mark.line + 1 + line_offset,
+                        expected="a smaller file (see README, Limits)",
+                    )
+    except yaml.YAMLError:
+        return  # the real parse below reports syntax errors with their line
+    finally:
+        loader.dispose()
 
 
 def _check_expansion(root: yaml.Node, file: str, line_offset: int) -> None:
@@ -121,9 +179,9 @@ def _check_expansion(root: yaml.Node, file: str, line_offset: int) -> None:
             for item in node.value:
                 total += size(item)
         memo[key] = total
-        if total > MAX_EXPANDED_NODES:
+        if total > LIMITS.yaml_expanded_nodes:
             raise ConfigError(
-                f"YAML expands to more than {MAX_EXPANDED_NODES} nodes through aliases (an alias bomb?)",
+                f"YAML expands to more than {LIMITS.yaml_expanded_nodes} nodes through aliases (an alias bomb?)",
                 file=file,
                 line=node.start_mark.line + 1 + line_offset,
             )

@@ -49,14 +49,24 @@ def test_check_exit_codes_and_formats(tmp_path):
     assert set(rows[1]["findings"][0]) == {"code", "severity", "message"}
 
 
-def test_check_bad_input_exits_2_with_one_line(tmp_path):
+def test_check_broken_rows_are_findings_with_their_line_and_the_rest_is_checked(tmp_path):
     p = tmp_path / "broken.jsonl"
-    p.write_text("{nope\n")
-    r = run_cli("check", str(p))
-    assert r.returncode == 2
-    assert "broken.jsonl:1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    p.write_bytes(b"{nope\n" + json.dumps(GOOD).encode() + b"\n" + b'{"instruction": "x", "output": "caf\xe9"}\n'
+                  + json.dumps({"instruction": "no answer"}).encode() + b"\n")
+    r = run_cli("check", str(p), "--format", "jsonl")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["line"], row["accepted"]) for row in rows] == [(1, False), (2, True), (3, False), (4, False)]
+    messages = [row["findings"][0]["message"] for row in rows if not row["accepted"]]
+    assert [m.split(":")[0] for m in messages] == ["line 1", "line 3", "line 4"]
+    assert "invalid JSON" in messages[0] and "UTF-8" in messages[1] and "missing key 'output'" in messages[2]
+
+
+def test_check_unreadable_symbols_exits_2_with_one_line(tmp_path):
     r = run_cli("check", str(_jsonl(tmp_path / "g.jsonl", GOOD)), "--symbols", str(tmp_path / "none.json.gz"))
     assert r.returncode == 2
+    assert "none.json.gz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_index_command_builds_an_index(tmp_path):
