@@ -248,7 +248,7 @@ def export_command(run_dir: str, fmt: str, min_score: float | None, output: str 
 
     from .store import RunStore
 
-    store = RunStore.open_run_dir(run_dir, readonly=True)
+    store = RunStore.open_run_dir(Path(run_dir), readonly=True)
     if fmt == "hf":
         from .hf import export_hf, hf_settings, push_to_hub
 

@@ -178,7 +178,7 @@ class Deduplicator:
             bucket = table.get(band_key)
             if bucket is None:
                 table[band_key] = doc_id
-            elif type(bucket) is int:
+            elif isinstance(bucket, int):
                 table[band_key] = [bucket, doc_id]
             else:
                 bucket.append(doc_id)
@@ -189,7 +189,7 @@ class Deduplicator:
             bucket = table.get(band_key)
             if bucket is None:
                 continue
-            if type(bucket) is int:
+            if isinstance(bucket, int):
                 candidates.add(bucket)
             else:
                 candidates.update(bucket)

@@ -189,8 +189,8 @@ def export_hf(store: RunStore, out_dir: Path, *, run_name: str, settings: HfSett
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise OotgenError("export.hf.file_format parquet needs pyarrow", key="export.hf.file_format",
                           expected="`pip install pyarrow`, or file_format: jsonl") from None
@@ -243,7 +243,7 @@ def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: d
     run_settings = store.get_meta("settings", {}) or {}
     everything = list(store.curated_candidates())
     status = Counter(c.status for c in everything)
-    human = Counter()
+    human: Counter[str] = Counter()
     for candidate in everything:
         decision = (candidate.extras or {}).get("human")
         if decision:

@@ -110,9 +110,9 @@ def summarise(store: RunStore, name: str) -> RunSummary:
     # No RunStore method lists failures one by one; totals() only counts them.
     grouped: dict[tuple[str, str], list] = {}
     for kind, reason in store.db.execute("SELECT kind, reason FROM failures ORDER BY id"):
-        entry = grouped.setdefault((kind, reason_group(reason)), [0, ""])
-        entry[0] += 1
-        entry[1] = reason
+        group = grouped.setdefault((kind, reason_group(reason)), [0, ""])
+        group[0] += 1
+        group[1] = reason
     summary.failures = sorted(((k, g, n, last) for (k, g), (n, last) in grouped.items()), key=lambda f: (-f[2], f[0], f[1]))
     return summary
 
@@ -183,7 +183,7 @@ def histogram(s: RunSummary) -> Histogram | None:
     bin_w = plot_w / bins
     bars = []
     for i in range(bins):
-        base = pad_top + plot_h
+        base: float = pad_top + plot_h
         for status in (REJECTED, ACCEPTED):
             n = counts[status][i]
             if n:
