@@ -21,7 +21,7 @@ from ootgen.models import Usage
 from ootgen.plan import Task
 from ootgen.records import Example
 from ootgen.store import ACCEPTED, PENDING, RunStore
-from tests.conftest import run_cli
+from tests.conftest import clean_env, run_cli
 
 datasets = pytest.importorskip("datasets")
 
@@ -185,3 +185,46 @@ def test_bad_export_override_is_one_line_and_exit_2(big_run, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "export.hf.rows" in result.stderr
     assert not (tmp_path / "z").exists()
+
+
+@pytest.fixture
+def fake_hub():
+    from tests.fake_hub import FakeHub
+
+    hub = FakeHub()
+    yield hub
+    hub.close()
+
+
+def _hub_env(tmp_path: Path, hub, token: str | None) -> dict:
+    env = clean_env(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("HF_TOKEN", None)
+    env.pop("HUGGING_FACE_HUB_TOKEN", None)
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def test_push_to_hub_uploads_the_folder_to_hf_endpoint(big_run, tmp_path, fake_hub):
+    pytest.importorskip("huggingface_hub")
+    run_dir, _, _, _ = big_run
+    token = "hf_test_0123456789abcdef"
+    result = run_cli("export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf"), "--push-to-hub", "me/oot-data",
+                     env=_hub_env(tmp_path, fake_hub, token))
+    assert result.returncode == 0, result.stderr
+    assert [(r["name"], r.get("organization"), r["type"]) for r in fake_hub.repos] == [("oot-data", "me", "dataset")]
+    local = {p.relative_to(tmp_path / "hf").as_posix(): p.read_bytes() for p in (tmp_path / "hf").rglob("*") if p.is_file()}
+    assert fake_hub.files == local and set(local) == {"README.md", "data/train.jsonl", "data/validation.jsonl", "data/test.jsonl"}
+    assert {auth for method, _, auth in fake_hub.requests if method == "POST"} == {f"Bearer {token}"}
+    assert token not in result.stdout + result.stderr and "pushed to" in result.stdout
+
+
+def test_push_to_hub_without_a_token_is_a_user_error_and_sends_nothing(big_run, tmp_path, fake_hub):
+    pytest.importorskip("huggingface_hub")
+    run_dir, _, _, _ = big_run
+    result = run_cli("export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf"), "--push-to-hub", "me/oot-data",
+                     env=_hub_env(tmp_path, fake_hub, None))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "needs a Hugging Face token" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert [r for r in fake_hub.requests if r[0] == "POST"] == []
+    assert (tmp_path / "hf" / "README.md").is_file()  # the local folder is written either way
