@@ -228,3 +228,28 @@ def test_push_to_hub_without_a_token_is_a_user_error_and_sends_nothing(big_run, 
     assert "needs a Hugging Face token" in result.stderr and result.stderr.strip().count("\n") == 0
     assert [r for r in fake_hub.requests if r[0] == "POST"] == []
     assert (tmp_path / "hf" / "README.md").is_file()  # the local folder is written either way
+
+
+def test_readme_formatting_snippet_runs_on_the_export(big_run, tmp_path):
+    """The README's `to_text` function, copied from the README, over the loaded DatasetDict."""
+    import jinja2
+
+    run_dir, texts, _, _ = big_run
+    assert run_cli("export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "d")).returncode == 0
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"\n(def to_text\(batch\):\n(?:    .*\n)+)\ndataset = dataset\.map\(to_text, batched=True\)\n", readme)
+    assert snippet, "the README no longer holds the to_text snippet"
+
+    class StandInTokenizer:  # what apply_chat_template does with a chat template, without a model download
+        template = jinja2.Template("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}")
+
+        def apply_chat_template(self, messages, tokenize=True):
+            assert tokenize is False
+            return self.template.render(messages=messages)
+
+    namespace = {"tokenizer": StandInTokenizer()}
+    exec(snippet.group(1), namespace)
+    dataset = datasets.load_dataset(str(tmp_path / "d")).map(namespace["to_text"], batched=True)
+    row = dataset["train"][0]
+    assert row["text"].startswith("<|user|>") and "<|assistant|>Answer " in row["text"]
+    assert sum(len(dataset[s]) for s in dataset) == len(texts)
