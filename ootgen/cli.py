@@ -216,6 +216,13 @@ def status(run_dir: str) -> None:
     states = store.task_states()
     click.echo(f"run {run_dir}: model {store.get_meta('model')}, seed {store.get_meta('seed')}, target {store.get_meta('target')}")
     click.echo(f"  accepted {totals['accepted']}  rejected {totals['rejected']}  pending {totals['pending']}")
+    human = store.human_verdicts()
+    if human:
+        decided = [v.status for v in human.values()]
+        click.echo(f"  human review: {len(human)} decided (accepted {decided.count('accepted')}, rejected "
+                   f"{decided.count('rejected')}, edited {sum(1 for v in human.values() if v.edit)}); after it: "
+                   f"accepted {sum(1 for _ in store.curated_candidates('accepted'))}, "
+                   f"rejected {sum(1 for _ in store.curated_candidates('rejected'))}")
     click.echo(f"  tasks {len(states)}: " + ", ".join(f"{s} {list(states.values()).count(s)}" for s in sorted(set(states.values()))))
     click.echo(f"  calls {totals['calls']}  reused {totals['responses_reused_from_cache']}  failures {totals['failures']}")
     click.echo(f"  tokens in {usage.input_tokens:,} cache-read {usage.cache_read_input_tokens:,} "
@@ -226,21 +233,58 @@ def status(run_dir: str) -> None:
 
 @main.command(name="export")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages"]), default="alpaca", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages", "hf"]), default="alpaca", show_default=True,
+              help="A JSONL format, or hf: a Hugging Face dataset folder (splits + dataset card).")
 @click.option("--min-score", type=float, default=None, help="Only examples scoring at least this.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output JSONL [<run dir>/export_<format>.jsonl].")
-def export_command(run_dir: str, fmt: str, min_score: float | None, output: str | None) -> None:
-    """Re-export a run's accepted examples in another format (no API call)."""
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Output JSONL [<run dir>/export_<format>.jsonl]; with --format hf a folder [<run dir>/hf].")
+@click.option("--set", "overrides", multiple=True, metavar="export.hf.KEY=VALUE",
+              help="With --format hf: override an export.hf config key (value parsed as YAML); repeatable.")
+@click.option("--push-to-hub", "hub_repo", default=None, metavar="REPO",
+              help="With --format hf: upload the folder as dataset REPO (needs huggingface_hub and a token; honours HF_ENDPOINT).")
+def export_command(run_dir: str, fmt: str, min_score: float | None, output: str | None, overrides: tuple[str, ...],
+                   hub_repo: str | None) -> None:
+    """Re-export a run's accepted examples (as curated in `ootgen review`) in another format (no API call)."""
     from pathlib import Path
 
-    from .export import export_run
     from .store import RunStore
 
-    store = RunStore.open_run_dir(run_dir, readonly=True)
+    store = RunStore.open_run_dir(Path(run_dir), readonly=True)
+    if fmt == "hf":
+        from .hf import export_hf, hf_settings, push_to_hub
+
+        folder = Path(output) if output else Path(run_dir) / "hf"
+        result = export_hf(store, folder, run_name=Path(run_dir).resolve().name, settings=hf_settings(store, overrides),
+                           min_score=min_score)
+        for warning in result.warnings:
+            click.echo(f"ootgen: warning: {warning}", err=True)
+        sizes = ", ".join(f"{split} {n}" for split, n in result.sizes.items())
+        click.echo(f"wrote {result.folder} ({sizes}; {result.groups} leak-free groups), {result.card}")
+        if hub_repo:
+            click.echo(f"pushed to {push_to_hub(result.folder, hub_repo)}")
+        return
+    if overrides or hub_repo:
+        raise click.UsageError("--set and --push-to-hub go with --format hf")
+    from .export import export_run
+
     target = store.get_meta("target")
     out = Path(output) if output else Path(run_dir) / f"export_{fmt}.jsonl"
     paths = export_run(store, output=out, target=target, fmt=fmt, min_score=min_score, stop_reason="export")
     click.echo(f"wrote {paths['dataset']} ({fmt}), {paths['metadata']}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Print the address instead of opening a browser.")
+def review(run_dir: str, port: int, no_browser: bool) -> None:
+    """Curate a run in a local web page: filter, read, accept, reject or edit examples (safe while it runs)."""
+    from pathlib import Path
+
+    from .review import serve
+
+    serve(Path(run_dir), port=port, open_browser=not no_browser, announce=lambda line: click.echo(line, err=False))
 
 
 @main.command()

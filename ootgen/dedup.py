@@ -147,19 +147,53 @@ class Deduplicator:
         found = self._lookup(text)
         if isinstance(found, Duplicate):
             return found
+        self._remember(key, found)
+        return None
+
+    def similar(self, key: str, text: str) -> list[Duplicate]:
+        """Every remembered text that `text` repeats, exactly or nearly; then remember `text` too, even when
+        it repeats one. Used to cluster a finished dataset (add() reports only the first repeat)."""
+        normalised = normalise(text)
+        digest = hashlib.blake2b(normalised.encode(), digest_size=16).digest()
+        found: dict[int, float] = {}
+        if digest in self._exact:
+            found[self._exact[digest]] = 1.0
+        shingles = _shingle_hashes(normalised) if normalised else np.empty(0, dtype=np.uint64)
+        band_keys = self._band_keys(shingles) if normalised else []
+        shingles = shingles.astype(np.uint32)
+        ids = self._band_candidates(band_keys)
+        if len(ids):
+            for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, shingles).tolist()):
+                if similarity >= self.near_threshold:
+                    found.setdefault(doc_id, similarity)
+        self._remember(key, _Fingerprint(digest, shingles, band_keys))
+        return [Duplicate(kind="exact" if s == 1.0 else "near", of=self._keys[i], similarity=s) for i, s in sorted(found.items())]
+
+    def _remember(self, key: str, found: _Fingerprint) -> None:
         doc_id = len(self._keys)
         self._keys.append(key)
-        self._exact[found.digest] = doc_id
+        self._exact.setdefault(found.digest, doc_id)
         self._store_shingles(doc_id, found.shingles)
         for table, band_key in zip(self._band_tables, found.band_keys):
             bucket = table.get(band_key)
             if bucket is None:
                 table[band_key] = doc_id
-            elif type(bucket) is int:
+            elif isinstance(bucket, int):
                 table[band_key] = [bucket, doc_id]
             else:
                 bucket.append(doc_id)
-        return None
+
+    def _band_candidates(self, band_keys: list[int]) -> np.ndarray:
+        candidates: set[int] = set()
+        for table, band_key in zip(self._band_tables, band_keys):
+            bucket = table.get(band_key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, int):
+                candidates.add(bucket)
+            else:
+                candidates.update(bucket)
+        return np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
 
     def _store_shingles(self, doc_id: int, shingles: np.ndarray) -> None:
         if doc_id + 2 > len(self._offsets):
@@ -207,17 +241,8 @@ class Deduplicator:
         shingles = _shingle_hashes(normalised)
         band_keys = self._band_keys(shingles)
         shingles = shingles.astype(np.uint32)
-        candidates: set[int] = set()
-        for table, band_key in zip(self._band_tables, band_keys):
-            bucket = table.get(band_key)
-            if bucket is None:
-                continue
-            if type(bucket) is int:
-                candidates.add(bucket)
-            else:
-                candidates.update(bucket)
-        if candidates:
-            ids = np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
+        ids = self._band_candidates(band_keys)
+        if len(ids):
             similarities = self._jaccard(ids, shingles)
             best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
             if similarities[best] >= self.near_threshold:

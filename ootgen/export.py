@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import OotgenError
 from .records import Example
-from .store import ACCEPTED, REJECTED, RunStore, StoredCandidate
+from .store import ACCEPTED, PENDING, REJECTED, RunStore, StoredCandidate
 
 FORMATS = ("alpaca", "sharegpt", "messages")
 MULTI_TURN_RULES = ("flatten", "skip")
@@ -83,7 +83,9 @@ def _joined(instruction: str, input_text: str) -> str:
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
     """Accepted examples in acceptance order; the steps of a difficulty ladder stay together, in step order,
     where the ladder's first accepted step stands."""
-    chosen = [c for c in store.candidates(ACCEPTED, order="accepted_seq") if min_score is None or (c.score or 0) >= min_score]
+    # Human review decides (ootgen review): its rejections drop out, its acceptances follow the model's.
+    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, accepted_seq, id")
+              if min_score is None or (c.score or 0) >= min_score]
     chosen = chosen[:target] if target else chosen
     ladders: dict[int, list[StoredCandidate]] = {}
     for candidate in chosen:
@@ -116,7 +118,7 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
                 provenance.append({"line": len(lines), "type": candidate.example.type, **candidate.extras})
     write_atomic(output, lines)
     rejected_path = sibling(output, "rejected.jsonl")
-    write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.candidates(REJECTED)))
+    write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.curated_candidates(REJECTED)))
     metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
                               fmt=fmt, limiter_peak=limiter_peak, project=project)
     # Where examples came from: real functions (with file and commit), community questions, ladder steps.
@@ -150,7 +152,8 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
                    stop_reason: str, fmt: str, limiter_peak: int | None, project=None) -> dict:
     totals = store.totals()
     usage = totals["usage"]
-    all_candidates = list(store.candidates())
+    all_candidates = list(store.curated_candidates())
+    status_counts = Counter(c.status for c in all_candidates)
     judged = [c for c in all_candidates if c.status in (ACCEPTED, REJECTED)]
     scores = [c.score for c in chosen if c.score is not None]
     histogram = Counter(f"{min(int(s), 9)}-{min(int(s), 9) + 1}" for s in (c.score for c in judged) if s is not None)
@@ -182,8 +185,9 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "rejection_reasons": dict(reasons),
         "static_finding_codes": dict(finding_codes),
         "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
-        "candidates": {"total": len(all_candidates), "accepted": totals["accepted"], "rejected": totals["rejected"],
-                       "pending": totals["pending"], "surplus_accepted": max(0, totals["accepted"] - exported)},
+        "candidates": {"total": len(all_candidates), "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
+                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - exported),
+                       "human_reviewed": sum(1 for c in all_candidates if "human" in (c.extras or {}))},
         "api": {
             "calls": totals["calls"],
             "failures": totals["failures"],

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS failures (
 CREATE TABLE IF NOT EXISTS batches (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, request_keys TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS human_verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+    status TEXT NOT NULL, reason TEXT, edit TEXT, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS human_verdicts_candidate ON human_verdicts(candidate_id, id);
 """
 
 # Candidate statuses: pending (awaiting the judge), accepted, rejected.
@@ -75,6 +80,19 @@ class StoredCandidate:
     reason: str | None
     accepted_seq: int | None
     extras: dict = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
+
+
+@dataclass(frozen=True)
+class HumanVerdict:
+    """A person's decision on a candidate (from `ootgen review`). The model's own verdict is never changed:
+    decisions are appended, the latest one per candidate is in force, and an edit carries the edited text
+    (instruction, input, output) forward to later decisions."""
+
+    candidate_id: int
+    status: str  # accepted or rejected
+    reason: str | None
+    edit: dict | None  # {"instruction", "input", "output"} or None when the text is the model's
+    created: float
 
 
 class RunStore:
@@ -154,7 +172,7 @@ class RunStore:
 
     def reset(self) -> None:
         with self.transaction():
-            for table in ("meta", "tasks", "requests", "candidates", "failures", "batches"):
+            for table in ("meta", "tasks", "requests", "candidates", "failures", "batches", "human_verdicts"):
                 self.db.execute(f"DELETE FROM {table}")
         self._counts = Counter()
 
@@ -258,6 +276,10 @@ class RunStore:
         for row in self.db.execute(sql, (status,) if status else ()):
             yield _candidate(row)
 
+    def candidate(self, candidate_id: int) -> StoredCandidate | None:
+        row = self.db.execute("SELECT * FROM candidates WHERE id=?", (candidate_id,)).fetchone()
+        return _candidate(row) if row else None
+
     def count(self, status: str | None = None) -> int:
         """Candidates with `status` (all candidates when None)."""
         if self._counts is not None:
@@ -265,6 +287,60 @@ class RunStore:
         if status is None:
             return self.db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
         return self.db.execute("SELECT COUNT(*) FROM candidates WHERE status=?", (status,)).fetchone()[0]
+
+    # human verdicts (ootgen review) --------------------------------------------------------------
+
+    def record_human_verdict(self, candidate_id: int, status: str, *, reason: str | None = None,
+                             edit: dict | None = None) -> HumanVerdict:
+        """Append a person's decision; without `edit`, an earlier edit of the candidate stays in force."""
+        if status not in (ACCEPTED, REJECTED):
+            raise ValueError(f"a human verdict is accepted or rejected, not {status!r}")
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM candidates WHERE id=?", (candidate_id,)).fetchone() is None:
+                raise KeyError(candidate_id)
+            if edit is None:
+                earlier = self.human_verdict(candidate_id)
+                edit = earlier.edit if earlier else None
+            verdict = HumanVerdict(candidate_id, status, reason, edit, time.time())
+            self.db.execute(
+                "INSERT INTO human_verdicts(candidate_id, status, reason, edit, created) VALUES(?,?,?,?,?)",
+                (candidate_id, status, reason, json.dumps(edit) if edit else None, verdict.created),
+            )
+        return verdict
+
+    def human_verdict(self, candidate_id: int) -> HumanVerdict | None:
+        """The decision in force for one candidate."""
+        if not self._has_human_verdicts():
+            return None
+        row = self.db.execute("SELECT * FROM human_verdicts WHERE candidate_id=? ORDER BY id DESC LIMIT 1",
+                              (candidate_id,)).fetchone()
+        return _human_verdict(row) if row else None
+
+    def human_verdicts(self) -> dict[int, HumanVerdict]:
+        """The decision in force for every candidate a person has decided on."""
+        if not self._has_human_verdicts():
+            return {}
+        rows = self.db.execute("SELECT * FROM human_verdicts WHERE id IN (SELECT MAX(id) FROM human_verdicts GROUP BY candidate_id)")
+        return {row["candidate_id"]: _human_verdict(row) for row in rows}
+
+    def human_history(self, candidate_id: int) -> list[HumanVerdict]:
+        if not self._has_human_verdicts():
+            return []
+        rows = self.db.execute("SELECT * FROM human_verdicts WHERE candidate_id=? ORDER BY id", (candidate_id,))
+        return [_human_verdict(row) for row in rows]
+
+    def curated_candidates(self, status: str | None = None, *, order: str = "id") -> Iterator[StoredCandidate]:
+        """Candidates as a person left them: a human verdict overrides the status (and an edit the text);
+        the model's verdict, score and findings stay as they were. Pending candidates are left alone."""
+        human = self.human_verdicts()
+        for candidate in self.candidates(order=order):
+            curated = apply_human_verdict(candidate, human.get(candidate.id))
+            if status is None or curated.status == status:
+                yield curated
+
+    def _has_human_verdicts(self) -> bool:
+        # A read-only store opened on a run made before this table existed has no such table.
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='human_verdicts'").fetchone() is not None
 
     # batches ------------------------------------------------------------------------------------
 
@@ -356,6 +432,35 @@ def _candidate(row: sqlite3.Row) -> StoredCandidate:
         breakdown=json.loads(row["breakdown"]) if row["breakdown"] else None, status=row["status"],
         reason=row["reason"], accepted_seq=row["accepted_seq"], extras=json.loads(row["extras"] or "{}"),
     )
+
+
+def _human_verdict(row: sqlite3.Row) -> HumanVerdict:
+    return HumanVerdict(candidate_id=row["candidate_id"], status=row["status"], reason=row["reason"],
+                        edit=json.loads(row["edit"]) if row["edit"] else None, created=row["created"])
+
+
+HUMAN_REASON_PREFIX = "human"
+
+
+def apply_human_verdict(candidate: StoredCandidate, verdict: HumanVerdict | None) -> StoredCandidate:
+    """`candidate` with a person's decision applied (unchanged when there is none or it is still pending)."""
+    if verdict is None or candidate.status == PENDING:
+        return candidate
+    example = candidate.example
+    if verdict.edit:
+        edit = verdict.edit
+        turns = example.turns
+        if turns:  # a dialogue: the edit replaces its first user turn and its last assistant turn
+            first_user = next(i for i, t in enumerate(turns) if t.role == "user")
+            last_assistant = max(i for i, t in enumerate(turns) if t.role == "assistant")
+            turns = tuple(Turn(t.role, edit["instruction"] if i == first_user else edit["output"] if i == last_assistant
+                               else t.content) for i, t in enumerate(turns))
+        example = replace(example, instruction=edit["instruction"], input=edit.get("input", ""), output=edit["output"],
+                          turns=turns)
+    reason = None if verdict.status == ACCEPTED else f"{HUMAN_REASON_PREFIX}: {verdict.reason or 'rejected in review'}"
+    extras = {**(candidate.extras or {}), "human": {"status": verdict.status, "reason": verdict.reason,
+                                                    "edited": bool(verdict.edit), "at": verdict.created}}
+    return replace(candidate, example=example, status=verdict.status, reason=reason, extras=extras)
 
 
 class ResponseCache:

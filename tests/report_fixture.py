@@ -19,7 +19,10 @@ TYPES = ("code_explanation", "debugging_help", "conversational")
 CONTEXTS = ("actor_system", "player_system", "save_data")
 COMPLEXITIES = ("beginner", "intermediate", "advanced")
 THRESHOLD = 6.0
-PLANTED_SCRIPT = "<script>alert('pwned')</script>"
+PLANTED_SCRIPT = "<script>window.ootgenPwned = 'script'</script>"
+# Markup that runs without a <script> tag when a page inserts it as HTML.
+PLANTED_HANDLER = '<img src="x" onerror="window.ootgenPwned = \'onerror\'">'
+
 SLOTS = 4
 TASKS = 10
 
@@ -60,7 +63,7 @@ def _example(task: Task, slot: int) -> Example:
     output = (f"`{subject}` runs once per frame while the actor is alive. It reads `play->state.frames` "
               f"and updates the actor's position:\n\n```c\n{code}\n```\n\nSee also `Actor_UpdateAll`.")
     if task.index == 2 and slot == 1:
-        output += f"\n\nAnd a stray tag the model wrote: {PLANTED_SCRIPT} & <b>bold</b>"
+        output += f"\n\nAnd a stray tag the model wrote: {PLANTED_SCRIPT} & <b>bold</b> {PLANTED_HANDLER}"
     turns: tuple[Turn, ...] = ()
     if task.type == "conversational":
         turns = (Turn("user", instruction), Turn("assistant", output), Turn("user", "And for the child form?"),

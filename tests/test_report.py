@@ -8,7 +8,8 @@ import pytest
 
 from ootgen.errors import OotgenError
 from ootgen.report import build_report, reason_group, write_report
-from tests.report_fixture import PLANTED_SCRIPT, TYPES, RunFacts, build_run
+from ootgen.store import RunStore
+from tests.report_fixture import PLANTED_HANDLER, PLANTED_SCRIPT, TYPES, RunFacts, build_run
 
 
 @pytest.fixture
@@ -76,12 +77,49 @@ def test_reason_group_is_the_text_before_the_first_paren_or_colon():
 def test_model_output_is_escaped(run_dir):
     html = build_report(run_dir)
 
-    assert PLANTED_SCRIPT not in html
-    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
-    assert "<b>bold</b>" not in html
+    assert PLANTED_SCRIPT not in html and PLANTED_HANDLER not in html
+    assert "&lt;script&gt;window.ootgenPwned = 'script'&lt;/script&gt;" in html
+    assert "&lt;img src=&quot;x&quot; onerror=" in html
+    assert "<b>bold</b>" not in html and "<img" not in html.lower()
     assert "&lt;too many requests&gt;" in html  # failure messages too
     assert "wrong &lt;struct&gt; field name" in html  # judge verdict technical_issues
     assert "<script" not in html.lower()
+
+
+@pytest.mark.usefixtures("facts")
+def test_prose_is_markdown_and_code_is_highlighted(run_dir):
+    html = build_report(run_dir)
+
+    # Prose is a paragraph with inline code, not a monospace block; a ```c fence is highlighted C.
+    assert re.search(r"<p><code>\w+</code> runs once per frame while the actor is alive\.", html)
+    assert '<pre class="highlight"><code class="language-c"><span class="kt">void</span>' in html
+    assert "<pre>" not in html  # no raw monospace dump of an answer
+
+
+def test_report_is_titled_by_the_dataset_name(tmp_path):
+    build_run(tmp_path / "run")
+    store = RunStore.open_run_dir(tmp_path / "run")
+    settings = store.get_meta("settings")
+    store.set_meta("settings", {**settings, "export": {"hf": {"name": "OoT Actors <v1>"}}})
+    store.close()
+    html = build_report(tmp_path / "run")
+
+    assert "<h1>OoT Actors &lt;v1&gt;</h1>" in html and "<title>OoT Actors &lt;v1&gt; · ootgen report</title>" in html
+
+
+def test_report_counts_human_review_decisions(run_dir, facts):
+    store = RunStore.open_run_dir(run_dir)
+    accepted = [c.id for c in store.candidates("accepted")]
+    store.record_human_verdict(accepted[0], "rejected", reason="wrong <flag>")
+    store.record_human_verdict(accepted[1], "accepted", edit={"instruction": "Edited question?", "input": "",
+                                                               "output": "Edited **answer**."})
+    store.close()
+    text = _text(build_report(run_dir))
+
+    assert f"{facts.accepted - 1} / 30" in text
+    assert f"{facts.rejected + 1} rejected" in text and "2 decided by a person (1 edited)" in text
+    assert "human: wrong &lt;flag&gt;" in build_report(run_dir)
+    assert "Edited <strong>answer</strong>." in build_report(run_dir)
 
 
 @pytest.mark.usefixtures("facts")
