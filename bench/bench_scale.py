@@ -1,0 +1,113 @@
+"""Memory and wall time of whole runs at growing sizes, against the fake API with no latency.
+
+    python bench/bench_scale.py [--sizes 1000,20000,100000] [--batch] [--no-dedup] [--concurrency 16]
+
+For each size N: `ootgen run --num-examples N` in a subprocess (the real CLI) against a fake API server
+that runs in its own process (so the fake's request log does not count), peak RSS of the ootgen process
+from wait4(), wall time; then the slope of peak RSS per example between the smallest and largest size,
+and the time a resume of the largest run takes to send its first new request (`--num-examples` raised by
+10 on the same run directory). Prints `ROW name | measured | target | verdict` lines for bench/run_all.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
+
+import bench_pipeline as bp  # noqa: E402
+
+TARGET_SLOPE_KB = 1.0
+TARGET_100K_MB = 300.0
+TARGET_RESUME_S = 10.0
+
+
+def start_fake_process(batch: bool) -> tuple[subprocess.Popen, str]:
+    config = {"responder": "oot", "api_key": bp.FAKE_KEY, "batch_complete_after_polls": 1}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0", "--config", json.dumps(config)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bp.clean_env())
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def fake_requests(base_url: str) -> int:
+    with urllib.request.urlopen(f"{base_url}/_fake/log?bodies=0") as response:
+        return sum(1 for e in json.load(response) if str(e.get("path", "")).startswith("/v1/messages"))
+
+
+def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, concurrency: int) -> dict:
+    env = bp.clean_env(ANTHROPIC_API_KEY=bp.FAKE_KEY, ANTHROPIC_BASE_URL=base_url, XDG_CACHE_HOME=str(workdir / "xdg"))
+    args = [*bp.ootgen_command(), "run", bp.DEFAULT_CONFIG, "--num-examples", str(n), "--concurrency", str(concurrency),
+            "--no-cache", "--progress", "json", "--output", str(workdir / "out.jsonl"), "--run-dir", str(workdir / "run"),
+            "--set", f"dedup.enabled={'true' if dedup else 'false'}"]
+    if batch:
+        args.append("--batch")
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first_call = None
+    assert proc.stderr is not None
+    for line in proc.stderr:  # JSON progress events: the first `call` event is the first request sent
+        if first_call is None and '"call"' in line:
+            first_call = time.perf_counter() - started
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"n": n, "rc": proc.returncode, "wall_s": time.perf_counter() - started, "first_call_s": first_call,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,20000,100000")
+    parser.add_argument("--batch", action="store_true")
+    parser.add_argument("--no-dedup", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    mode = "batch" if args.batch else "streaming"
+    results = []
+    fake, base_url = start_fake_process(args.batch)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ootgen-scale-") as tmp:
+            for n in sizes:
+                workdir = Path(tmp) / str(n)
+                result = run_once(base_url, workdir, n, batch=args.batch, dedup=not args.no_dedup,
+                                  concurrency=args.concurrency)
+                results.append(result)
+                print(f"ROW {mode} run of {n:,} examples | {result['peak_rss_mb']:.0f} MB peak RSS, "
+                      f"{result['wall_s']:.0f} s wall (rc {result['rc']}) | | info", flush=True)
+            largest = results[-1]
+            resumed = run_once(base_url, Path(tmp) / str(largest["n"]), largest["n"] + 10, batch=args.batch,
+                               dedup=not args.no_dedup, concurrency=args.concurrency)
+    finally:
+        fake.terminate()
+        fake.wait()
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        slope_kb = (last["peak_rss_mb"] - first["peak_rss_mb"]) * 1024 / (last["n"] - first["n"])
+        verdict = "ok" if slope_kb <= TARGET_SLOPE_KB else "MISS"
+        print(f"ROW {mode} peak RSS slope, {first['n']:,} to {last['n']:,} examples | {slope_kb:.2f} KB/example "
+              f"| <= {TARGET_SLOPE_KB} KB | {verdict}")
+    if largest["n"] >= 100_000:
+        verdict = "ok" if largest["peak_rss_mb"] <= TARGET_100K_MB else "MISS"
+        print(f"ROW {mode} run of {largest['n']:,} examples, peak RSS | {largest['peak_rss_mb']:.0f} MB "
+              f"| <= {TARGET_100K_MB:.0f} MB | {verdict}")
+    first_call = resumed["first_call_s"]
+    verdict = "n/a" if first_call is None else ("ok" if first_call <= TARGET_RESUME_S else "MISS")
+    shown = "no request" if first_call is None else f"{first_call:.1f} s"
+    print(f"ROW {mode} resume of the {largest['n']:,}-example run to its first new request | {shown} "
+          f"| <= {TARGET_RESUME_S:.0f} s | {verdict}")
+
+
+if __name__ == "__main__":
+    main()
