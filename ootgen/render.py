@@ -7,7 +7,6 @@ share a cached prompt prefix.
 
 from __future__ import annotations
 
-import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -26,7 +26,7 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
 
-    def _handler(hub) -> type[BaseHTTPRequestHandler]:  # noqa: N805 (the handler closes over the hub)
+    def _handler(hub) -> type[BaseHTTPRequestHandler]:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
