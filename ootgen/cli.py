@@ -284,7 +284,7 @@ def review(run_dir: str, port: int, no_browser: bool) -> None:
 
     from .review import serve
 
-    serve(Path(run_dir), port=port, open_browser=not no_browser, announce=lambda line: click.echo(line, err=False))
+    serve(Path(run_dir), port=port, open_browser=not no_browser, announce=click.echo)
 
 
 @main.command()
