@@ -5,9 +5,14 @@
 1. throughput of `ootgen run` against the fake API (latency L, server cap K, queue mode) vs ideal K / L;
 2. API calls per accepted example, ootgen and a naive design (bench/bench_pipeline.py);
 3. prompt cache: cache-read share of input tokens, billed input tokens per accepted example vs naive;
-4. static L1 examples/s on one core (bench/bench_static.py, else a fallback corpus);
+4. static L1 answers/s on one core and what it rejects (bench/bench_static.py);
 5. dedup of 100k examples (20k with --quick): seconds and peak RSS (bench/bench_dedup.py);
-6. `ootgen --help` and `ootgen validate` wall time.
+6. `ootgen --help` and `ootgen validate` wall time;
+7. the compiler layer on a decomp checkout (bench/bench_compile.py, with --decomp DIR);
+8. whole runs at 1k/20k/100k examples: peak RSS, slope, resume (bench/bench_scale.py).
+
+Every row comes from this one run; a bench script that fails or prints no row is an ERROR row and the
+exit status is 1.
 
 Numbers are ratios measured in one run on this machine; they are benchmarks, not tests. A full run
 takes a few minutes, --quick under two.
@@ -20,7 +25,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -210,28 +214,26 @@ def _one_core() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
+def script_rows(table: Table, label: str, args: list[str], results: dict, *, timeout: float = 1800,
+                one_core: bool = False) -> None:
+    """Run a bench script and add every `ROW name | measured | target | verdict` line it prints to the table.
+
+    A script that fails or prints no ROW line adds an ERROR row (and run_all exits 1): never a silent fallback.
+    """
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=_one_core if one_core else None, env=bp.clean_env())
+    results[label] = {"rc": proc.returncode, "stdout": proc.stdout, "stderr_tail": proc.stderr[-2000:]}
+    rows = [line[4:].split(" | ") for line in proc.stdout.splitlines() if line.startswith("ROW ")]
+    for row in rows:
+        name, measured, target, verdict = (row + ["", "", ""])[:4]
+        table.add(f"{label}: {name.strip()}", measured.strip(), target.strip(), verdict.strip())
+    if proc.returncode or not rows:
+        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        table.add(f"{label}: {' '.join(args)}", f"rc {proc.returncode}, {len(rows)} rows: {err[:160]}", "", "ERROR")
+
+
 def static(table: Table, results: dict) -> None:
-    rate, source = None, ""
-    script = BENCH / "bench_static.py"
-    if script.exists():
-        proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                              preexec_fn=_one_core, env=bp.clean_env())
-        numbers = re.findall(r"(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s*$", proc.stdout.strip())
-        if proc.returncode == 0 and numbers:
-            rate, source = float(numbers[-1][0]), "bench/bench_static.py"
-            results["static"] = {"source": source, "stdout": proc.stdout}
-        else:
-            err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            table.notes.append(f"bench/bench_static.py failed (rc {proc.returncode}: {err}); static rate from the fallback corpus")
-    if rate is None:
-        proc = subprocess.run([sys.executable, str(BENCH / "bench_pipeline.py"), "static", "--one-core"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300, env=bp.clean_env())
-        data = json.loads(proc.stdout) if proc.returncode == 0 else {}
-        results["static"] = {"source": "fallback", **data}
-        rate = data.get("per_s")
-        source = f"OotResponder corpus, {data.get('mean_chars', 0):.0f} chars avg" if data else proc.stderr[-300:]
-    table.add(f"4 static L1 checks, one core ({source})", f"{_f(rate, 0)} examples/s", f">= {TARGET_STATIC:,.0f}",
-              at_least(rate, TARGET_STATIC))
+    script_rows(table, "4 static L1", [str(BENCH / "bench_static.py")], results, one_core=True, timeout=900)
 
 
 # --- 5: dedup ---------------------------------------------------------------------------------------
@@ -249,10 +251,11 @@ def dedup(table: Table, quick: bool, results: dict) -> None:
                 return line[len(prefix):].split()[0]
         return None
 
-    seconds = float(row("seconds (add over all)") or "nan")
-    rss = float(row("peak RSS MB") or "nan")
-    if proc.returncode:
-        table.notes.append(f"bench_dedup.py failed: {proc.stderr[-300:]}")
+    seconds_text, rss_text = row("seconds (add over all)"), row("peak RSS MB")
+    if proc.returncode or seconds_text is None or rss_text is None:
+        table.add("5 dedup: bench/bench_dedup.py", f"rc {proc.returncode}: {proc.stderr[-200:]}", "", "ERROR")
+        return
+    seconds, rss = float(seconds_text), float(rss_text)
     table.add(f"5 dedup of {n:,} examples, seconds", f"{seconds:.1f} s", f"~{TARGET_DEDUP_SECONDS:.0f} s (<=)",
               at_most(seconds, TARGET_DEDUP_SECONDS))
     table.add(f"5 dedup of {n:,} examples, peak RSS", f"{rss:.0f} MB", f"<= {TARGET_DEDUP_RSS_MB:.0f} MB",
@@ -260,6 +263,22 @@ def dedup(table: Table, quick: bool, results: dict) -> None:
     recall = next((ln for ln in proc.stdout.splitlines() if ln.startswith("near dups with true Jaccard")), None)
     if recall:
         results["dedup_recall_line"] = recall
+
+
+# --- 7, 8: compiler layer and scale ------------------------------------------------------------------
+
+
+def compile_layer(table: Table, args, results: dict) -> None:
+    if not args.decomp:
+        table.notes.append("compiler layer rows skipped: pass --decomp DIR (a zeldaret/oot checkout)")
+        return
+    script_rows(table, "7 compiler layer", [str(BENCH / "bench_compile.py"), "--decomp", args.decomp], results,
+                one_core=True)
+
+
+def scale(table: Table, args, results: dict) -> None:
+    sizes = args.scale_sizes or ("500,2000" if args.quick else "1000,20000,100000")
+    script_rows(table, "8 scale", [str(BENCH / "bench_scale.py"), "--sizes", sizes], results, timeout=7200)
 
 
 # --- 6: CLI start-up ----------------------------------------------------------------------------------
@@ -308,7 +327,10 @@ def main() -> None:
     parser.add_argument("--naive-sleep", type=float, default=1.0,
                         help="the naive baseline's pause after each request, as the original script [1.0 s]")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the raw results here")
-    parser.add_argument("--skip", action="append", default=[], choices=["pipeline", "static", "dedup", "cli"])
+    parser.add_argument("--skip", action="append", default=[], choices=["pipeline", "static", "dedup", "cli", "compile", "scale"])
+    parser.add_argument("--decomp", default=None, help="a zeldaret/oot checkout for the compiler-layer rows")
+    parser.add_argument("--scale-sizes", default=None,
+                        help="run sizes for bench_scale.py [1000,20000,100000; --quick: 500,2000]")
     args = parser.parse_args()
     for name in bp.SCRUBBED:
         os.environ.pop(name, None)
@@ -319,7 +341,9 @@ def main() -> None:
     steps = [("pipeline", lambda: pipeline(table, args, overrides, results)),
              ("static", lambda: static(table, results)),
              ("dedup", lambda: dedup(table, args.quick, results)),
-             ("cli", lambda: cli_times(table, args.config, overrides, results))]
+             ("cli", lambda: cli_times(table, args.config, overrides, results)),
+             ("compile", lambda: compile_layer(table, args, results)),
+             ("scale", lambda: scale(table, args, results))]
     for name, step in steps:
         if name in args.skip:
             continue
@@ -339,6 +363,10 @@ def main() -> None:
             print(f"note: {note}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
+    errors = [row[0] for row in table.rows if row[3] == "ERROR"]
+    if errors:
+        print(f"\n{len(errors)} benchmark row(s) failed: " + "; ".join(errors), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
