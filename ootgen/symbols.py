@@ -92,6 +92,7 @@ class SymbolIndex:
         "_header_names",
         "_headers",
         "_local_macros",
+        "_private_constants",
         "_macros",
         "_module_prefixes",
         "_renames",
@@ -113,6 +114,7 @@ class SymbolIndex:
         # name -> [arities, variadic, local] of function-like macros (a bare name list in older indexes)
         self._macros: dict[str, list] = dict(macros) if isinstance(macros, dict) else {m: [None, 1, 0] for m in macros}
         self._local_macros: frozenset[str] = frozenset(data.get("local_macros", ()))
+        self._private_constants: frozenset[str] = frozenset(data.get("private_constants", ()))
         self._headers: list[str] = data.get("headers", [])
         self._header_names: frozenset[str] | None = None
         self._asset_files: dict = data.get("assets", {})
@@ -172,6 +174,7 @@ class SymbolIndex:
             "defines": self._defines,
             "macros": self._macros,
             "local_macros": sorted(self._local_macros),
+            "private_constants": sorted(self._private_constants),
             "headers": self._headers,
             "assets": self._asset_files,
             "globals": self._globals,
@@ -244,8 +247,10 @@ class SymbolIndex:
                 or name in self._globals)
 
     def constant_names(self) -> Iterable[str]:
-        """Every enum member, define and function-like macro name visible to any file (not macros local to one .c)."""
-        return frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+        """Every engine-wide enum member, define and function-like macro: not those of one .c file or of a header
+        under src/ (an actor's own header)."""
+        names = frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+        return names - self._private_constants
 
     # -- headers and assets ---------------------------------------------------------------------------------
     def has_headers(self) -> bool:
