@@ -185,9 +185,8 @@ class NameChecks:
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
-            where = p.block.where
-            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` (line {p.block.text_line(line - p.offset)} of {where}) is not a "
-                         f"decomp constant, enum member or macro{mean}", where)
+            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(line - p.offset)}) is not a decomp constant, "
+                         f"enum member or macro{mean}", p.block.where)
 
     def _declared_in_table(self, name: str) -> bool:
         text = self.ctx.all_text
