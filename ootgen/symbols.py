@@ -94,6 +94,7 @@ class SymbolIndex:
         "_local_macros",
         "_macros",
         "_module_prefixes",
+        "_param_cache",
         "_private_constants",
         "_renames",
         "_resolve_cache",
@@ -120,6 +121,7 @@ class SymbolIndex:
         self._asset_files: dict = data.get("assets", {})
         self._asset_owner: dict[str, tuple[str, str]] | None = None
         self._derived: dict[str, Any] = {}
+        self._param_cache: dict[tuple[str, int], frozenset[str]] = {}
         self._globals: dict[str, str] = data.get("globals", {})
         self._actors: list = data.get("actors", [])
         renames = data.get("renames", {})
@@ -195,6 +197,16 @@ class SymbolIndex:
                               "definition" if r[4] == "d" else "prototype", r[5], r[6], r[7] if len(r) > 7 else None)
             for r in self._functions.get(name, ())
         ]
+
+    def param_types(self, name: str, position: int) -> frozenset[str]:
+        """The bare type names (base_type_name) the known signatures of `name` give parameter `position`."""
+        key = (name, position)
+        types = self._param_cache.get(key)
+        if types is None:
+            types = frozenset(base_type_name(r[1][position][0]) for r in self._functions.get(name, ()) if len(r[1]) > position)
+            if len(self._param_cache) < 65536:
+                self._param_cache[key] = types
+        return types
 
     def module_prefixes(self) -> frozenset[str]:
         """`Actor`, `Math`, `SkelAnime`...: prefixes of engine functions (declared in include/ or defined in

@@ -90,9 +90,9 @@ def _tables(index: SymbolIndex) -> RenameTables:
 def prose_prototypes(prose: str) -> dict[str, set]:
     """Functions whose prototype the prose names, `EnMyActor_SetupIdle(EnMyActor* this)`: name -> {(arity, False)}."""
     found: dict[str, set] = {}
-    if "(" not in prose:
+    if "(" not in prose or "`" not in prose:
         return found
-    for m in _PROSE_PROTO.finditer(prose):
+    for m in (m for span in _INLINE.findall(prose) if "(" in span for m in _PROSE_PROTO.finditer(span)):
         params = m.group(2).strip()
         if params == "void":
             found.setdefault(m.group(1), set()).add((0, False))
@@ -276,27 +276,23 @@ class NameChecks:
         memo: dict = {}
         for p in parsed:
             for call in p.calls:
-                if not any(a.type == "pointer_expression" for a in call.args):
-                    continue
-                sigs = index.function(call.name)
-                if not sigs:
-                    continue
                 for i, arg in enumerate(call.args):
                     if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
                         continue
                     target = arg.child_by_field_name("argument")
                     if target is None or target.type != "field_expression":
                         continue
+                    types = index.param_types(call.name, i)
+                    if len(types) != 1:
+                        continue
                     fld = target.child_by_field_name("field")
                     base = self.type_of(target.child_by_field_name("argument"), memo)
                     member = fld.text.decode() if fld is not None else ""
                     if not member or self.member_type(base, member) is not None:
                         continue
-                    types = {base_type_name(s.params[i][0]) for s in sigs if len(s.params) > i}
-                    if len(types) == 1:
-                        resolved = index.resolve_struct(types.pop())
-                        if resolved is not None:
-                            inferred[(base, member)] = resolved
+                    resolved = index.resolve_struct(next(iter(types)))
+                    if resolved is not None:
+                        inferred[(base, member)] = resolved
 
     def _struct_has(self, struct: str, member: str) -> bool | None:
         local = self.facts.structs.get(struct)
