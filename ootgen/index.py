@@ -270,7 +270,8 @@ class _Collector:
         root = tree.root_node
         if root.has_error:
             self.files_with_errors += 1
-        self._src, self._lines, self._rel = src, None, rel
+        self._src, self._rel = src, rel
+        self._lines: list[bytes] | None = None
         self._is_header = rel.endswith(".h")
         self._private = rel.startswith("src/")
         if self._is_header:
@@ -378,7 +379,8 @@ class _Collector:
         return None, depth, arrays, func
 
     def _params(self, func_decl) -> tuple[list, int, int]:
-        params, variadic = [], 0
+        params: list[list[str]] = []
+        variadic = 0
         plist = func_decl.child_by_field_name("parameters")
         if plist is None:
             return params, 0, 0

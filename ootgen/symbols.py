@@ -434,7 +434,7 @@ class SymbolIndex:
         groups = self._by_initial.get(kinds) if self._by_initial is not None else None
         if groups is not None:
             return groups
-        tables = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
+        tables: dict[str, Iterable[str]] = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
                   "enums": self._enums, "defines": self._defines, "typedefs": self._typedefs, "macros": self._macros}
         selected = kinds or ("functions", "structs", "typedefs", "globals", "macros")
         names = sorted({n for k in selected for n in tables[k]})
