@@ -28,6 +28,7 @@ class CheckResult:
     score: ScoreBreakdown
     findings: tuple[Finding, ...]
     line: int | None = None  # the row's line in the file
+    instruction: str = ""
 
     def as_dict(self) -> dict:
         return {"index": self.index, "line": self.line, "accepted": self.accepted, "score": self.score.score,
@@ -221,7 +222,7 @@ def _in_file_order(rows: list[tuple[int, Example | RowProblem]], checked: list[C
                               location=f"line {line}")
             results.append(CheckResult(number, False, ScoreBreakdown(0.0, 0.0, static_only=True), (finding,), line))
         else:
-            results.append(dataclasses.replace(next(done), index=number, line=line))
+            results.append(dataclasses.replace(next(done), index=number, line=line, instruction=_instruction(row)))
     return results
 
 
@@ -248,11 +249,21 @@ def _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_sco
         return [result for chunk in pool.map(_check_chunk, chunks) for result in chunk]
 
 
+def _instruction(example: Example) -> str:
+    if example.instruction or not example.turns:
+        return example.instruction
+    return next((t.content for t in example.turns if t.role != "assistant"), "")
+
+
 def format_text(report: CheckReport) -> str:
+    """One block per row: its line in the file (1-based), verdict, the instruction quoted, then its findings."""
     lines = []
     for r in report.results:
         status = "PASS" if r.accepted else "FAIL"
-        lines.append(f"#{r.index}: {status} score {r.score.score:.2f} (static-only)" + (f" line {r.line}" if r.line else ""))
+        where = f"line {r.line}" if r.line else f"#{r.index + 1}"
+        quoted = " ".join(r.instruction.split())
+        quoted = quoted if len(quoted) <= 80 else quoted[:77] + "..."
+        lines.append(f"{where}: {status} score {r.score.score:.2f} (static-only)" + (f' "{quoted}"' if quoted else ""))
         for f in r.findings:
             lines.append(f"    {f.severity:<7} {f.code}: {f.message}")
     lines.append("")

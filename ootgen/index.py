@@ -27,6 +27,10 @@ _ACTOR_ROW = re.compile(
 )
 _INT = re.compile(r"^\(?\s*(-?(?:0[xX][0-9A-Fa-f]+|\d+))[uUlL]*\s*\)?$")
 _IDENT = re.compile(r"^[A-Za-z_]\w*$")
+_TABLE_INCLUDE = re.compile(r'#\s*include\s*"(tables/[\w/]+\.h)"')
+_TABLE_ROW = re.compile(r"^\s*(?:/\*.*?\*/\s*)?(DEFINE_\w+)\s*\((.*)\)\s*(?://.*)?$", re.M)
+_ARG_SPLIT = re.compile(r"\s*,\s*")
+_CONSTANT = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]+$")
 _SKIP_DIRS = {"build", "expected", "extracted", "tools", "venv", ".venv", "baseroms", "assets"}
 
 
@@ -170,18 +174,23 @@ def build_default_index(facts_dir: str | Path) -> SymbolIndex:
 
     enums_doc = read("enums.json")
     enums = {m["name"]: m.get("value") for e in enums_doc["enums"].values() for m in e["members"]}
+    # constants of one actor's or module's own header (src/**): not part of an engine-wide family
+    private = {m["name"] for e in enums_doc["enums"].values() if e["file"].startswith("src/") for m in e["members"]}
     defines = {n: d.get("value") for header in enums_doc["defines"].values() for n, d in header.items()}
     globals_ = {g["name"]: g["type"] for g in read("globals.json")["globals"]}
     actors = [[a["id"], a["enum"], a.get("profile"), a.get("overlay")]
               for a in read("actors.json")["actors"] if a.get("kind") != "unset"]
     renames_doc = read("renames.json")
-    macros, local_macros = _macros_from_facts(read("macros.json"), defines)
+    macros_doc = read("macros.json")
+    macros, local_macros = _macros_from_facts(macros_doc, defines)
+    private |= {m["name"] for m in macros_doc["function_like"] + macros_doc["object_like"] if m["file"].startswith("src/")}
     for struct in structs.values():
         if any(not f[1] and f[0].isupper() for f in struct["fields"]):
             struct["open"] = True  # a member macro like SLIDING_DOOR_ACTOR_BASE: the field list is partial
     data = {
         "functions": functions, "structs": structs, "typedefs": typedefs, "enums": enums, "defines": defines,
-        "macros": macros, "local_macros": local_macros, "headers": sorted(read("headers.json")["headers"]),
+        "macros": macros, "local_macros": local_macros, "private_constants": sorted(private),
+        "headers": sorted(read("headers.json")["headers"]),
         "assets": _assets_from_facts(read("assets.json")),
         "globals": globals_, "actors": actors, "renames": _renames_from_facts(renames_doc),
         # built_at is the facts' commit date so that regenerating gives identical bytes
@@ -226,17 +235,23 @@ def _git_commit(root: Path) -> str | None:
 class _Collector:
     """Walks the top level of each tree-sitter tree and fills the index tables."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         import tree_sitter
         import tree_sitter_c
 
+        self.root = root
         self.parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c.language()))
         self.functions: dict[str, list] = {}
         self.structs: dict[str, dict] = {}
         self.typedefs: dict[str, str] = {}
         self.enums: dict[str, int | None] = {}
         self.defines: dict[str, int | None] = {}
-        self.macros: set[str] = set()
+        self.macros: dict[str, list] = {}  # name -> [arities, variadic, local]
+        self.local_macros: set[str] = set()
+        self.header_defines: set[str] = set()
+        self.private: set[str] = set()  # constants declared under src/ (an actor's own header, a .c file)
+        self.headers: list[str] = []
+        self.table_macros: dict[str, int] = {}  # DEFINE_ACTOR -> position of the enum member in a table row
         self.globals: dict[str, str] = {}
         self.files = 0
         self.files_with_errors = 0
@@ -255,8 +270,12 @@ class _Collector:
         root = tree.root_node
         if root.has_error:
             self.files_with_errors += 1
-        self._src, self._lines, self._rel = src, None, rel
+        self._src, self._rel = src, rel
+        self._lines: list[bytes] | None = None
         self._is_header = rel.endswith(".h")
+        self._private = rel.startswith("src/")
+        if self._is_header:
+            self.headers.append(rel)
         try:
             self._walk_block(root.children)
         except Exception:
@@ -289,11 +308,19 @@ class _Collector:
                 name = node.child_by_field_name("name")
                 value = node.child_by_field_name("value")
                 if name is not None:
-                    self.defines.setdefault(self._text(name), _parse_int(self._text(value)) if value is not None else None)
+                    text = self._text(name)
+                    if self._is_header:
+                        self.header_defines.add(text)
+                        self.defines.setdefault(text, _parse_int(self._text(value)) if value is not None else None)
+                    else:
+                        self.local_macros.add(text)  # a .c file's own macro, e.g. `#define vTimer actionVar1`
+                    if self._private:
+                        self.private.add(text)
             elif t == "preproc_function_def":
                 name = node.child_by_field_name("name")
                 if name is not None:
-                    self.macros.add(self._text(name))
+                    self._macro(self._text(name), node.child_by_field_name("parameters"))
+                    self._table_macro(node)
             elif t in ("preproc_if", "preproc_ifdef", "preproc_elif", "preproc_else", "preproc_elifdef",
                        "linkage_specification", "declaration_list"):
                 cond = node.child_by_field_name("condition")
@@ -305,6 +332,31 @@ class _Collector:
                 self._walk_block(node.children)
             elif t == "ERROR":
                 self._walk_block(node.children)
+
+    def _table_macro(self, node) -> None:
+        """`#define DEFINE_SFX(_0, enum, _2, _3, _4, _5) enum,`: which argument of a table row is the enum member."""
+        name, params, value = (node.child_by_field_name(k) for k in ("name", "parameters", "value"))
+        if name is None or params is None or value is None or not self._text(name).startswith("DEFINE_"):
+            return
+        m = re.match(r"\s*(\w+)\s*,?\s*$", self._text(value))
+        names = [self._text(p) for p in params.named_children if p.type == "identifier"]
+        if m and m.group(1) in names:
+            self.table_macros[self._text(name)] = names.index(m.group(1))
+
+    def _macro(self, name: str, params) -> None:
+        """A function-like macro's arity: `(a, ...)` is 1 and variadic, GNU `(format, args...)` too."""
+        text = self._text(params) if params is not None else "()"
+        arity = sum(1 for p in params.named_children if p.type == "identifier") if params is not None else 0
+        variadic = 1 if "..." in text else 0
+        if re.search(r"\w\s*\.\.\.", text):
+            arity -= 1  # the named variadic parameter is not a fixed one
+        record = self.macros.setdefault(name, [[], 0, 1])
+        if arity not in record[0]:
+            record[0] = sorted([*record[0], arity])
+        record[1] |= variadic
+        record[2] &= 0 if self._is_header else 1
+        if self._private:
+            self.private.add(name)
 
     # -- pieces -------------------------------------------------------------------------------------------
     @staticmethod
@@ -327,7 +379,8 @@ class _Collector:
         return None, depth, arrays, func
 
     def _params(self, func_decl) -> tuple[list, int, int]:
-        params, variadic = [], 0
+        params: list[list[str]] = []
+        variadic = 0
         plist = func_decl.child_by_field_name("parameters")
         if plist is None:
             return params, 0, 0
@@ -370,7 +423,11 @@ class _Collector:
             name_node, depth, arrays, func = self._declarator_name(target)
             if name_node is None:
                 continue
-            if func is not None and decl.type != "init_declarator" and (func is target or target.type == "pointer_declarator"):
+            inner = func.child_by_field_name("declarator") if func is not None else None
+            if inner is not None and inner.type == "parenthesized_declarator":
+                if extern:  # `extern void (*gHook)(void);` is a variable holding a function pointer, not a function
+                    self.globals.setdefault(self._text(name_node), (self._text(tnode) if tnode is not None else "") + "(*)()")
+            elif func is not None and decl.type != "init_declarator" and (func is target or target.type == "pointer_declarator"):
                 self._function(node, "p", target)
             elif extern:
                 type_text = (self._text(tnode) if tnode is not None else "") + "*" * depth + arrays
@@ -413,6 +470,11 @@ class _Collector:
             if m:
                 size = m.group(1).upper().replace("0X", "0x")
             self.structs[name] = {"kind": node.type.split("_")[0], "size": size, "fields": self._fields(name, body)}
+            if any(c.type == "ERROR" or (c.type == "field_declaration" and not c.children_by_field_name("declarator")
+                                         and (c.child_by_field_name("type") is None
+                                              or c.child_by_field_name("type").type == "type_identifier"))
+                   for c in body.named_children):
+                self.structs[name]["open"] = True  # a member macro such as SLIDING_DOOR_ACTOR_BASE
         if tag_text and typedef_name and tag_text != typedef_name:
             self.typedefs.setdefault(tag_text, typedef_name)
         return name
@@ -451,6 +513,17 @@ class _Collector:
 
     def _enum(self, body) -> None:
         value: int | None = -1
+        for include in _TABLE_INCLUDE.finditer(self._text(body)):
+            # `#include "tables/actor_table.h"` inside the enum: one member per row (ACTOR_*, OBJECT_*, NA_SE_*...)
+            table = self.root / "include" / include.group(1)
+            if table.is_file():
+                for row in _TABLE_ROW.finditer(table.read_text(encoding="utf-8", errors="replace")):
+                    args = _ARG_SPLIT.split(row.group(2).strip())
+                    position = self.table_macros.get(row.group(1))
+                    member = args[position] if position is not None and position < len(args) else \
+                        next((a for a in args if _CONSTANT.match(a)), None)
+                    if member is not None and _IDENT.match(member):
+                        self.enums.setdefault(member, None)
         for e in body.named_children:
             if e.type != "enumerator":
                 continue
@@ -465,6 +538,8 @@ class _Collector:
                 value += 1
             if name is not None:
                 self.enums.setdefault(self._text(name), value)
+                if self._private:
+                    self.private.add(self._text(name))
 
 
 def _source_files(root: Path) -> list[tuple[Path, str]]:
@@ -496,6 +571,43 @@ def _actor_table(root: Path) -> list:
     return actors
 
 
+_OBJECT_ROW = re.compile(r"DEFINE_OBJECT(?:_UNSET|_EMPTY|_NULL)?\(\s*(\w+)\s*,\s*(OBJECT_\w+)")
+_PROFILE = re.compile(r"ActorProfile\s+(\w+)\s*=\s*\{([^}]*)\}")
+
+
+def _checkout_assets(root: Path, files: list[tuple[Path, str]]) -> dict:
+    """Asset symbols by file and kind from assets/xml (names only: no ROM is needed), OBJECT_* -> file from the
+    object table, and the objectId each actor profile names."""
+    import xml.etree.ElementTree as ET
+
+    assets: dict[str, dict[str, list]] = {}
+    for xml in sorted((root / "assets" / "xml").rglob("*.xml")) if (root / "assets" / "xml").is_dir() else ():
+        try:
+            tree = ET.parse(xml)
+        except ET.ParseError:
+            continue
+        for file_node in tree.getroot().iter("File"):
+            kinds = assets.setdefault(file_node.get("Name", xml.stem), {})
+            for element in file_node.iter():
+                name = element.get("Name")
+                if element is not file_node and name:
+                    kinds.setdefault(element.tag, []).append(name)
+    for kinds in assets.values():
+        for kind, names in kinds.items():
+            kinds[kind] = sorted(set(names))
+    table = root / "include" / "tables" / "object_table.h"
+    objects = {m.group(2): m.group(1) for m in _OBJECT_ROW.finditer(table.read_text(errors="replace"))} if table.is_file() else {}
+    actor_objects = {}
+    for path, rel in files:
+        if rel.endswith(".c") and ("/actors/" in rel or rel.startswith("src/code/")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for m in _PROFILE.finditer(text) if "ActorProfile" in text else ():
+                obj = re.search(r"\bOBJECT_\w+", m.group(2))
+                if obj:
+                    actor_objects[m.group(1)] = obj.group(0)
+    return {"files": assets, "objects": objects, "actor_objects": actor_objects}
+
+
 def build_index(decomp_dir: str | Path, *, progress: Callable[[int, int, str], None] | None = None) -> SymbolIndex:
     """Parse a zeldaret/oot checkout: prototypes, definitions (with line ranges), structs, typedefs, enums,
     #defines, extern globals, the actor table and the git commit. `provenance["parse"]` counts parse trouble."""
@@ -503,7 +615,7 @@ def build_index(decomp_dir: str | Path, *, progress: Callable[[int, int, str], N
     if not (root / "include").is_dir() or not (root / "src").is_dir():
         raise ConfigError("not a zeldaret/oot checkout", file=str(root), expected="a folder with include/ and src/")
     started = time.perf_counter()
-    collector = _Collector()
+    collector = _Collector(root)
     files = _source_files(root)
     # headers first so that prototypes and struct layouts from include/ win over duplicates in .c files
     files.sort(key=lambda f: (not f[1].startswith("include/"), f[1].endswith(".c"), f[1]))
@@ -524,9 +636,12 @@ def build_index(decomp_dir: str | Path, *, progress: Callable[[int, int, str], N
         "error_nodes": collector.error_nodes, "failed_files": sorted(collector.failed_files),
         "seconds": round(time.perf_counter() - started, 2),
     }
+    local = collector.local_macros - collector.header_defines - set(collector.macros)
     data = {
         "functions": collector.functions, "structs": collector.structs, "typedefs": collector.typedefs,
-        "enums": collector.enums, "defines": collector.defines, "macros": sorted(collector.macros),
+        "enums": collector.enums, "defines": collector.defines, "macros": collector.macros,
+        "local_macros": sorted(local), "private_constants": sorted(collector.private),
+        "headers": sorted(collector.headers), "assets": _checkout_assets(root, files),
         "globals": collector.globals, "actors": _actor_table(root), "renames": renames, "provenance": provenance,
     }
     _prune_renames(data)

@@ -94,6 +94,8 @@ class SymbolIndex:
         "_local_macros",
         "_macros",
         "_module_prefixes",
+        "_param_cache",
+        "_private_constants",
         "_renames",
         "_resolve_cache",
         "_structs",
@@ -113,11 +115,13 @@ class SymbolIndex:
         # name -> [arities, variadic, local] of function-like macros (a bare name list in older indexes)
         self._macros: dict[str, list] = dict(macros) if isinstance(macros, dict) else {m: [None, 1, 0] for m in macros}
         self._local_macros: frozenset[str] = frozenset(data.get("local_macros", ()))
+        self._private_constants: frozenset[str] = frozenset(data.get("private_constants", ()))
         self._headers: list[str] = data.get("headers", [])
         self._header_names: frozenset[str] | None = None
         self._asset_files: dict = data.get("assets", {})
         self._asset_owner: dict[str, tuple[str, str]] | None = None
         self._derived: dict[str, Any] = {}
+        self._param_cache: dict[tuple[str, int], frozenset[str]] = {}
         self._globals: dict[str, str] = data.get("globals", {})
         self._actors: list = data.get("actors", [])
         renames = data.get("renames", {})
@@ -172,6 +176,7 @@ class SymbolIndex:
             "defines": self._defines,
             "macros": self._macros,
             "local_macros": sorted(self._local_macros),
+            "private_constants": sorted(self._private_constants),
             "headers": self._headers,
             "assets": self._asset_files,
             "globals": self._globals,
@@ -192,6 +197,16 @@ class SymbolIndex:
                               "definition" if r[4] == "d" else "prototype", r[5], r[6], r[7] if len(r) > 7 else None)
             for r in self._functions.get(name, ())
         ]
+
+    def param_types(self, name: str, position: int) -> frozenset[str]:
+        """The bare type names (base_type_name) the known signatures of `name` give parameter `position`."""
+        key = (name, position)
+        types = self._param_cache.get(key)
+        if types is None:
+            types = frozenset(base_type_name(r[1][position][0]) for r in self._functions.get(name, ()) if len(r[1]) > position)
+            if len(self._param_cache) < 65536:
+                self._param_cache[key] = types
+        return types
 
     def module_prefixes(self) -> frozenset[str]:
         """`Actor`, `Math`, `SkelAnime`...: prefixes of engine functions (declared in include/ or defined in
@@ -244,8 +259,10 @@ class SymbolIndex:
                 or name in self._globals)
 
     def constant_names(self) -> Iterable[str]:
-        """Every enum member, define and function-like macro name visible to any file (not macros local to one .c)."""
-        return frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+        """Every engine-wide enum member, define and function-like macro: not those of one .c file or of a header
+        under src/ (an actor's own header)."""
+        names = frozenset().union(self._enums, self._defines, (m for m, r in self._macros.items() if not r[2]))
+        return names - self._private_constants
 
     # -- headers and assets ---------------------------------------------------------------------------------
     def has_headers(self) -> bool:
@@ -417,7 +434,7 @@ class SymbolIndex:
         groups = self._by_initial.get(kinds) if self._by_initial is not None else None
         if groups is not None:
             return groups
-        tables = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
+        tables: dict[str, Iterable[str]] = {"functions": self._functions, "structs": self._structs, "globals": self._globals,
                   "enums": self._enums, "defines": self._defines, "typedefs": self._typedefs, "macros": self._macros}
         selected = kinds or ("functions", "structs", "typedefs", "globals", "macros")
         names = sorted({n for k in selected for n in tables[k]})

@@ -98,3 +98,69 @@ def test_a_checkout_index_keeps_the_decomp_rename_history_for_era_checks(tmp_pat
     index = build_index(_tree(tmp_path / "oot"))
     assert index.renames()["globalCtx"] == "play"
     assert index.renames()["GlobalContext"] == "PlayState"
+
+
+def _more(root: Path) -> Path:
+    """Macros, tables, assets and a member macro, written for the test in the decomp's shape."""
+    _write(root, "include/macros_test.h", """
+#define OCTAL_ONE 01
+#define PRINTF(format, args...) osSyncPrintf(format, ##args)
+#define T(jp, en) en
+#define LOG_ANY(...) (void)0
+extern void (*gHookFunc)(s32 arg);
+void (*sLocalHook)(void);
+#define SLIDING_BASE DynaPolyActor dyna; s16 yOffset
+typedef struct DoorTest {
+    SLIDING_BASE;
+    s16 doorType;
+} DoorTest;
+#define DEFINE_OBJECT(_0, enumValue) enumValue,
+typedef enum ObjectId {
+    #include "tables/object_table.h"
+    OBJECT_ID_MAX
+} ObjectId;
+""")
+    _write(root, "include/tables/object_table.h", "/* 0x0000 */ DEFINE_OBJECT(object_test, OBJECT_TEST)\n"
+                                                   "/* 0x0001 */ DEFINE_OBJECT(gameplay_keep, OBJECT_GAMEPLAY_KEEP)\n")
+    _write(root, "src/overlays/actors/ovl_En_Test/z_en_test_extra.c", """#include "z_en_test.h"
+#define vTimer actionVar1
+ActorProfile En_Test_Profile = {
+    /**/ ACTOR_EN_TEST,
+    /**/ ACTORCAT_NPC,
+    /**/ 0,
+    /**/ OBJECT_TEST,
+};
+""")
+    _write(root, "assets/xml/objects/object_test.xml", '<Root>\n  <File Name="object_test" Segment="6">\n'
+           '    <DList Name="gTestBodyDL" Offset="0x10"/>\n    <Skeleton Name="gTestSkel" Offset="0x20"/>\n'
+           "  </File>\n</Root>\n")
+    return root
+
+
+def test_a_checkout_index_has_macros_headers_assets_and_table_enums(tmp_path):
+    root = _more(_tree(tmp_path / "oot"))
+    index = build_index(root)
+    assert index.define_value("OCTAL_ONE") == 1  # `#define X 01` neither fails nor drops the header
+    assert index.macro_arity("PRINTF") == ({1}, True) and index.macro_arity("T") == ({2}, False)
+    assert index.macro_arity("LOG_ANY") == ({0}, True)
+    assert not index.has_function("gHookFunc") and not index.has_function("sLocalHook")
+    assert index.global_type("gHookFunc") is not None
+    assert index.is_local_macro("vTimer") and not index.is_local_macro("PRINTF")
+    assert index.has_header("macros_test.h") and index.has_header("z_en_test.h") and not index.has_header("global.h")
+    assert index.asset("gTestBodyDL") == ("object_test", "DList") and index.object_file("OBJECT_TEST") == "object_test"
+    assert index.actor_object("En_Test_Profile") == "OBJECT_TEST"
+    assert index.has_constant("OBJECT_TEST") and index.has_constant("OBJECT_GAMEPLAY_KEEP")
+    assert index.is_open_struct("DoorTest")
+
+
+def test_the_shipped_index_has_the_complete_fact_set():
+    from ootgen.symbols import SymbolIndex
+
+    index = SymbolIndex.load("default")
+    assert index.macro_arity("PRINTF") == ({1}, True) and index.macro_arity("COLLECTIBLE_DROP_RANDOM_PARAMS") == ({2}, False)
+    assert index.is_local_macro("vTimer") and index.has_constant("SLIDING_DOOR_ACTOR_BASE")
+    assert index.has_header("actor.h") and not index.has_header("z64actor.h") and not index.has_header("functions.h")
+    assert index.asset("gTreasureChestChestFrontDL") == ("object_box", "DList")
+    assert index.object_file("OBJECT_BOX") == "object_box" and index.actor_object("En_Box_Profile") == "OBJECT_BOX"
+    assert {"ACTOR_EN_BOX", "OBJECT_BOX", "NA_SE_SY_CORRECT_CHIME", "ENTR_HYRULE_FIELD_0"} <= set(index.constant_names())
+    assert any(f.return_type == "BAD_RETURN(s32)" for f in index.function("SkelAnime_InitFlex"))

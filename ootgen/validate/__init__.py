@@ -3,8 +3,9 @@ compiled CheckPolicy (policy.py), driven by static.py, and the L3 score (score.p
 
 from __future__ import annotations
 
+from . import cstructure
 from .policy import CheckPolicy, compile_policy
 from .score import score_candidate
 from .static import run_static_checks
 
-__all__ = ["CheckPolicy", "compile_policy", "run_static_checks", "score_candidate"]
+__all__ = ["CheckPolicy", "compile_policy", "cstructure", "run_static_checks", "score_candidate"]

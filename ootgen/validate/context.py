@@ -23,6 +23,11 @@ class Block:
     cap: str | None = None  # maximum severity of findings from this block (user-supplied code); "skip": unchecked
     line_map: tuple[int, ...] | None = None  # code line i (0-based) -> line in its text, when not contiguous (diff)
 
+    def at_line(self, code_line: int) -> str:
+        """`line 12 of the output (fence 2)`: where line `code_line` of this block is in its example text."""
+        text, _, fence = self.where.partition(" fence ")
+        return f"line {self.text_line(code_line)} of the {text}" + (f" (fence {fence})" if fence else "")
+
     def text_line(self, code_line: int) -> int:
         """The line of the example text holding line `code_line` (1-based) of this block's code."""
         if self.line_map is not None and 0 < code_line <= len(self.line_map):

@@ -398,5 +398,5 @@ def parse_blocks(ctx: Context, c_blocks: list[Block]) -> tuple[list[Parsed], CFa
         code_line = min(p.error_line - p.offset, b.code.count("\n") + 1)
         code_line = max(code_line, 1)
         snippet = b.code.split("\n")[code_line - 1].strip()[:60]
-        ctx.add("C_SYNTAX", f"C does not parse near line {b.text_line(code_line)} of {b.where}: `{snippet}`", b.where, b.cap)
+        ctx.add("C_SYNTAX", f"C does not parse near {b.at_line(code_line)}: `{snippet}`", b.where, b.cap)
     return parsed, facts

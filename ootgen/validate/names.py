@@ -90,9 +90,9 @@ def _tables(index: SymbolIndex) -> RenameTables:
 def prose_prototypes(prose: str) -> dict[str, set]:
     """Functions whose prototype the prose names, `EnMyActor_SetupIdle(EnMyActor* this)`: name -> {(arity, False)}."""
     found: dict[str, set] = {}
-    if "(" not in prose:
+    if "(" not in prose or "`" not in prose:
         return found
-    for m in _PROSE_PROTO.finditer(prose):
+    for m in (m for span in _INLINE.findall(prose) if "(" in span for m in _PROSE_PROTO.finditer(span)):
         params = m.group(2).strip()
         if params == "void":
             found.setdefault(m.group(1), set()).add((0, False))
@@ -185,9 +185,8 @@ class NameChecks:
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
-            where = p.block.where
-            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` (line {p.block.text_line(line - p.offset)} of {where}) is not a "
-                         f"decomp constant, enum member or macro{mean}", where)
+            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(line - p.offset)}) is not a decomp constant, "
+                         f"enum member or macro{mean}", p.block.where)
 
     def _declared_in_table(self, name: str) -> bool:
         text = self.ctx.all_text
@@ -277,27 +276,23 @@ class NameChecks:
         memo: dict = {}
         for p in parsed:
             for call in p.calls:
-                if not any(a.type == "pointer_expression" for a in call.args):
-                    continue
-                sigs = index.function(call.name)
-                if not sigs:
-                    continue
                 for i, arg in enumerate(call.args):
                     if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
                         continue
                     target = arg.child_by_field_name("argument")
                     if target is None or target.type != "field_expression":
                         continue
+                    types = index.param_types(call.name, i)
+                    if len(types) != 1:
+                        continue
                     fld = target.child_by_field_name("field")
                     base = self.type_of(target.child_by_field_name("argument"), memo)
                     member = fld.text.decode() if fld is not None else ""
                     if not member or self.member_type(base, member) is not None:
                         continue
-                    types = {base_type_name(s.params[i][0]) for s in sigs if len(s.params) > i}
-                    if len(types) == 1:
-                        resolved = index.resolve_struct(types.pop())
-                        if resolved is not None:
-                            inferred[(base, member)] = resolved
+                    resolved = index.resolve_struct(next(iter(types)))
+                    if resolved is not None:
+                        inferred[(base, member)] = resolved
 
     def _struct_has(self, struct: str, member: str) -> bool | None:
         local = self.facts.structs.get(struct)
