@@ -73,6 +73,12 @@ def score_candidate(
 
     score = min(10.0, max(0.0, base + sum(bonuses.values()) - sum(penalties.values())))
     score = round(score, 2)
-    accepted = score >= float(scoring["threshold"]) and errors == 0
+    # The floor: a judged answer with a wrong fact is rejected however useful it reads (static-only scoring has no
+    # judge accuracy to hold to it).
+    floor = int(scoring["min_technical_accuracy"])
+    rejection = None
+    if not static_only and verdict["technical_accuracy"] < floor:
+        rejection = f"low_technical_accuracy ({verdict['technical_accuracy']} < {floor})"
+    accepted = score >= float(scoring["threshold"]) and errors == 0 and rejection is None
     return ScoreBreakdown(score=score, base=round(base, 2), bonuses=bonuses, penalties=penalties,
-                          accepted=accepted, static_only=static_only)
+                          accepted=accepted, static_only=static_only, rejection=rejection)
