@@ -63,3 +63,13 @@ def test_the_same_verdicts_pass_when_the_floor_is_lowered(project_dir, preset):
     out = cli.outputs()
     assert len(out.lines()) == 3
     assert not any(r["reason"].startswith("low_technical_accuracy") for r in out.rejected())
+
+    # Diversity you can see: in the metadata, over the accepted instructions, and in the report.
+    diversity = out.metadata()["diversity"]
+    assert diversity["instructions"] == 3
+    assert all(0 < diversity[f"distinct_{n}"] <= 1 for n in (1, 2, 3))
+    assert sum(diversity["nearest_neighbour_similarity"]["histogram"].values()) == 3
+    from ootgen.report import build_report
+
+    html = build_report(out.run_dir)
+    assert 'id="diversity"' in html and "nearest-neighbour similarity" in html
