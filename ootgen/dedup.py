@@ -195,6 +195,17 @@ class Deduplicator:
                 candidates.update(bucket)
         return np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
 
+    def signature(self, text: str) -> np.ndarray | None:
+        """The MinHash signature (`num_perm` values) of a text's shingle set; None when it normalises to "".
+
+        Two signatures agree in each position with probability equal to the texts' Jaccard similarity
+        (used by ootgen.diversity to estimate nearest-neighbour similarity without comparing shingle sets)."""
+        normalised = normalise(text)
+        if not normalised:
+            return None
+        shingles = _shingle_hashes(normalised)
+        return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
+
     def _store_shingles(self, doc_id: int, shingles: np.ndarray) -> None:
         if doc_id + 2 > len(self._offsets):
             self._offsets = np.concatenate([self._offsets, np.zeros(len(self._offsets), dtype=np.int64)])

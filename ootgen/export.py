@@ -172,6 +172,9 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
     settings = store.get_meta("settings", {}) or {}
     disagreements = sum(1 for c in all_candidates if (c.breakdown or {}).get("disagreement"))
     read_share = usage.cache_read_input_tokens / usage.total_input if usage.total_input else 0.0
+    from .diversity import measure
+
+    diversity = measure([c.example.instruction for c in chosen])
     return {
         "total_examples": exported,
         "average_quality": round(sum(scores) / len(scores), 3) if scores else None,
@@ -185,6 +188,7 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "rejection_reasons": dict(reasons),
         "static_finding_codes": dict(finding_codes),
         "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
+        "diversity": diversity.as_dict() if diversity else None,
         "candidates": {"total": len(all_candidates), "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
                        "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - exported),
                        "human_reviewed": sum(1 for c in all_candidates if "human" in (c.extras or {}))},

@@ -186,6 +186,9 @@ class CandidatePipeline:
         reason = None if accepted else f"low_score ({score:.1f} < {threshold})"
         if not accepted and detail.get("disagreement"):
             reason = f"judges_disagree ({self.rule}: {score:.1f})"
+        floored = [b.rejection for _, _, b in opinions if b.rejection]
+        if not accepted and floored and self.rule != "majority":
+            reason = floored[0]
         return dict(cid=candidate.id, status=ACCEPTED if accepted else REJECTED, reason=reason,
                     verdict=opinions[0][1], score=round(score, 3), breakdown=detail)
 
@@ -204,8 +207,9 @@ def combine(rule: str, breakdowns: list, threshold: float) -> tuple[bool, float]
     """Cross-validation: `mean` of scores against the threshold, or `all` / `majority` of the judges' verdicts."""
     scores = [b.score for b in breakdowns]
     mean = sum(scores) / len(scores)
-    # A breakdown that scores above the threshold yet is not accepted carries a static error: that rejects for all.
-    static_ok = not any(b.score >= threshold and not b.accepted for b in breakdowns)
+    # A breakdown that scores above the threshold yet is not accepted carries a static error, and one under the
+    # technical-accuracy floor a judged wrong fact: either rejects for all.
+    static_ok = not any((b.score >= threshold and not b.accepted) or b.rejection for b in breakdowns)
     if rule == "all":
         return all(b.accepted for b in breakdowns), min(scores)
     if rule == "majority":

@@ -107,9 +107,9 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
         ]
         rng.shuffle(combos)
         slots[name] = itertools.cycle(combos)
-        styles = list(example_type.instruction_variants)
-        rng.shuffle(styles)
-        variants[name] = itertools.cycle(styles)
+        shuffled_styles = list(example_type.instruction_variants)
+        rng.shuffle(shuffled_styles)
+        variants[name] = itertools.cycle(shuffled_styles)
     topic_queues: dict[tuple[str, str], list[Topic]] = {}
 
     def next_topic(type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
@@ -188,7 +188,7 @@ class _Grounder:
     def sources(self, task: Task) -> tuple[dict, ...]:
         if task.type not in self.types:
             return ()
-        chosen = []
+        chosen: list[dict] = []
         for _ in range(task.count):
             if self.rng.random() >= self.share:
                 chosen.append({})

@@ -50,6 +50,7 @@ class ScoreBreakdown:
     penalties: dict = field(default_factory=dict)
     accepted: bool = False
     static_only: bool = False
+    rejection: str | None = None  # a rejection the score alone does not explain (the technical-accuracy floor)
 
 
 LEVELS = ("beginner", "intermediate", "advanced")

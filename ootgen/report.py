@@ -56,6 +56,7 @@ class RunSummary:
     accepted_sample: list[StoredCandidate] = field(default_factory=list)
     rejected_sample: list[StoredCandidate] = field(default_factory=list)
     human: Counter = field(default_factory=Counter)  # accepted / rejected / edited by a person (ootgen review)
+    diversity: dict | None = None  # ootgen.diversity over the accepted instructions (issue 12)
 
 
 def reason_group(reason: str) -> str:
@@ -106,6 +107,7 @@ def summarise(store: RunStore, name: str) -> RunSummary:
     summary.totals.update({key: statuses[key] for key in (ACCEPTED, REJECTED, PENDING)})
     accepted.sort(key=lambda c: (c.accepted_seq is None, c.accepted_seq or 0, c.id))
     summary.accepted_sample = accepted[:SAMPLE_SIZE]
+    summary.diversity = _measure_diversity(accepted)
     summary.by_dimension = dimensions
     # No RunStore method lists failures one by one; totals() only counts them.
     grouped: dict[tuple[str, str], list] = {}
@@ -165,6 +167,14 @@ class Histogram:
     left: int
     scored: int
     bin_width: float
+
+
+def _measure_diversity(accepted: list[StoredCandidate]) -> dict | None:
+    """Distinct-n and nearest-neighbour similarity of the accepted instructions (see ootgen.diversity)."""
+    from .diversity import measure
+
+    found = measure([c.example.instruction for c in accepted])
+    return found.as_dict() if found else None
 
 
 def histogram(s: RunSummary) -> Histogram | None:

@@ -117,3 +117,21 @@ def test_grounding_without_a_checkout_index_is_refused_before_any_request(projec
     with pytest.raises(ConfigError) as error:
         load_project(_config(project_dir), ["grounding.enabled=true", f"grounding.decomp_dir={root}"])
     assert "grounding.index or symbols" in str(error.value)
+
+
+def test_a_configured_checkout_grounds_the_three_code_input_types_by_default(project_dir, tmp_path):
+    root, index_path = _decomp_with_index(tmp_path)
+    settings = [f"symbols={index_path}", f"grounding.decomp_dir={root}", "grounding.min_lines=3"]  # no `enabled`, no `types`
+    project = load_project(_config(project_dir), settings)
+    tasks = list(itertools.islice(iter_plan(project), 60))
+    code_input = [t for t in tasks if t.type in ("code_explanation", "debugging_help", "code_modification")]
+    assert {t.type for t in code_input} == {"code_explanation", "debugging_help", "code_modification"}
+    assert all(t.sources for t in code_input)
+    assert not any(t.sources for t in tasks if t.type not in ("code_explanation", "debugging_help", "code_modification"))
+    # A grounded slot asks about the real function by name (grounded_instruction_variants), not about "my actor".
+    for task in code_input:
+        for slot, style in enumerate(task.instructions):
+            assert task.sources[slot]["function"] in style, style
+
+    switched_off = load_project(_config(project_dir), [*settings, "grounding.enabled=false"])
+    assert not any(t.sources for t in itertools.islice(iter_plan(switched_off), 60))

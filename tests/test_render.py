@@ -99,3 +99,25 @@ def test_per_type_template_override_is_used(project_dir):
     result = run_cli("render", str(cfg), "--type", "code_explanation", cwd=project_dir, env=cli_env())
     assert result.returncode == 0, result.stderr
     assert "about code_explanation, please." in _split(result.stdout)[2]
+
+
+def test_judge_prompt_carries_findings_and_the_real_declarations_of_what_the_candidate_uses(project_dir):
+    from ootgen.plan import judge_vars
+    from ootgen.records import Example
+
+    project = load_project(ready_project(project_dir))
+    code = ("void EnMine_Update(Actor* thisx, PlayState* play) {\n    EnMine* this = (EnMine*)thisx;\n"
+            "    if (this->actor.xzDistToPlayer < 50.0f) {\n        this->actor.flags |= ACTOR_FLAG_TALK;\n"
+            "        Actor_SetScale(&this->actor, 0.01f, 2);\n        Actor_Explode(&this->actor);\n    }\n}\n")
+    example = Example("Explain my actor's update.", "It checks the distance ...", code, "code_explanation", "actor flags")
+    finding = {"code": "WRONG_ARG_COUNT", "severity": "warning", "message": "Actor_SetScale takes 2 arguments, 3 given",
+               "location": "input:5"}
+    prompt = project.renderer.judge_prompt(judge_vars([(example, "beginner")], project, "actor_system", structured=True,
+                                                      findings=[[finding]]))
+    block = prompt.user.split("<static_findings>", 1)[1]
+    assert "- warning WRONG_ARG_COUNT (input:5): Actor_SetScale takes 2 arguments, 3 given" in block
+    assert "void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h" in block
+    assert "f32 xzDistToPlayer @0x090" in block and "u32 flags @0x004" in block  # the fields it touches, debug offsets
+    assert "ACTOR_FLAG_TALK = 256 (0x100, #define)" in block
+    assert "Actor_Explode" not in block.split("<decomp_facts>", 1)[1]  # an invented name has no declaration to show
+    assert "strict" in prompt.instructions and "you write training data" not in (prompt.system + prompt.instructions).lower()

@@ -34,7 +34,7 @@ def score_candidate(
     that do not count them are not penalised."""
     spec = checks.get("findings", {})
     static_only = verdict is None
-    if static_only:
+    if verdict is None:
         deduction = sum(spec.get(f.code, {}).get("penalty", 0.0) for f in findings)
         accuracy = max(0.0, 1.0 - deduction)
         usefulness = STATIC_ONLY_USEFULNESS
@@ -47,7 +47,7 @@ def score_candidate(
     bonuses: dict[str, float] = {}
     if has_code:  # a fence where the type asks for code, or any fence at all
         bonuses["code_example"] = float(scoring["bonuses"]["code_example"])
-    if static_only:
+    if verdict is None:
         terminology = known_identifiers > 0 and not any(f.code in _TERMINOLOGY_BREAKERS for f in findings)
     else:
         terminology = bool(verdict.get("uses_correct_terminology"))
@@ -56,7 +56,7 @@ def score_candidate(
 
     p = scoring["penalties"]
     penalties: dict[str, float] = {}
-    if not static_only:
+    if verdict is not None:
         issues = min(len(verdict.get("technical_issues", [])), int(p["max_technical_issues"]))
         if issues:
             penalties["technical_issue"] = issues * float(p["technical_issue"])
@@ -73,6 +73,12 @@ def score_candidate(
 
     score = min(10.0, max(0.0, base + sum(bonuses.values()) - sum(penalties.values())))
     score = round(score, 2)
-    accepted = score >= float(scoring["threshold"]) and errors == 0
+    # The floor: a judged answer with a wrong fact is rejected however useful it reads (static-only scoring has no
+    # judge accuracy to hold to it).
+    floor = int(scoring["min_technical_accuracy"])
+    rejection = None
+    if verdict is not None and verdict["technical_accuracy"] < floor:
+        rejection = f"low_technical_accuracy ({verdict['technical_accuracy']} < {floor})"
+    accepted = score >= float(scoring["threshold"]) and errors == 0 and rejection is None
     return ScoreBreakdown(score=score, base=round(base, 2), bonuses=bonuses, penalties=penalties,
-                          accepted=accepted, static_only=static_only)
+                          accepted=accepted, static_only=static_only, rejection=rejection)
