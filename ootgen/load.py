@@ -248,7 +248,8 @@ def check_writable(path: Path, *, creates_folders: bool = False, file: str | Non
     while creates_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created: the nearest existing one must be writable
     if not folder.is_dir():
-        raise ConfigError(f"cannot write {path}: folder {folder} does not exist", expected="an output path in an existing folder", **where)
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"cannot write {path}: {folder} {problem}", expected="an output path in an existing folder", **where)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {path}: folder {folder} is not writable", expected="an output path in a folder you can write", **where)
 
