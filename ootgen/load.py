@@ -198,22 +198,30 @@ def _render_every_combination(renderer, config: RunConfig, types: dict[str, Exam
     context or level takes fails here and not after money is spent (check_all renders the first only)."""
     from .plan import sample_generation_vars, sample_judge_vars
 
+    for context_id, context in contexts.items():
+        try:
+            renderer.system_prompt(context.as_template_vars())
+        except ConfigError as error:
+            raise ConfigError(f"{error.message} (rendering context '{context_id}')", file=error.file, line=error.line) from None
     levels = config["complexities"]
     for example_type in types.values():
-        for context_id in example_type.contexts:
-            context = contexts[context_id]
-            for level in (lv for lv in levels if lv in example_type.complexities):
-                for structured in (True, False):
-                    variables = sample_generation_vars(example_type, context, structured=structured)
-                    variables["complexity"] = level
-                    for request in variables["requests"]:
-                        request["level"] = level
-                    judge_variables = sample_judge_vars(example_type, context, structured=structured)
-                    for candidate in judge_variables["candidates"]:
-                        candidate["complexity"] = level
-                    try:
-                        renderer.generation_prompt(variables, override=example_type.generate_template)
-                        renderer.judge_prompt(judge_variables)
+        first = contexts[example_type.contexts[0]]
+        for structured in (True, False):
+            # Built once per type (the reply schema text is the costly part), then pointed at each context and level.
+            base_generation = sample_generation_vars(example_type, first, structured=structured)
+            base_judge = sample_judge_vars(example_type, first, structured=structured)
+            for context_id in example_type.contexts:
+                context = contexts[context_id]
+                for level in (lv for lv in levels if lv in example_type.complexities):
+                    variables = {**base_generation, "context": context.as_template_vars(), "complexity": level,
+                                 "requests": [{**request, "level": level, "topic": topic}
+                                              for request, topic in zip(base_generation["requests"], context.topics)]}
+                    judge_variables = {**base_judge, "context": context.as_template_vars(),
+                                       "candidates": [{**candidate, "complexity": level, "topic": context.topics[0]}
+                                                      for candidate in base_judge["candidates"]]}
+                    try:  # the fixed instruction blocks see no context or level: check_all rendered them
+                        renderer.render("generate", variables, override=example_type.generate_template)
+                        renderer.render("judge", judge_variables)
                     except ConfigError as error:
                         raise ConfigError(
                             f"{error.message} (rendering type '{example_type.name}' with context '{context_id}', level '{level}')",
@@ -241,17 +249,19 @@ def check_writable(path: Path, *, creates_folders: bool = False, file: str | Non
                    key: str | None = None) -> None:
     """`path` can be written as a file: not a folder, in a folder that exists (or, with `creates_folders`, whose
     nearest existing ancestor is) and is writable. Checked before the work whose result it will hold."""
-    where = {"file": file or str(path), "line": line, "key": key}
+    def refuse(message: str, expected: str) -> ConfigError:
+        return ConfigError(message, file=file or str(path), line=line, key=key, expected=expected)
+
     if path.is_dir():
-        raise ConfigError(f"output {path} is an existing folder", expected="a file path", **where)
+        raise refuse(f"output {path} is an existing folder", "a file path")
     folder = path.absolute().parent
     while creates_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created: the nearest existing one must be writable
     if not folder.is_dir():
         problem = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise ConfigError(f"cannot write {path}: {folder} {problem}", expected="an output path in an existing folder", **where)
+        raise refuse(f"cannot write {path}: {folder} {problem}", "an output path in an existing folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {path}: folder {folder} is not writable", expected="an output path in a folder you can write", **where)
+        raise refuse(f"cannot write {path}: folder {folder} is not writable", "an output path in a folder you can write")
 
 
 def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]:
