@@ -544,6 +544,14 @@ def _placeholder(p: Path, variant: str, says: tuple[str, ...]) -> Case:
                 says=says)
 
 
+def _grounded_placeholder(p: Path) -> Case:
+    variant = "Explain what {functon} does with {topic}."
+    data = type_data("typo", grounded_instruction_variants=["Explain {function}.", variant])
+    path = _type_file(p, "typo", data)
+    return Case([str(_base(p))], file=path.name, line=_line_no(path, variant), key="grounded_instruction_variants[1]",
+                says=("unknown placeholder '{functon}'", "did you mean '{function}'", "{topic}, {function}"))
+
+
 def _branch(p: Path, name: str, condition: str) -> Case:
     template = p / "templates" / name
     lines = template.read_text().splitlines()
@@ -682,6 +690,7 @@ ROUND_TWO: dict[str, Callable[[Path], Case]] = {
                                                                                          "did you mean '{topic}'")),
     "instruction_placeholder_unknown": lambda p: _placeholder(p, "At the {level} level, explain {topic}.", ("'{level}'", "only {topic}")),
     "instruction_placeholder_empty": lambda p: _placeholder(p, "Explain {} and {topic}.", ("'{}'",)),
+    "grounded_instruction_placeholder_typo": _grounded_placeholder,
     # pre-flight: every context and level
     "template_branch_on_second_context": lambda p: _branch(p, "generate.md.j2", "context.id == 'scene_system'"),
     "template_branch_on_advanced_level": lambda p: _branch(p, "generate.md.j2", "complexity == 'advanced'"),
