@@ -44,8 +44,8 @@ class FunctionPool:
             for f in index.definitions()
             if low <= f.end_line - f.line + 1 <= high and any(fnmatch.fnmatch(f.file, p) for p in patterns)
         ]
-        for function in self.functions:
-            _check_inside_checkout(function, index_file)
+        for file in sorted({f.file for f in self.functions}):
+            _check_inside_checkout(file, self.decomp_dir, index_file)
         if not self.functions:
             raise ConfigError(
                 "no function definitions in the symbol index match the grounding settings",
@@ -70,12 +70,16 @@ class FunctionPool:
         return "\n".join(lines[function.line - 1 : function.end_line]).strip("\n")
 
 
-def _check_inside_checkout(function: SourceFunction, index_file: str | None) -> None:
-    """An index names files relative to the checkout; `..` or an absolute path would read outside it."""
-    normal = os.path.normpath(function.file)
-    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+def _check_inside_checkout(file: str, decomp_dir: Path, index_file: str | None) -> None:
+    """An index names files relative to the checkout: `..`, an absolute path or a symlink must not read outside it."""
+    normal = os.path.normpath(file)
+    escapes = os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep)
+    real_root = os.path.realpath(decomp_dir)
+    real = os.path.realpath(decomp_dir / file)
+    if escapes or not (real == real_root or real.startswith(real_root + os.sep)):
+        how = "a path outside it" if escapes else f"resolves to {real}"
         raise ConfigError(
-            f"function '{function.name}' is in '{function.file}', outside the decomp checkout",
+            f"the index names '{file}', which leaves the decomp checkout {decomp_dir} ({how})",
             file=index_file or "symbol index", key="grounding",
-            expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them",
+            expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them, and no symlinks out of it",
         )

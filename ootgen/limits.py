@@ -1,7 +1,7 @@
 """Hard limits on what a preset may make ootgen read or compute: file sizes, YAML nodes, template bounds.
 
 They are not config keys on purpose: a shared preset must not be able to raise the limits that protect the
-person running it. README ("Limits a preset must stay under") lists the same table; tests/test_readme.py
+person running it. README ("Limits a preset must stay under") lists the same table; tests/test_limits.py
 checks that the two agree.
 """
 

@@ -30,8 +30,9 @@ _PATH_KEYS = ("models_table", "checks", "questions")
 _PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
 # Keys that do not change the work a run does (so changing them is fine on resume).
 _NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget")
-# The placeholders the planner fills in an instruction variant (plan.py replaces `{topic}`).
+# The placeholders the planner fills (plan.py replaces `{topic}`, and `{function}` in a grounded slot's style).
 INSTRUCTION_PLACEHOLDERS = ("topic",)
+GROUNDED_PLACEHOLDERS = ("topic", "function")
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
@@ -198,27 +199,42 @@ def _render_every_combination(renderer, config: RunConfig, types: dict[str, Exam
     context or level takes fails here and not after money is spent (check_all renders the first only)."""
     from .plan import sample_generation_vars, sample_judge_vars
 
+    for context_id, context in contexts.items():
+        try:
+            renderer.system_prompt(context.as_template_vars())
+        except ConfigError as error:
+            raise ConfigError(f"{error.message} (rendering context '{context_id}')", file=error.file, line=error.line) from None
     levels = config["complexities"]
     for example_type in types.values():
-        for context_id in example_type.contexts:
-            context = contexts[context_id]
-            for level in (lv for lv in levels if lv in example_type.complexities):
-                for structured in (True, False):
-                    variables = sample_generation_vars(example_type, context, structured=structured)
-                    variables["complexity"] = level
-                    for request in variables["requests"]:
-                        request["level"] = level
-                    judge_variables = sample_judge_vars(example_type, context, structured=structured)
-                    for candidate in judge_variables["candidates"]:
-                        candidate["complexity"] = level
-                    try:
-                        renderer.generation_prompt(variables, override=example_type.generate_template)
-                        renderer.judge_prompt(judge_variables)
+        first = contexts[example_type.contexts[0]]
+        for structured in (True, False):
+            # Built once per type (the reply schema text is the costly part), then pointed at each context and level.
+            base_generation = sample_generation_vars(example_type, first, structured=structured)
+            base_judge = sample_judge_vars(example_type, first, structured=structured)
+            for context_id in example_type.contexts:
+                context = contexts[context_id]
+                for level in (lv for lv in levels if lv in example_type.complexities):
+                    variables = {**base_generation, "context": context.as_template_vars(), "complexity": level,
+                                 "requests": [{**request, "level": level, "topic": topic}
+                                              for request, topic in zip(base_generation["requests"], _sample_topics(context, example_type, level))]}
+                    judge_variables = {**base_judge, "context": context.as_template_vars(),
+                                       "candidates": [{**candidate, "complexity": level, "topic": _sample_topics(context, example_type, level)[0]}
+                                                      for candidate in base_judge["candidates"]]}
+                    try:  # the fixed instruction blocks see no context or level: check_all rendered them
+                        renderer.render("generate", variables, override=example_type.generate_template)
+                        renderer.render("judge", judge_variables)
                     except ConfigError as error:
                         raise ConfigError(
                             f"{error.message} (rendering type '{example_type.name}' with context '{context_id}', level '{level}')",
                             file=error.file, line=error.line, key=error.key, expected=error.expected,
                         ) from None
+
+
+def _sample_topics(context: Context, example_type: ExampleType, level: str) -> tuple[str, ...]:
+    """Topics the planner would pair with this type and level, else any of the context's (community questions
+    may land on a combination no topic lists)."""
+    suited = tuple(t.topic for t in context.topics_for(example_type.topic_type, level))
+    return (suited + context.topic_names)[:2] if suited else context.topic_names[:2]
 
 
 def _check_output_paths(config: RunConfig) -> None:
@@ -241,16 +257,19 @@ def check_writable(path: Path, *, creates_folders: bool = False, file: str | Non
                    key: str | None = None) -> None:
     """`path` can be written as a file: not a folder, in a folder that exists (or, with `creates_folders`, whose
     nearest existing ancestor is) and is writable. Checked before the work whose result it will hold."""
-    where = {"file": file or str(path), "line": line, "key": key}
+    def refuse(message: str, expected: str) -> ConfigError:
+        return ConfigError(message, file=file or str(path), line=line, key=key, expected=expected)
+
     if path.is_dir():
-        raise ConfigError(f"output {path} is an existing folder", expected="a file path", **where)
+        raise refuse(f"output {path} is an existing folder", "a file path")
     folder = path.absolute().parent
     while creates_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created: the nearest existing one must be writable
     if not folder.is_dir():
-        raise ConfigError(f"cannot write {path}: folder {folder} does not exist", expected="an output path in an existing folder", **where)
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise refuse(f"cannot write {path}: {folder} {problem}", "an output path in an existing folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {path}: folder {folder} is not writable", expected="an output path in a folder you can write", **where)
+        raise refuse(f"cannot write {path}: folder {folder} is not writable", "an output path in a folder you can write")
 
 
 def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]:
@@ -480,7 +499,9 @@ def load_example_type(path: Path, folder: Path | None = None) -> ExampleType:
     if not isinstance(data, dict):
         raise ConfigError("an example type must be a YAML mapping", file=str(path), line=1)
     validate_file_data(data, "example_type", source, str(path), "example type")
-    _check_placeholders(data["instruction_variants"], source, path)
+    _check_placeholders("instruction_variants", data["instruction_variants"], INSTRUCTION_PLACEHOLDERS, source, path)
+    _check_placeholders("grounded_instruction_variants", data.get("grounded_instruction_variants") or [], GROUNDED_PLACEHOLDERS,
+                        source, path)
     turns = data.get("turns")
     turn_range = None
     if turns is not None:
@@ -508,16 +529,16 @@ def load_example_type(path: Path, folder: Path | None = None) -> ExampleType:
     )
 
 
-def _check_placeholders(variants: list[str], source: SourceMap, path: Path) -> None:
+def _check_placeholders(key: str, variants: list[str], allowed: tuple[str, ...], source: SourceMap, path: Path) -> None:
     """`{name}` in an instruction variant must be a placeholder the planner fills, or it reaches the API verbatim."""
     for index, variant in enumerate(variants):
         for name in _PLACEHOLDER.findall(variant):
-            if name not in INSTRUCTION_PLACEHOLDERS:
-                hint = difflib.get_close_matches(name, INSTRUCTION_PLACEHOLDERS, n=1)
+            if name not in allowed:
+                hint = difflib.get_close_matches(name, allowed, n=1)
                 raise ConfigError(
                     f"unknown placeholder '{{{name}}}'" + (f"; did you mean '{{{hint[0]}}}'?" if hint else ""),
-                    file=str(path), line=source.locate(("instruction_variants", index))[1], key=f"instruction_variants[{index}]",
-                    expected="only " + ", ".join(f"{{{p}}}" for p in INSTRUCTION_PLACEHOLDERS),
+                    file=str(path), line=source.locate((key, index))[1], key=f"{key}[{index}]",
+                    expected="only " + ", ".join(f"{{{p}}}" for p in allowed),
                 )
 
 

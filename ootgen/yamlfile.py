@@ -109,7 +109,7 @@ def parse_yaml(text: str, file: str, *, line_offset: int = 0) -> tuple[Any, Sour
             line = mark.line + 1 + line_offset if mark else None
             problem = error.problem or "invalid YAML"
             rows = text.split("\n")
-            at_tab = bool(mark) and mark.line < len(rows) and rows[mark.line][mark.column : mark.column + 1] == "\t"
+            at_tab = mark is not None and mark.line < len(rows) and rows[mark.line][mark.column : mark.column + 1] == "\t"
             if at_tab or "\\t" in str(problem) or "tab" in str(problem).lower():  # libyaml does not say "tab"
                 problem = "a tab character cannot indent YAML; use spaces"
             raise ConfigError(f"YAML syntax error: {problem}", file=file, line=line) from None
@@ -153,7 +153,7 @@ def _check_node_count(text: str, file: str, line_offset: int, loader_class: type
                     raise ConfigError(
                         f"YAML has more than {LIMITS.yaml_nodes} nodes (keys, values and list items)",
                         file=file,
-                        line=event.start_mark.line + 1 + line_offset,
+                        line=event.start_mark.line + 1 + line_offset if event.start_mark else None,
                         expected="a smaller file (see README, Limits)",
                     )
     except yaml.YAMLError:

@@ -2,11 +2,18 @@
 
 Each case builds a broken project in tmp_path (from `project_dir`), runs the real CLI against the fake
 Anthropic server with a key, and expects exit status 2, exactly one stderr line naming the file (and the
-line and key where they mean something), no traceback, and no request received by the server.
+line and key where they mean something), no traceback, no request received by the server and no file
+written or changed. The CLI runs with its address space capped (RLIMIT_AS) and a subprocess timeout, so a
+case that would hang or fill memory fails instead (a MemoryError is a traceback).
+
+Count the cases: python -m pytest --collect-only -q tests/test_bad_input.py | grep -c '^tests/test_bad_input.py::test_bad_input'
 """
 
 from __future__ import annotations
 
+import gzip
+import resource
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +21,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from ootgen.limits import LIMITS
+from ootgen.symbols import SymbolIndex
+from tests.conftest import ootgen_command
 from tests.test_load import cli_env, ready_project, type_data, type_names, write_yaml
+
+MEMORY_CAP = 1024 * 1024 * 1024  # address space of the CLI subprocess: far above a normal run, far below the bombs
+TIMEOUT = 60
 
 
 @dataclass
@@ -26,6 +38,7 @@ class Case:
     key: str | None = None
     says: tuple[str, ...] = ()
     command: str = "run"
+    cwd: Path | None = None
 
 
 def _child(p: Path, text: str, name: str = "bad.yaml") -> Path:
@@ -306,14 +319,418 @@ CASES: dict[str, Callable[[Path], Case]] = {
 }
 
 
+# --- round two (issue 15): files that leave their folder ---------------------------------------------------
+
+
+def _outside(p: Path, name: str, data: bytes | str) -> Path:
+    """A file outside every configured folder (but inside tmp_path, so the no-write check covers it)."""
+    path = p / "outside" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def _symlink(link: Path, target: Path) -> Path:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.exists() or link.is_symlink():
+        link.unlink()
+    link.symlink_to(target)
+    return link
+
+
+def _include_symlink(p: Path, tag: str, name: str = "p.j2") -> Case:
+    _symlink(p / "templates" / name, Path("/etc/passwd"))
+    return _template_case_where(p, tag, name, "symlink", "/etc/passwd")
+
+
+def _template_case_where(p: Path, inserted: str, file: str, *says: str, line: int | None = None) -> Case:
+    template = p / "templates" / "generate.md.j2"
+    lines = template.read_text().splitlines()
+    lines.insert(3, inserted)
+    template.write_text("\n".join(lines) + "\n")
+    return Case([str(_base(p))], file=file, line=line, says=says)
+
+
+def _template_is_symlink(p: Path) -> Case:
+    target = _outside(p, "generate.md.j2", (p / "templates" / "generate.md.j2").read_text())
+    _symlink(p / "templates" / "generate.md.j2", target)
+    return Case([str(_base(p))], file="generate.md.j2", says=("symlink", "outside/generate.md.j2"))
+
+
+def _template_subfolder_symlink(p: Path) -> Case:
+    _symlink(p / "templates" / "etc", Path("/etc"))
+    return _template_case_where(p, "{% include 'etc/passwd' %}", "passwd", "leaves its folder")
+
+
+def _template_unused_symlink(p: Path) -> Case:
+    _symlink(p / "templates" / "notes.txt", _outside(p, "secret.txt", "do not send"))
+    return Case([str(_base(p))], file="notes.txt", says=("symlink", "secret.txt"))
+
+
+def _type_symlink(p: Path) -> Case:
+    target = _outside(p, "evil.yaml", yaml.safe_dump(type_data("evil")))
+    _symlink(p / "configs" / "types" / "evil.yaml", target)
+    return Case([str(_base(p))], file="evil.yaml", says=("symlink", "outside/evil.yaml"))
+
+
+def _context_symlink(p: Path) -> Case:
+    target = _outside(p, "evil_ctx.md", FRONT.replace("broken_ctx", "evil_ctx") + WORDS)
+    _symlink(p / "contexts" / "evil_ctx.md", target)
+    return Case([str(_base(p))], file="evil_ctx.md", says=("symlink", "outside/evil_ctx.md"))
+
+
+def _config_file_symlink(p: Path, name: str) -> Case:
+    path = p / "configs" / name
+    _symlink(path, _outside(p, name, path.read_text()))
+    return Case([str(_base(p))], file=name, says=("symlink", f"outside/{name}"))
+
+
+def _questions_symlink(p: Path) -> Case:
+    _symlink(p / "configs" / "questions.txt", Path("/etc/passwd"))
+    case = _preset(p, "extends: default.yaml\nquestions: questions.txt\n", says=("symlink", "/etc/passwd"))
+    case.file = "questions.txt"
+    return case
+
+
+def _symbols_symlink(p: Path) -> Case:
+    from ootgen.resources import default_symbol_index
+
+    target = _outside(p, "symbols.json.gz", default_symbol_index().read_bytes())
+    _symlink(p / "configs" / "symbols.json.gz", target)
+    case = _preset(p, "extends: default.yaml\nsymbols: symbols.json.gz\n", says=("symlink", "outside/symbols.json.gz"))
+    case.file = "symbols.json.gz"
+    return case
+
+
+def _extends_symlink(p: Path) -> Case:
+    _symlink(p / "configs" / "base.yaml", _outside(p, "base.yaml", _base(p).read_text()))
+    return _preset(p, "extends: base.yaml\n", line=1, key="extends", says=("leaves",))
+
+
+def _index_with(p: Path, file: str) -> Path:
+    data = SymbolIndex.load("default").to_dict()
+    data["functions"] = {"EnTest_Update": [["void", [["Actor*", "thisx"], ["PlayState*", "play"]], 2, 0, "d", file, 1, 10]]}
+    path = p / "configs" / "mine.json.gz"
+    SymbolIndex(data).save(path)
+    return path
+
+
+def _grounding_preset(p: Path, file: str) -> Case:
+    decomp = p / "decomp"
+    (decomp / "src").mkdir(parents=True, exist_ok=True)
+    _index_with(p, file)
+    return _preset(p, "extends: default.yaml\nsymbols: mine.json.gz\ngrounding:\n  enabled: true\n  decomp_dir: ../decomp\n"
+                      "  types: [code_explanation]\n", key="grounding", says=("leaves the decomp checkout",))
+
+
+def _grounding_dotdot(p: Path) -> Case:
+    case = _grounding_preset(p, "src/../../../../../../etc/passwd")
+    case.file = "mine.json.gz"
+    return case
+
+
+def _grounding_symlink(p: Path) -> Case:
+    case = _grounding_preset(p, "src/z_en_test.c")
+    _symlink(p / "decomp" / "src" / "z_en_test.c", Path("/etc/passwd"))
+    case.file, case.says = "mine.json.gz", ("resolves to /etc/passwd",)
+    return case
+
+
+# --- template bounds ---------------------------------------------------------------------------------------
+
+
+def _template_bound(code: str, *says: str) -> Callable[[Path], Case]:
+    return lambda p: _template_case(p, code, "template operation refused", *says)
+
+
+def _judge_template_bound(p: Path) -> Case:
+    template = p / "templates" / "judge.md.j2"
+    template.write_text("Review.\n{{ 'x' * 3000000000 }}\n" + template.read_text())
+    return Case([str(_base(p))], file="judge.md.j2", line=2, says=("'*'", "3000000000"))
+
+
+def _long_int_literal(p: Path) -> Case:
+    return _template_case(p, "{{ 1" + "1" * 5000 + " }}", "number literal too long")
+
+
+# --- size caps ---------------------------------------------------------------------------------------------
+
+
+def _template_too_big(p: Path) -> Case:
+    template = p / "templates" / "generate.md.j2"
+    template.write_text(template.read_text() + "{# " + "x" * LIMITS.template_file_bytes + " #}\n")
+    return Case([str(_base(p))], file="generate.md.j2", says=("larger than", str(LIMITS.template_file_bytes)))
+
+
+def _context_too_big(p: Path) -> Case:
+    filler = (WORDS + "\n") * (LIMITS.context_file_bytes // len(WORDS) + 1)
+    return _context_case(p, FRONT + filler, says=("larger than", str(LIMITS.context_file_bytes)))
+
+
+def _type_too_big(p: Path) -> Case:
+    path = _type_file(p, "big", type_data("big"))
+    path.write_text(path.read_text() + ("# " + "y" * 98 + "\n") * (LIMITS.yaml_file_bytes // 100 + 1))
+    return Case([str(_base(p))], file="big.yaml", says=("larger than",))
+
+
+def _questions_file(p: Path, name: str, data: bytes | str, **kw) -> Case:
+    path = p / "configs" / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Case([str(_base(p)), "--questions", str(path)], file=name, **kw)
+
+
+def _questions_too_big(p: Path) -> Case:
+    line = "How does Actor_Kill free an actor at the end of the frame?\n"
+    return _questions_file(p, "q.txt", line * (LIMITS.questions_file_bytes // len(line) + 1), says=("larger than",))
+
+
+def _gzip_of_zeros(megabytes: int) -> bytes:
+    """`megabytes` MB of zeros as concatenated gzip members (gzip readers read them all): ~1000:1."""
+    member = gzip.compress(b"\0" * (1 << 20), compresslevel=9, mtime=0)
+    return member * megabytes
+
+
+def _symbols_bomb(p: Path) -> Case:
+    path = p / "configs" / "bomb.json.gz"
+    path.write_bytes(_gzip_of_zeros(1500))  # ~1.5 MB on disk, 1.5 GB decompressed
+    assert path.stat().st_size < 2 * 1024 * 1024
+    case = _preset(p, "extends: default.yaml\nsymbols: bomb.json.gz\n", says=("decompresses to more than",))
+    case.file = "bomb.json.gz"
+    return case
+
+
+def _symbols_too_big(p: Path) -> Case:
+    path = p / "configs" / "big.json.gz"
+    with open(path, "wb") as fh:
+        fh.truncate(LIMITS.symbols_file_bytes + 1)  # sparse: no disk used
+    case = _preset(p, "extends: default.yaml\nsymbols: big.json.gz\n", says=("larger than",))
+    case.file = "big.json.gz"
+    return case
+
+
+def _too_many_nodes(p: Path) -> Case:
+    items = ",".join(["1"] * (LIMITS.yaml_nodes + 10))
+    return _preset(p, f"extends: default.yaml\nseed: 1\nfiller: [{items}]\n", line=3, says=("more than", "nodes"))
+
+
+def _context_too_many_nodes(p: Path) -> Case:
+    items = ",".join(["x"] * (LIMITS.yaml_nodes + 10))
+    return _context_case(p, FRONT.replace("tags: [x]", f"tags: [{items}]") + WORDS, line=5, says=("nodes",))
+
+
+def _type_alias_bomb(p: Path) -> Case:
+    bomb = Path(_alias_bomb(p).args[0])
+    bomb.rename(p / "configs" / "types" / "bomb.yaml")
+    return Case([str(_base(p))], file="bomb.yaml", says=("alias",))
+
+
+def _type_not_utf8(p: Path) -> Case:
+    (p / "configs" / "types" / "latin.yaml").write_bytes(b"name: latin\ndescription: caf\xe9\n")
+    return Case([str(_base(p))], file="latin.yaml", line=2, says=("UTF-8",))
+
+
+def _context_not_utf8(p: Path) -> Case:
+    (p / "contexts" / "latin_ctx.md").write_bytes(b"---\nid: latin_ctx\ntitle: caf\xe9\n---\n")
+    return Case([str(_base(p))], file="latin_ctx.md", line=3, says=("UTF-8",))
+
+
+# --- pre-flight: models, outputs, placeholders, every context and level ------------------------------------
+
+
+def _placeholder(p: Path, variant: str, says: tuple[str, ...]) -> Case:
+    data = type_data("typo", instruction_variants=["Explain {topic}.", variant])
+    path = _type_file(p, "typo", data)
+    return Case([str(_base(p))], file=path.name, line=_line_no(path, variant), key="instruction_variants[1]",
+                says=says)
+
+
+def _grounded_placeholder(p: Path) -> Case:
+    variant = "Explain what {functon} does with {topic}."
+    data = type_data("typo", grounded_instruction_variants=["Explain {function}.", variant])
+    path = _type_file(p, "typo", data)
+    return Case([str(_base(p))], file=path.name, line=_line_no(path, variant), key="grounded_instruction_variants[1]",
+                says=("unknown placeholder '{functon}'", "did you mean '{function}'", "{topic}, {function}"))
+
+
+def _branch(p: Path, name: str, condition: str) -> Case:
+    template = p / "templates" / name
+    lines = template.read_text().splitlines()
+    lines.insert(1, "{% if " + condition + " %}{{ only_on_that_branch }}{% endif %}")
+    template.write_text("\n".join(lines) + "\n")
+    return Case([str(_base(p))], file=name, line=2, says=("only_on_that_branch",) + tuple(condition.split("'")[1:2]))
+
+
+def _output_case(p: Path, make: Callable[[Path], object], output: str, *says: str) -> Case:
+    make(p)
+    return _preset(p, f"extends: default.yaml\noutput: {output}\n", line=2, key="output", says=says)
+
+
+def _fake_checkout(p: Path) -> Path:
+    root = p / "oot"
+    (root / "include").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "src" / "a.c").write_text("void A_Init(void) {\n}\n")
+    return root
+
+
+def _index_case(p: Path, output: str, *says: str) -> Case:
+    root = _fake_checkout(p)
+    return Case([str(root), "-o", output], file=output.split("/")[-1] or output, says=says, command="index")
+
+
+def _check_case(p: Path, *args: str, file: str, says: tuple[str, ...]) -> Case:
+    rows = p / "rows.jsonl"
+    rows.write_text('{"instruction": "q", "output": "a"}\n')
+    return Case([str(rows), *args], file=file, says=says, command="check")
+
+
+def _output_flag_folder(p: Path) -> Case:
+    (p / "outdir.jsonl").mkdir()
+    return Case([str(_base(p)), "--output", "outdir.jsonl"], file="'--output'", says=("outdir.jsonl", "is a directory"))
+
+
+def _output_set_folder(p: Path) -> Case:
+    (p / "outdir.jsonl").mkdir()
+    return Case([str(_base(p)), "--set", "output=outdir.jsonl"], file="--set output=outdir.jsonl", key="output", says=("existing folder",))
+
+
+def _output_too_long(p: Path) -> Case:
+    """Caught on the output stream, outside any one line: the message names the template only."""
+    case = _template_case(p, "{% for i in range(10) %}{{ 'x' * 900000 }}{% endfor %}", "rendered prompt is longer than")
+    case.line = None
+    return case
+
+
+ROUND_TWO: dict[str, Callable[[Path], Case]] = {
+    # files that leave their folder
+    "template_include_symlink_to_etc_passwd": lambda p: _include_symlink(p, "{% include 'p.j2' %}"),
+    "template_import_symlink": lambda p: _include_symlink(p, "{% import 'm.j2' as m %}", "m.j2"),
+    "template_from_import_symlink": lambda p: _include_symlink(p, "{% from 'f.j2' import x %}", "f.j2"),
+    "template_itself_a_symlink_out": _template_is_symlink,
+    "template_symlinked_subfolder": _template_subfolder_symlink,
+    "template_folder_holds_unused_symlink_out": _template_unused_symlink,
+    "type_file_symlink_out": _type_symlink,
+    "context_file_symlink_out": _context_symlink,
+    "checks_file_symlink_out": lambda p: _config_file_symlink(p, "checks.yaml"),
+    "models_table_symlink_out": lambda p: _config_file_symlink(p, "models.yaml"),
+    "questions_file_symlink_to_etc_passwd": _questions_symlink,
+    "symbols_file_symlink_out": _symbols_symlink,
+    "extends_symlink_out": _extends_symlink,
+    "grounded_file_dotdot_leaves_checkout": _grounding_dotdot,
+    "grounded_file_symlink_leaves_checkout": _grounding_symlink,
+    # template bounds (evaluated at render time, never folded at compile time)
+    "template_pow_huge": _template_bound("{{ 10 ** 100000000 }}", "'**'", "bits"),
+    "template_str_times_huge": _template_bound("{{ 'x' * 3000000000 }}", "'*'", "3000000000 characters"),
+    "template_list_times_huge": _template_bound("{{ [0] * 1000000000 }}", "'*'", "items"),
+    "template_int_times_int_huge": _template_bound("{{ (7 ** 1000) * (7 ** 1000) * (7 ** 1000) * (7 ** 1000) }}", "'*'", "bits"),
+    "template_concat_doubling": _template_bound(
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "'~'"),
+    "template_plus_doubling": _template_bound(
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", "'+'"),
+    "template_center_filter_huge": _template_bound("{{ 'x'|center(1000000000) }}", "center"),
+    "template_center_method_huge": _template_bound("{{ 'x'.center(1000000000) }}", "str.center()"),
+    "template_percent_width_huge": _template_bound("{{ '%0999999999d' % 1 }}", "'%'", "width"),
+    "template_format_filter_width_huge": _template_bound("{{ '%0999999999d'|format(1) }}", "format", "width"),
+    "template_str_format_width_huge": _template_bound("{{ '{:>999999999}'.format(1) }}", "str.format()"),
+    "template_replace_amplifies": _template_bound("{{ ('x' * 1000000)|replace('x', 'yyyyy') }}", "replace"),
+    "template_join_amplifies": _template_bound("{{ (['a' * 900000] * 100000)|join }}", "join"),
+    "template_nested_loops": _template_bound(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "loops ran more than"),
+    "template_indent_huge": _template_bound("{{ 'a'|indent(100000000) }}", "indent"),
+    "template_batch_huge": _template_bound("{{ range(3)|batch(1000000000)|list }}", "batch"),
+    "template_expandtabs_huge": _template_bound("{{ ('\\t' * 1000).expandtabs(100000) }}", "expandtabs"),
+    "template_output_too_long": _output_too_long,
+    "template_block_capture_huge": _template_bound(
+        "{% set x %}{% for i in range(100) %}{{ 'x' * 900000 }}{% endfor %}{% endset %}", "a block's output"),
+    "template_int_literal_too_long": _long_int_literal,
+    "template_recursive_macro": lambda p: _template_case(
+        p, "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "RecursionError"),
+    "judge_template_str_times_huge": _judge_template_bound,
+    # size caps
+    "template_file_too_big": _template_too_big,
+    "context_file_too_big": _context_too_big,
+    "type_file_too_big": _type_too_big,
+    "questions_file_too_big": _questions_too_big,
+    "question_too_long": lambda p: _questions_file(p, "q.txt", "How?\n# note\n" + "why " * 1200 + "\n", line=3,
+                                                   says=("longer than", str(LIMITS.question_chars))),
+    "questions_jsonl_bad_line": lambda p: _questions_file(p, "q.jsonl", '{"question": "How?"}\n{nope\n', line=2, says=("JSON",)),
+    "questions_not_utf8": lambda p: _questions_file(p, "q.txt", b"How?\nWhy \xff?\n", line=2, says=("UTF-8",)),
+    "symbols_gzip_of_zeros": _symbols_bomb,
+    "symbols_file_too_big": _symbols_too_big,
+    "yaml_too_many_nodes": _too_many_nodes,
+    "context_front_matter_too_many_nodes": _context_too_many_nodes,
+    "type_file_alias_bomb": _type_alias_bomb,
+    "type_file_not_utf8": _type_not_utf8,
+    "context_file_not_utf8": _context_not_utf8,
+    # pre-flight: every model named anywhere
+    "model_typo": lambda p: _preset(p, "extends: default.yaml\nmodel: claude-sonet-5\n", line=2, key="model",
+                                    says=("did you mean 'claude-sonnet-5'",)),
+    "judge_model_typo": lambda p: _preset(p, "extends: default.yaml\njudge:\n  model: claude-opsu-5\n", line=3, key="judge.model",
+                                          says=("did you mean 'claude-opus-5'",)),
+    "judges_typo": lambda p: _preset(p, "extends: default.yaml\njudges: [claude-sonnet-5, claude-sonet-5]\n", line=2, key="judges[1]",
+                                     says=("claude-sonet-5", "did you mean 'claude-sonnet-5'")),
+    "judges_retired": lambda p: _preset(p, "extends: default.yaml\njudges:\n  - claude-sonnet-5\n  - claude-3-opus-20240229\n", line=4,
+                                        says=("retired", "claude-opus-5-5")),
+    "set_judges_typo": lambda p: Case([str(_base(p)), "--set", "judges=[claude-hiaku-4-5]"], file="--set judges=[claude-hiaku-4-5]",
+                                      key="judges[0]", says=("did you mean 'claude-haiku-4-5'",)),
+    "judge_model_flag_typo": lambda p: Case([str(_base(p)), "--judge-model", "claude-sonnett-5"], file="--set judge.model=claude-sonnett-5",
+                                            key="judge.model", says=("did you mean 'claude-sonnet-5'",)),
+    # pre-flight: outputs
+    "output_is_a_folder": lambda p: _output_case(p, lambda p: (p / "out.jsonl").mkdir(), "out.jsonl", "existing folder"),
+    "output_metadata_is_a_folder": lambda p: _output_case(p, lambda p: (p / "out_metadata.json").mkdir(), "out.jsonl",
+                                                          "out_metadata.json", "existing folder"),
+    "output_run_dir_is_a_file": lambda p: _output_case(p, lambda p: (p / "out.run").write_text("x"), "out.jsonl",
+                                                       "out.run", "existing file"),
+    "output_under_a_file": lambda p: _output_case(p, lambda p: (p / "afile").write_text("x"), "afile/out.jsonl",
+                                                  "is a file, not a folder"),
+    "output_flag_is_a_folder": _output_flag_folder,
+    "output_set_is_a_folder": _output_set_folder,
+    # pre-flight: placeholders
+    "instruction_placeholder_typo": lambda p: _placeholder(p, "Walk me through {topik}.", ("unknown placeholder '{topik}'",
+                                                                                         "did you mean '{topic}'")),
+    "instruction_placeholder_unknown": lambda p: _placeholder(p, "At the {level} level, explain {topic}.", ("'{level}'", "only {topic}")),
+    "instruction_placeholder_empty": lambda p: _placeholder(p, "Explain {} and {topic}.", ("'{}'",)),
+    "grounded_instruction_placeholder_typo": _grounded_placeholder,
+    # pre-flight: every context and level
+    "template_branch_on_second_context": lambda p: _branch(p, "generate.md.j2", "context.id == 'scene_system'"),
+    "template_branch_on_advanced_level": lambda p: _branch(p, "generate.md.j2", "complexity == 'advanced'"),
+    "system_template_branch_on_context": lambda p: _branch(p, "system.md.j2", "context.id == 'player_system'"),
+    "judge_template_branch_on_level": lambda p: _branch(p, "judge.md.j2", "candidates[0].complexity == 'advanced'"),
+    # static commands
+    "index_output_folder_missing": lambda p: _index_case(p, "/nonexistent/x.json.gz", "does not exist"),
+    "index_output_is_a_folder": lambda p: _index_case(p, str(p / "configs"), "existing folder"),
+    "check_file_missing": lambda p: Case([str(p / "nothere.jsonl")], file="nothere.jsonl", says=("cannot read",), command="check"),
+    "check_symbols_gzip_of_zeros": lambda p: _check_case(
+        p, "--symbols", str(_outside(p, "bomb.json.gz", _gzip_of_zeros(200))), file="bomb.json.gz", says=("decompresses",)),
+    "check_checks_file_symlink_out": lambda p: _check_case(
+        p, "--checks", str(_symlink(p / "configs" / "c.yaml", _outside(p, "c.yaml", "findings: {}\n"))), file="c.yaml",
+        says=("symlink",)),
+}
+
+
+CASES.update(ROUND_TWO)
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_is_one_line_exit_2_no_request(name, project_dir, fake_anthropic):
+def test_bad_input(name, project_dir, fake_anthropic):
     ready_project(project_dir)
     case = CASES[name](project_dir)
     args = [case.command, *case.args]
     if case.command == "run":
         args += ["--api-key", "test-key", "--progress", "quiet"]
-    result = run_cli(*args, cwd=project_dir, env=cli_env(ANTHROPIC_BASE_URL=fake_anthropic.base_url), timeout=60)
+    before = _snapshot(project_dir)
+    result = subprocess.run(
+        [*ootgen_command(), *args], cwd=case.cwd or project_dir, capture_output=True, text=True, timeout=TIMEOUT,
+        env=cli_env(ANTHROPIC_BASE_URL=fake_anthropic.base_url), preexec_fn=_cap_memory,
+    )
 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
@@ -329,9 +746,14 @@ def test_bad_input_is_one_line_exit_2_no_request(name, project_dir, fake_anthrop
     for text in case.says:
         assert text in message, (text, message)
     assert fake_anthropic.log == [] and sum(fake_anthropic.counts.values()) == 0
-    assert not (project_dir / "oot_training_data.jsonl").exists()
+    assert _snapshot(project_dir) == before  # nothing written, created or changed anywhere in the project
     assert not (project_dir / "PWNED").exists()
 
 
 def test_suite_covers_enough_cases():
-    assert len(CASES) >= 35
+    assert len(CASES) >= 100
+
+
+def test_memory_cap_is_low_enough_to_catch_the_bombs():
+    """The cap must be below what the unguarded cases allocate, or it would prove nothing."""
+    assert MEMORY_CAP < 3_000_000_000 and MEMORY_CAP < 1500 * 1024 * 1024

@@ -282,3 +282,39 @@ def test_nan_is_refused_like_any_bad_number(project_dir):
     cfg = ready_project(project_dir)
     error = load_error(cfg, ["scoring.threshold=.nan"])
     assert error.key == "scoring.threshold" and error.file == "--set scoring.threshold=.nan"
+
+
+def test_unknown_models_anywhere_are_warned_in_validate_and_near_misses_refused(project_dir):
+    config = ready_project(project_dir)
+    result = run_cli("validate", str(config), "--set", "judges=[claude-sonnet-5, claude-unknown-9]", "--set", "model=claude-sonnet-6",
+                     cwd=project_dir, env=cli_env())
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("ootgen: warning:")]
+    assert len(warnings) == 2
+    assert "'claude-sonnet-6' (model)" in warnings[0] and "'claude-unknown-9' (judges[1])" in warnings[1]
+    error = load_error(config, ["judges=[claude-sonnet-5, claude-sonet-5]"])
+    assert "did you mean 'claude-sonnet-5'" in str(error) and error.key == "judges[1]"
+
+
+def test_output_in_folders_still_to_create_is_fine(project_dir):
+    config = ready_project(project_dir)
+    project = load_project(config, [f"output={project_dir / 'new' / 'deeper' / 'data.jsonl'}"])
+    assert project.config["output"].endswith("data.jsonl")
+    assert not (project_dir / "new").exists()  # checking writes nothing
+
+
+def test_every_context_and_level_of_a_type_is_rendered_at_load(project_dir):
+    config = ready_project(project_dir)
+    template = project_dir / "templates" / "generate.md.j2"
+    template.write_text("{% if context.id == 'scene_system' and complexity == 'advanced' %}{{ missing_var }}{% endif %}\n"
+                        + template.read_text())
+    error = load_error(config)
+    assert "missing_var" in str(error) and "context 'scene_system', level 'advanced'" in str(error)
+    load_project(config, ["complexities=[beginner, intermediate]"])  # that level is never planned: nothing to refuse
+
+
+def test_paths_are_kept_as_written_so_a_symlinked_file_is_judged_by_its_own_folder(project_dir):
+    config = ready_project(project_dir)
+    (project_dir / "configs" / "checks_alias.yaml").symlink_to(project_dir / "configs" / "checks.yaml")
+    project = load_project(config, [f"checks={project_dir / 'configs' / 'checks_alias.yaml'}"])
+    assert project.config["checks"].endswith("checks_alias.yaml")
