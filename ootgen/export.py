@@ -81,25 +81,13 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
-    """Accepted examples in acceptance order; the steps of a difficulty ladder stay together, in step order,
-    where the ladder's first accepted step stands."""
-    # Human review decides (ootgen review): its rejections drop out, its acceptances follow the model's.
-    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, accepted_seq, id")
+    """The first `target` accepted examples in plan order (task, then slot): the same stored responses give
+    the same dataset whatever order the calls completed in, and the steps of a difficulty ladder (one task)
+    stay together in step order. Human review decides (ootgen review): its rejections drop out, its
+    acceptances follow the model's."""
+    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
               if min_score is None or (c.score or 0) >= min_score]
-    chosen = chosen[:target] if target else chosen
-    ladders: dict[int, list[StoredCandidate]] = {}
-    for candidate in chosen:
-        if (candidate.extras or {}).get("ladder"):
-            ladders.setdefault(candidate.task_idx, []).append(candidate)
-    ordered, placed = [], set()
-    for candidate in chosen:
-        if candidate.task_idx in ladders and (candidate.extras or {}).get("ladder"):
-            if candidate.task_idx not in placed:
-                placed.add(candidate.task_idx)
-                ordered.extend(sorted(ladders[candidate.task_idx], key=lambda c: c.slot))
-        else:
-            ordered.append(candidate)
-    return ordered
+    return chosen[:target] if target else chosen
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,14 @@ class Outputs:
 
     def db(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         return query(self.run_dir / "run.sqlite", sql, params)
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0, poll: float = 0.02) -> None:
+    """Wait until `predicate()` holds (observable state: the fake's log, the run store), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
 
 
 def read_jsonl(path: Path) -> list[dict]:

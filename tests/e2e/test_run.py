@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title
+from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title, wait_for
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_anthropic.oot_responder import OotResponder
 
@@ -122,7 +122,7 @@ def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(pro
         result = cli.run(num=6)
         assert result.returncode == 0, result.stderr
         meta = cli.outputs().metadata()
-        time.sleep(1.2)  # let the slow answer go out
+        wait_for(lambda: all(e["end"] is not None for e in fake.log), "every request the fake received to settle")
         sent = posts(fake)
     judge_posts = [e for e in sent if kind_of(e["body"]) == "judge"]
     assert len(judge_posts) >= 2, "setup: expected a second (slow) judge call"
