@@ -91,7 +91,7 @@ def accepted_for_export(store: RunStore, target: int | None, min_score: float | 
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
-               fmt: str = "alpaca", min_score: float | None = None, limiter_peak: int | None = None) -> dict:
+               fmt: str = "alpaca", min_score: float | None = None) -> dict:
     """Write the dataset, rejected examples and metadata; return their paths."""
     output = Path(output)
     settings = store.get_meta("settings", {}) or {}
@@ -108,7 +108,7 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
     rejected_path = sibling(output, "rejected.jsonl")
     write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.curated_candidates(REJECTED)))
     metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
-                              fmt=fmt, limiter_peak=limiter_peak, project=project)
+                              fmt=fmt, project=project)
     # Where examples came from: real functions (with file and commit), community questions, ladder steps.
     metadata["example_provenance"] = provenance
     metadata_path = sibling(output, "metadata.json")
@@ -137,9 +137,10 @@ def _rejected_record(candidate: StoredCandidate) -> dict:
 
 
 def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: int, target: int | None,
-                   stop_reason: str, fmt: str, limiter_peak: int | None, project=None) -> dict:
+                   stop_reason: str, fmt: str, project=None) -> dict:
     totals = store.totals()
     usage = totals["usage"]
+    http = store.get_meta("http") or {"attempts": 0, "retries": 0, "peak_concurrency": 0, "faults": {}}
     all_candidates = list(store.curated_candidates())
     status_counts = Counter(c.status for c in all_candidates)
     judged = [c for c in all_candidates if c.status in (ACCEPTED, REJECTED)]
@@ -147,7 +148,7 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
     histogram = Counter(f"{min(int(s), 9)}-{min(int(s), 9) + 1}" for s in (c.score for c in judged) if s is not None)
     per_type: dict[str, dict] = {}
     for c in all_candidates:
-        entry = per_type.setdefault(c.example.type, {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
+        entry = per_type.setdefault(c.example.type or "?", {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
         entry["candidates"] += 1
         entry[c.status] = entry.get(c.status, 0) + 1
     for entry in per_type.values():
@@ -180,7 +181,11 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
             "calls": totals["calls"],
             "failures": totals["failures"],
             "responses_reused_from_cache": totals["responses_reused_from_cache"],
-            "peak_concurrency": limiter_peak,
+            # Counted at the HTTP transport, over every session of this run directory: what the API saw.
+            "peak_concurrency": http["peak_concurrency"],
+            "http_attempts": http["attempts"],
+            "sdk_retries": http["retries"],
+            "http_faults": http["faults"],
         },
         "tokens": {**usage.as_dict(), "cache_read_share_of_input": round(read_share, 4)},
         "cost_usd": totals["cost_usd"],

@@ -11,8 +11,10 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import httpx2
 
 from .errors import RunAborted
 from .models import ModelInfo, Usage
@@ -211,6 +213,8 @@ class AdaptiveLimiter:
             if remaining is not None and remaining.strip().isdigit() and int(remaining) == 0:
                 self.limit = max(self.minimum, self.limit - 1)
                 return
+            if time.monotonic() < self._resume_at:
+                return  # answers to calls sent before the throttle do not earn growth during its pause
             self._successes += 1
             if self.limit < self.maximum and self._successes >= self.limit:
                 self.limit += 1  # additive increase: one more slot per window of successes
@@ -231,6 +235,97 @@ def _retry_after_seconds(headers) -> float | None:
 STREAM_ABOVE_MAX_TOKENS = 16_000
 
 
+@dataclass
+class HttpCounts:
+    """What went over the wire, counted at the HTTP transport the SDK uses (its retries included)."""
+
+    attempts: int = 0  # HTTP requests sent
+    retries: int = 0  # of which the SDK's retries (x-stainless-retry-count > 0)
+    in_flight: int = 0
+    peak_concurrency: int = 0  # most requests open at once, from send to the end of the body
+    faults: dict[str, int] = field(default_factory=dict)  # by kind: rate_limited (429), overloaded (529), ...
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"attempts": self.attempts, "retries": self.retries, "peak_concurrency": self.peak_concurrency,
+                "faults": dict(sorted(self.faults.items()))}
+
+
+def fault_kind(status: int) -> str | None:
+    if status == 429:
+        return "rate_limited_429"
+    if status == 529:
+        return "overloaded_529"
+    if status >= 500:
+        return "server_error_5xx"
+    if status >= 400:
+        return f"refused_{status}"
+    return None
+
+
+class _CountingTransport(httpx2.AsyncBaseTransport):
+    """Wraps the SDK's httpx2 transport: counts every attempt, fault and open request."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, counts: HttpCounts):
+        self._inner = inner
+        self._counts = counts
+
+    async def handle_async_request(self, request):
+        counts = self._counts
+        counts.attempts += 1
+        retry = request.headers.get("x-stainless-retry-count")
+        if retry and retry.strip() not in ("", "0"):
+            counts.retries += 1
+        counts.in_flight += 1
+        counts.peak_concurrency = max(counts.peak_concurrency, counts.in_flight)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx2.TimeoutException:
+            counts.in_flight -= 1
+            counts.count_fault("timeout")
+            raise
+        except httpx2.TransportError:
+            counts.in_flight -= 1
+            counts.count_fault("connection")
+            raise
+        except BaseException:
+            counts.in_flight -= 1
+            raise
+        kind = fault_kind(response.status_code)
+        if kind:
+            counts.count_fault(kind)
+        response.stream = _ClosingStream(response.stream, counts)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _ClosingStream(httpx2.AsyncByteStream):
+    """A response body that marks its request finished when it is closed (read to the end or abandoned)."""
+
+    def __init__(self, inner, counts: HttpCounts):
+        self._inner = inner
+        self._counts = counts
+        self._open = True
+
+    async def __aiter__(self):
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except httpx2.TransportError:
+            self._counts.count_fault("connection")
+            raise
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._counts.in_flight -= 1
+        await self._inner.aclose()
+
+
 class TransientFailure(Exception):
     """The API could not answer this time (after the SDK's own retries); the task may be tried later."""
 
@@ -243,8 +338,6 @@ class ClaudeClient:
         import anthropic
 
         self.anthropic = anthropic
-        import httpx2
-
         self._httpx = httpx2
         self.limiter = limiter
 
@@ -252,6 +345,11 @@ class ClaudeClient:
             limiter.on_response(response.status_code, response.headers)
 
         http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
+        self.http = HttpCounts()
+        # Count at the transport (every attempt the SDK makes); keeps the SDK's own transport settings.
+        http_client._transport = _CountingTransport(http_client._transport, self.http)
+        http_client._mounts = {pattern: _CountingTransport(t, self.http) if t is not None else None
+                               for pattern, t in http_client._mounts.items()}
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, http_client=http_client
         )

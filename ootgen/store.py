@@ -79,7 +79,7 @@ class StoredCandidate:
     status: str
     reason: str | None
     accepted_seq: int | None
-    extras: dict = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
+    extras: dict | None = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,16 @@ class RunStore:
         self.set_meta("config_hash", config_hash)
         self.set_meta("settings", settings)
         return resuming
+
+    def add_http_counts(self, counts: dict) -> None:
+        """Add one session's HTTP counts (attempts, retries, faults by kind; the peak is the maximum)."""
+        total = self.get_meta("http") or {"attempts": 0, "retries": 0, "peak_concurrency": 0, "faults": {}}
+        total["attempts"] += counts["attempts"]
+        total["retries"] += counts["retries"]
+        total["peak_concurrency"] = max(total["peak_concurrency"], counts["peak_concurrency"])
+        for kind, n in counts["faults"].items():
+            total["faults"][kind] = total["faults"].get(kind, 0) + n
+        self.set_meta("http", total)
 
     def reset(self) -> None:
         with self.transaction():
