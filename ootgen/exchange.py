@@ -11,6 +11,7 @@ bug: it is never retried.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from .models import ModelInfo, Usage
 from .store import ResponseCache, RunStore
 
 Event = Callable[[str, dict], None]
+SHAPE_MARGIN = 1.1  # a request of a counted shape is estimated at its ratio plus 10 %
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Exchange:
         self.emit = emit
         self.reasks = reasks  # re-asks after an unusable reply
         self.client: ClaudeClient | None = None  # set when the event loop runs
+        self._tokens_per_char: dict[tuple[str, str, str], float] = {}  # prompt shape -> the API tokenizer's ratio
 
     # --- reuse: what was already paid for ---------------------------------------------------------
 
@@ -90,7 +93,7 @@ class Exchange:
         if cached is not None:
             return cached
         assert self.client is not None
-        worst = self.budget.worst_case(request, model)
+        worst = self.budget.worst_case(request, model, input_tokens=await self.input_tokens(request, model))
         await self.budget.reserve(worst)  # BudgetStop when it can never fit
         cost: float | None = None
         try:
@@ -103,6 +106,21 @@ class Exchange:
             self.cache.put(request.key, text, stop_reason, usage)
         self.emit("call", {"kind": request.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
         return Answer(reply, response_row(request.key, request.kind, request.model, task_idx, reply, cost=cost, batch=False))
+
+    async def input_tokens(self, request: Request, model: ModelInfo) -> int | None:
+        """Input tokens for the budget under a cap: counted by the API (messages.count_tokens) for the first
+        request of each prompt shape (model, role, cached context), scaled by length for the others."""
+        if self.budget.cap is None or not model.priced:
+            return None
+        assert self.client is not None
+        chars = len(request.system) + len(request.instructions) + len(request.user)
+        shape = (request.model, request.kind, request.system)
+        ratio = self._tokens_per_char.get(shape)
+        if ratio is None:
+            counted = await self.client.count_tokens(request)
+            self._tokens_per_char[shape] = counted / max(chars, 1)
+            return counted
+        return math.ceil(chars * ratio * SHAPE_MARGIN)
 
     async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str) -> Answer | None:
         """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""

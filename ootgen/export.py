@@ -1,7 +1,7 @@
 """Pipeline stage 8, export: the run store -> training JSONL, rejected JSONL and metadata JSON.
 
 Every file is written to a temporary file in the same folder and renamed into place (never half a file).
-Formats: alpaca (instruction, input only when non-empty, output), sharegpt (conversations: from/value)
+Formats: alpaca (instruction, input ("" when empty, or omitted on request), output), sharegpt (conversations: from/value)
 and messages (chat role/content).
 """
 
@@ -31,6 +31,7 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
     except OSError as error:
         raise OotgenError(f"cannot write output: {error.strerror}", file=str(path)) from None
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; an output file gets the user's usual mode
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for chunk in chunks:
                 stream.write(chunk)
@@ -45,12 +46,18 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def sibling(output: Path, suffix: str) -> Path:
     """oot_training_data.jsonl -> oot_training_data_metadata.json etc."""
     return output.with_name(f"{output.stem}_{suffix}")
 
 
-def record(example: Example, fmt: str, multi_turn: str = "flatten") -> dict | None:
+def record(example: Example, fmt: str, multi_turn: str = "flatten", empty_input: str = "empty_string") -> dict | None:
     """One output record in `fmt`, or None when the rule drops it (multi-turn with `skip` in alpaca)."""
     turns = [(t.role, t.content) for t in example.turns] or [("user", _joined(example.instruction, example.input)), ("assistant", example.output)]
     if fmt == "sharegpt":
@@ -64,16 +71,16 @@ def record(example: Example, fmt: str, multi_turn: str = "flatten") -> dict | No
         last_user = max(i for i, (role, _) in enumerate(turns) if role == "user")
         history = "\n\n".join(f"{'User' if r == 'user' else 'Assistant'}: {t}" for r, t in turns[:last_user])
         answer = next((t for r, t in turns[last_user + 1 :] if r == "assistant"), example.output)
-        out = {"instruction": turns[last_user][1]}
-        if history:
-            out["input"] = history
-        out["output"] = answer
-        return out
-    out = {"instruction": example.instruction}
-    if example.input.strip():
-        out["input"] = example.input
-    out["output"] = example.output
-    return out
+        return _alpaca(turns[last_user][1], history, answer, empty_input)
+    return _alpaca(example.instruction, example.input, example.output, empty_input)
+
+
+def _alpaca(instruction: str, input_text: str, output: str, empty_input: str) -> dict:
+    """An Alpaca row; `input` is "" when there is none (load_dataset then gives "", not None, and the usual
+    Unsloth template writes nothing), or absent with `export.empty_input: omit`."""
+    if input_text.strip() or empty_input != "omit":
+        return {"instruction": instruction, "input": input_text if input_text.strip() else "", "output": output}
+    return {"instruction": instruction, "output": output}
 
 
 def _joined(instruction: str, input_text: str) -> str:
@@ -96,10 +103,11 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
     output = Path(output)
     settings = store.get_meta("settings", {}) or {}
     multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
+    empty_input = (settings.get("export") or {}).get("empty_input", "empty_string")
     chosen = accepted_for_export(store, target, min_score)
     lines, provenance = [], []
     for candidate in chosen:
-        item = record(candidate.example, fmt, multi_turn)
+        item = record(candidate.example, fmt, multi_turn, empty_input)
         if item is not None:
             lines.append(json.dumps(item, ensure_ascii=False) + "\n")
             if candidate.extras:

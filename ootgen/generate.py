@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import httpx2
 
 from .errors import RunAborted
 from .models import ModelInfo, Usage
+
+CHARS_PER_TOKEN = 3.3
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ class Request:
         return params
 
     def estimated_input_tokens(self) -> int:
-        return (len(self.system) + len(self.instructions) + len(self.user)) // 4 + 16
+        """Offline estimate (Markdown and C run about 3.3 characters a token); the run counts with the API
+        (messages.count_tokens) where the number matters, under a cost cap."""
+        return math.ceil((len(self.system) + len(self.instructions) + len(self.user)) / CHARS_PER_TOKEN) + 16
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
@@ -384,6 +389,19 @@ class ClaudeClient:
             await self.limiter.release()
         text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
         return text, message.stop_reason, usage_from(message.usage)
+
+    async def count_tokens(self, request: Request) -> int:
+        """Input tokens of `request` by the API's own tokenizer (messages.count_tokens; free, not billed)."""
+        params = request.api_params()
+        anthropic = self.anthropic
+        try:
+            counted = await self.client.messages.count_tokens(model=params["model"], system=params["system"],
+                                                              messages=params["messages"])
+        except anthropic.AuthenticationError:
+            raise key_rejected() from None
+        except anthropic.NotFoundError as error:
+            raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
+        return int(counted.input_tokens)
 
     async def close(self) -> None:
         await self.client.close()

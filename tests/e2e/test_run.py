@@ -12,11 +12,10 @@ from tests.fake_anthropic.oot_responder import OotResponder
 
 
 def _assert_alpaca_lines(lines: list[dict]) -> None:
-    for line in lines:
-        assert set(line) in ({"instruction", "output"}, {"instruction", "input", "output"}), line.keys()
+    for line in lines:  # `input` always present ("" when empty): load_dataset and the Unsloth template need it
+        assert set(line) == {"instruction", "input", "output"}, line.keys()
         assert line["instruction"].strip() and line["output"].strip()
-        if "input" in line:
-            assert line["input"].strip(), "an empty input key was written"
+        assert line["input"] == line["input"].strip() or line["input"].strip(), "a whitespace-only input was written"
 
 
 def test_happy_path_writes_n_examples_metadata_and_well_formed_requests(cli: Cli):
@@ -160,6 +159,9 @@ def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
     _assert_alpaca_lines(lines)
     assert len(lines) == meta["total_examples"] < 40
     assert len(posts(cli.fake)) == sum(meta["api"]["calls"].values())
+    # Under a cap the input of the first request of each prompt shape is counted by the API's tokenizer.
+    counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
+    assert 1 <= len(counted) < len(posts(cli.fake)) and all(e["status"] == 200 for e in counted)
 
 
 def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
