@@ -139,7 +139,7 @@ class BatchRun:
             prompt = self.pipeline.judge_prompt(context_id, group, model)
 
             def build(attempt: int, model=model, prompt=prompt) -> Request:
-                return question("judge", model, prompt, settings, "judge_reply", attempt)
+                return question("judge", model, prompt, settings, "judge_reply", attempt, len(group))
 
             attempt, stored = self.exchange.first_open_attempt(build)
             if stored is not None:
@@ -260,7 +260,8 @@ class BatchRun:
             cost = self.pipeline.model_for(entry.kind, entry.model).cost(usage, batch=True)  # each model's own multiplier
             self.budget.release_now(0.0, cost)
             self.emit("call", {"kind": entry.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
-            reply = parse_reply(_KeyOnly(entry.key, entry.schema), text, message.stop_reason, usage)  # type: ignore[arg-type]
+            items = len(entry.cids) if entry.kind == "judge" else None
+            reply = parse_reply(_KeyOnly(entry.key, entry.schema, items), text, message.stop_reason, usage)  # type: ignore[arg-type]
             self.store.save_response(**response_row(entry.key, entry.kind, entry.model, entry.task_idx, reply, cost=cost, batch=True))
             if reply.data is None:
                 self.store.record_failure(entry.task_idx, entry.kind, f"bad_reply: {reply.error}")
@@ -274,6 +275,7 @@ class BatchRun:
 class _KeyOnly:
     key: str
     schema_name: str
+    items: int | None = None
 
 
 def _chunks(entries, requests):

@@ -122,11 +122,12 @@ class Exchange:
             return counted
         return math.ceil(chars * ratio * SHAPE_MARGIN)
 
-    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str) -> Answer | None:
+    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str,
+                  items: int | None = None) -> Answer | None:
         """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""
 
         def build(attempt: int) -> Request:
-            return question(kind, model, prompt, settings, schema, attempt)
+            return question(kind, model, prompt, settings, schema, attempt, items)
 
         first, _ = self.first_open_attempt(build)
         for attempt in range(first, self.reasks + 1):
@@ -150,8 +151,9 @@ class Exchange:
         self.emit("failure", {"kind": kind, "reason": answer.reply.error})
 
 
-def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int) -> Request:
+def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int,
+             items: int | None = None) -> Request:
     """The request for attempt `attempt` of one question (attempt separates deliberate re-asks)."""
     return build_request(kind, model, prompt, max_tokens=settings["max_tokens"], schema_name=schema,
                          effort=settings.get("effort"), temperature=settings.get("temperature"),
-                         attempt=attempt)
+                         attempt=attempt, items=items)

@@ -38,20 +38,19 @@ class Request:
     effort: str | None = None
     temperature: float | None = None
     attempt: int = 0
+    items: int | None = None  # judge: exactly this many verdicts, one per candidate index 1..items
 
     @property
     def key(self) -> str:
-        blob = json.dumps(
-            [self.kind, self.model, self.system, self.instructions, self.user, self.max_tokens, self.schema_name,
-             self.structured, self.effort, self.temperature, self.attempt],
-            ensure_ascii=False,
-        )
+        fields = [self.kind, self.model, self.system, self.instructions, self.user, self.max_tokens, self.schema_name,
+                  self.structured, self.effort, self.temperature, self.attempt]
+        if self.items is not None:  # only then, so the keys of earlier runs stay valid
+            fields.append(self.items)
+        blob = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def api_params(self) -> dict:
         """Keyword arguments for `messages.create` (and the `params` of a batch entry)."""
-        from .schemas import load_schema
-
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -62,7 +61,7 @@ class Request:
         }
         output_config: dict[str, Any] = {}
         if self.structured:
-            output_config["format"] = {"type": "json_schema", "schema": _api_schema(load_schema(self.schema_name))}
+            output_config["format"] = {"type": "json_schema", "schema": _api_schema(reply_schema(self.schema_name, self.items))}
         if self.effort:
             output_config["effort"] = self.effort
         if output_config:
@@ -78,7 +77,7 @@ class Request:
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
-                  effort: str | None, temperature: float | None, attempt: int = 0) -> Request:
+                  effort: str | None, temperature: float | None, attempt: int = 0, items: int | None = None) -> Request:
     """A Request with only the parameters this model accepts (per the model table)."""
     structured = model.structured
     return Request(
@@ -93,7 +92,20 @@ def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schem
         effort=effort if (model.accepts_effort and effort) else None,
         temperature=temperature if (model.accepts_temperature and temperature is not None) else None,
         attempt=attempt,
+        items=items,
     )
+
+
+def reply_schema(name: str, items: int | None = None) -> dict:
+    """The reply schema; with `items`, its one top-level array (judge: `verdicts`) must hold exactly that many."""
+    from .schemas import load_schema
+
+    schema = load_schema(name)
+    if items is None:
+        return schema
+    arrays = [key for key, prop in schema["properties"].items() if prop.get("type") == "array"]
+    schema["properties"][arrays[0]] = {**schema["properties"][arrays[0]], "minItems": items, "maxItems": items}
+    return schema
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,11 @@ def parse_reply(request: Request, text: str, stop_reason: str | None, usage: Usa
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
         return failed(f"reply does not match {request.schema_name} at {where}: {errors[0].message[:200]}")
+    items = getattr(request, "items", None)
+    if items is not None and request.schema_name == "judge_reply":
+        indexes = sorted(v["index"] for v in data["verdicts"])
+        if indexes != list(range(1, items + 1)):  # a missed verdict is re-asked, not a rejection
+            return failed(f"judge reply has verdicts for candidates {indexes}, not 1..{items}")
     return Reply(request.key, text, stop_reason, usage, data, None, from_cache)
 
 
@@ -145,7 +162,9 @@ def _json_text(text: str) -> str:
 
 def _api_schema(schema: dict) -> dict:
     """The reply schema as sent: drop annotation keys the API's constrained decoding does not need."""
-    dropped = {"$schema", "minimum", "maximum"}
+    # The API's constrained decoding supports only plain schemas: numeric bounds and item counts are checked
+    # locally (the prompt states how many candidates there are).
+    dropped = {"$schema", "minimum", "maximum", "minItems", "maxItems"}
     if isinstance(schema, dict):
         return {k: _api_schema(v) for k, v in schema.items() if k not in dropped}
     if isinstance(schema, list):

@@ -120,3 +120,17 @@ def test_parse_reply_never_raises_and_says_why(text, stop, error):
         assert reply.error is None and reply.data == {"verdicts": [_VERDICT]}
     else:
         assert reply.data is None and reply.error.startswith(error), reply.error
+
+
+def test_a_judge_reply_missing_a_verdict_is_unusable_so_it_is_re_asked():
+    judge = Request(kind="judge", model=SONNET.id, system="s", user="u", max_tokens=100, schema_name="judge_reply",
+                    structured=True, items=2)
+    missing = parse_reply(judge, _GOOD, "end_turn", Usage(1, 1))
+    assert missing.data is None and missing.error == "judge reply has verdicts for candidates [1], not 1..2"
+    both = json.dumps({"verdicts": [_VERDICT, {**_VERDICT, "index": 2}]})
+    assert parse_reply(judge, both, "end_turn", Usage(1, 1)).data is not None
+    assert judge.key != Request(**{**judge.__dict__, "items": 3}).key
+    # The wire schema says how many verdicts only where the API supports it; the count is checked locally.
+    from ootgen.generate import reply_schema
+
+    assert reply_schema("judge_reply", 2)["properties"]["verdicts"]["maxItems"] == 2

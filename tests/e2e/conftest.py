@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -191,6 +192,7 @@ def request_key(body: dict, attempt: int = 0) -> str:
         user=body["messages"][0]["content"], max_tokens=body["max_tokens"], schema_name=schema_title(body),
         structured="format" in output_config, effort=output_config.get("effort"),
         temperature=body.get("temperature"), attempt=attempt,
+        items=len(re.findall(r"<candidate index=", body["messages"][0]["content"])) if kind_of(body) == "judge" else None,
     ).key
 
 
