@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import OotgenError, RunAborted
+from .errors import ConfigError, OotgenError
 from .models import Usage
 from .records import Example, Turn
 
@@ -151,10 +151,14 @@ class RunStore:
         existing = self.get_meta("work_hash")
         if existing is not None and existing != work_hash:
             if not force:
-                raise RunAborted(
-                    "this run directory holds a run of a different configuration (its work hash "
-                    f"{existing} differs from {work_hash}); use another --run-dir, or --force to start fresh here",
-                    file=str(self.path.parent),
+                changed = _changed_settings(self.get_meta("settings") or {}, settings)
+                what = ("the setting " + ", ".join(changed) + " changed" if changed
+                        else "a template, context, example type, checks file or the model table changed")
+                raise ConfigError(
+                    f"this run directory holds a run of a different configuration ({what}); use another --run-dir, "
+                    "or --force to start fresh here",
+                    file=str(self.path.parent), key=", ".join(changed) or None,
+                    expected="the settings the run directory was made with",
                 )
             self.reset()
             existing = None
@@ -471,6 +475,23 @@ def apply_human_verdict(candidate: StoredCandidate, verdict: HumanVerdict | None
     extras = {**(candidate.extras or {}), "human": {"status": verdict.status, "reason": verdict.reason,
                                                     "edited": bool(verdict.edit), "at": verdict.created}}
     return replace(candidate, example=example, status=verdict.status, reason=reason, extras=extras)
+
+
+_NOT_WORK = ("num_examples", "output", "concurrency", "budget")  # settings that do not change the work
+
+
+def _changed_settings(before: dict, after: dict, prefix: str = "") -> list[str]:
+    """Key paths whose values differ (the CLI flags set these too: --seed is `seed`, --model is `model`)."""
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        if not prefix and key in _NOT_WORK:
+            continue
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _changed_settings(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changed.append(prefix + key)
+    return changed
 
 
 class ResponseCache:
