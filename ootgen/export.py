@@ -88,13 +88,30 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
-    """The first `target` accepted examples in plan order (task, then slot): the same stored responses give
-    the same dataset whatever order the calls completed in, and the steps of a difficulty ladder (one task)
-    stay together in step order. Human review decides (ootgen review): its rejections drop out, its
-    acceptances follow the model's."""
-    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
-              if min_score is None or (c.score or 0) >= min_score]
-    return chosen[:target] if target else chosen
+    """`target` accepted examples in plan order (task, then slot), each type up to its quota of the mix first,
+    then the rest in plan order: the same stored responses give the same dataset whatever order the calls
+    completed in, and the steps of a difficulty ladder (one task) stay together in step order. Human review
+    decides (ootgen review): its rejections drop out, its acceptances follow the model's."""
+    from .scheduler import type_quotas
+
+    accepted = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
+                if min_score is None or (c.score or 0) >= min_score]
+    mix = (store.get_meta("settings") or {}).get("mix") or {}
+    if not target:
+        return accepted
+    if not mix:
+        return accepted[:target]
+    quotas, taken = type_quotas(mix, target), Counter[str]()
+    first, rest = [], []
+    for candidate in accepted:
+        kind = candidate.example.type or ""
+        if taken[kind] < quotas.get(kind, 0):
+            taken[kind] += 1
+            first.append(candidate)
+        else:
+            rest.append(candidate)
+    chosen = {c.id for c in first + rest[: max(0, target - len(first))]}
+    return [c for c in accepted if c.id in chosen]
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
@@ -162,6 +179,15 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
     for entry in per_type.values():
         decided = entry["accepted"] + entry["rejected"]
         entry["acceptance_rate"] = round(entry["accepted"] / decided, 3) if decided else None
+    # Paid for but not in this dataset: accepted beyond the target and candidates never judged. They stay in
+    # the store (a later, larger --num-examples uses them); their share of the generation calls' cost:
+    generation_cost: dict[int, float] = {}
+    for task_idx, cost in store.db.execute("SELECT task_idx, cost FROM requests WHERE kind='generate' AND valid=1"):
+        generation_cost[task_idx] = generation_cost.get(task_idx, 0.0) + (cost or 0.0)
+    per_task = Counter(c.task_idx for c in all_candidates)
+    exported_ids = {c.id for c in chosen}
+    surplus = [c for c in all_candidates if c.status == PENDING or (c.status == ACCEPTED and c.id not in exported_ids)]
+    surplus_cost = sum(generation_cost.get(c.task_idx, 0.0) / per_task[c.task_idx] for c in surplus)
     reasons = Counter((c.reason or "").split(" (")[0].split(":")[0] for c in all_candidates if c.status == REJECTED)
     finding_codes = Counter(f["code"] for c in all_candidates for f in c.findings)
     coverage = Counter(f"{c.example.type}/{c.context}/{c.complexity}" for c in chosen)
@@ -183,7 +209,8 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "static_finding_codes": dict(finding_codes),
         "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
         "candidates": {"total": len(all_candidates), "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
-                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - exported),
+                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - len(chosen)),
+                       "exported": exported, "surplus_generation_cost_usd": round(surplus_cost, 6),
                        "human_reviewed": sum(1 for c in all_candidates if "human" in (c.extras or {}))},
         "api": {
             "calls": totals["calls"],
