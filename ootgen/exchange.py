@@ -10,6 +10,7 @@ bug: it is never retried.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
@@ -47,7 +48,7 @@ class Exchange:
         self.emit = emit
         self.reasks = reasks  # re-asks after an unusable reply
         self.client: ClaudeClient | None = None  # set when the event loop runs
-        self._tokens_per_char: dict[tuple[str, str, str], float] = {}  # prompt shape -> the API tokenizer's ratio
+        self._tokens_per_char: dict[tuple[str, str, str], asyncio.Future[float]] = {}  # prompt shape -> tokens/char
 
     # --- reuse: what was already paid for ---------------------------------------------------------
 
@@ -115,11 +116,18 @@ class Exchange:
         assert self.client is not None
         chars = len(request.system) + len(request.instructions) + len(request.user)
         shape = (request.model, request.kind, request.system)
-        ratio = self._tokens_per_char.get(shape)
-        if ratio is None:
-            counted = await self.client.count_tokens(request)
-            self._tokens_per_char[shape] = counted / max(chars, 1)
+        pending = self._tokens_per_char.get(shape)
+        if pending is None:  # the first request of this shape counts; concurrent ones wait for its ratio
+            pending = self._tokens_per_char[shape] = asyncio.get_running_loop().create_future()
+            try:
+                counted = await self.client.count_tokens(request)
+            except BaseException:
+                del self._tokens_per_char[shape]
+                pending.cancel()
+                raise
+            pending.set_result(counted / max(chars, 1))
             return counted
+        ratio = await asyncio.shield(pending)
         return math.ceil(chars * ratio * SHAPE_MARGIN)
 
     async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str,

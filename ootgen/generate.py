@@ -100,12 +100,12 @@ def reply_schema(name: str, items: int | None = None) -> dict:
     """The reply schema; with `items`, its one top-level array (judge: `verdicts`) must hold exactly that many."""
     from .schemas import load_schema
 
-    schema = load_schema(name)
+    schema = load_schema(name)  # cached and shared: never modified in place
     if items is None:
         return schema
     arrays = [key for key, prop in schema["properties"].items() if prop.get("type") == "array"]
-    schema["properties"][arrays[0]] = {**schema["properties"][arrays[0]], "minItems": items, "maxItems": items}
-    return schema
+    properties = {**schema["properties"], arrays[0]: {**schema["properties"][arrays[0]], "minItems": items, "maxItems": items}}
+    return {**schema, "properties": properties}
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,7 @@ def test_a_judge_reply_missing_a_verdict_is_unusable_so_it_is_re_asked():
     from ootgen.generate import reply_schema
 
     assert reply_schema("judge_reply", 2)["properties"]["verdicts"]["maxItems"] == 2
+    assert "maxItems" not in reply_schema("judge_reply")["properties"]["verdicts"]  # the shared schema is untouched
 
 
 # --- the mix on accepted examples ---------------------------------------------------------------

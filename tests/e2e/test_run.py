@@ -161,7 +161,9 @@ def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
     assert len(posts(cli.fake)) == sum(meta["api"]["calls"].values())
     # Under a cap the input of the first request of each prompt shape is counted by the API's tokenizer.
     counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
-    assert 1 <= len(counted) < len(posts(cli.fake)) and all(e["status"] == 200 for e in counted)
+    shapes = [(e["body"]["model"], *(block["text"] for block in e["body"]["system"])) for e in counted]
+    assert counted and all(e["status"] == 200 for e in counted)
+    assert len(shapes) == len(set(shapes)), "a prompt shape was counted twice"
 
 
 def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
