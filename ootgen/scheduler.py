@@ -15,8 +15,11 @@ from .pipeline import CandidatePipeline
 from .plan import Task, iter_plan
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
-EXPECTED_ACCEPT_RATE = 0.7  # prior for planning before any candidate has been judged
-PRIOR_WEIGHT = 3  # the prior counts as this many judged candidates, so the measured rate takes over fast
+# Work in flight is planned as if candidates were accepted until judgements say otherwise: an optimistic
+# prior buys no surplus at the start (rejections are topped up as they come), and the measured rate takes
+# over after a few judgements.
+EXPECTED_ACCEPT_RATE = 1.0
+PRIOR_WEIGHT = 3  # the prior counts as this many judged candidates
 MIN_ACCEPT_RATE = 0.15  # never plan as if fewer than this share were accepted
 DEFERRED_MAX = 64  # tasks held back (cold context busy) before one is sent anyway
 SKIP_MAX = 200  # tasks of types already at their quota skipped before one is sent anyway
