@@ -23,7 +23,7 @@ from .exchange import Answer, question, response_row
 from .generate import ClaudeClient, Request, key_rejected, parse_reply, usage_from
 from .pipeline import JudgeReply
 from .plan import Task
-from .scheduler import PlanCursor, acceptance_rate
+from .scheduler import PlanCursor, TypeQuotas, acceptance_rate
 from .store import ACCEPTED, PENDING, StoredCandidate
 
 MAX_REQUESTS_PER_BATCH = 100_000  # the API's per-batch request limit
@@ -56,6 +56,7 @@ class BatchRun:
         self.client = client
         self.config = parts.project.config
         self.cursor = PlanCursor(parts.project, self.store)
+        self.quotas = TypeQuotas(parts.project, self.store, parts.targets)
         self.retry_tasks: list[Task] = []  # tasks whose last reply was unusable: re-asked in the next wave
         self.entry_failures: Counter[str] = Counter()  # errored / expired / missing results per request key
 
@@ -85,10 +86,12 @@ class BatchRun:
         wanted = max(1, min(wanted, math.ceil((targets.max_candidates - made) / targets.per_call)))
         tasks: list[Task] = []
         while len(tasks) < wanted:
-            task = self.cursor.next()
+            task = self.cursor.next(wanted=self.quotas.wanted)
             if task is None:
                 break
             tasks.append(task)
+            self.quotas.in_flight[task.type] += 1
+        self.quotas.in_flight.clear()  # the wave is sent whole; its candidates are counted as pending next
         return tasks
 
     # --- generation ------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class BatchRun:
             prompt = self.pipeline.judge_prompt(context_id, group, model)
 
             def build(attempt: int, model=model, prompt=prompt) -> Request:
-                return question("judge", model, prompt, settings, "judge_reply", attempt)
+                return question("judge", model, prompt, settings, "judge_reply", attempt, len(group))
 
             attempt, stored = self.exchange.first_open_attempt(build)
             if stored is not None:
@@ -260,7 +263,8 @@ class BatchRun:
             cost = self.pipeline.model_for(entry.kind, entry.model).cost(usage, batch=True)  # each model's own multiplier
             self.budget.release_now(0.0, cost)
             self.emit("call", {"kind": entry.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
-            reply = parse_reply(_KeyOnly(entry.key, entry.schema), text, message.stop_reason, usage)  # type: ignore[arg-type]
+            items = len(entry.cids) if entry.kind == "judge" else None
+            reply = parse_reply(_KeyOnly(entry.key, entry.schema, items), text, message.stop_reason, usage)  # type: ignore[arg-type]
             self.store.save_response(**response_row(entry.key, entry.kind, entry.model, entry.task_idx, reply, cost=cost, batch=True))
             if reply.data is None:
                 self.store.record_failure(entry.task_idx, entry.kind, f"bad_reply: {reply.error}")
@@ -274,6 +278,7 @@ class BatchRun:
 class _KeyOnly:
     key: str
     schema_name: str
+    items: int | None = None
 
 
 def _chunks(entries, requests):

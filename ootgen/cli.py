@@ -151,16 +151,14 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
         config = "configs/default.yaml" if Path("configs/default.yaml").is_file() else "default"
     from .load import load_project
 
-    extra = []
-    for key, value in (("num_examples", num_examples), ("output", output), ("model", model), ("seed", seed), ("judge.model", judge_model)):
+    extra: list[tuple[str, str]] = []  # (override, the flag as typed: errors name what the user wrote)
+    for flag, key, value in (("--num-examples", "num_examples", num_examples), ("--output", "output", output),
+                             ("--model", "model", model), ("--seed", "seed", seed), ("--judge-model", "judge.model", judge_model),
+                             ("--concurrency", "concurrency.max", concurrency), ("--max-cost", "budget.max_cost_usd", max_cost)):
         if value is not None:
-            extra.append(f"{key}={value}")
-    if concurrency is not None:
-        extra.append(f"concurrency.max={concurrency}")
-    if max_cost is not None:
-        extra.append(f"budget.max_cost_usd={max_cost}")
+            extra.append((f"{key}={value}", f"{flag} {value}"))
     if questions_file is not None:
-        extra.append(f"questions={json.dumps(str(Path(questions_file).resolve()))}")
+        extra.append((f"questions={json.dumps(str(Path(questions_file).resolve()))}", f"--questions {questions_file}"))
     project = load_project(config, (*overrides, *extra))
     settings = project.config
     target = settings["num_examples"]

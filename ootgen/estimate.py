@@ -1,6 +1,6 @@
 """`--dry-run`: the plan summary and an offline estimate of calls, tokens and cost (no key, no network).
 
-Token counts are estimated from prompt lengths (about 4 characters a token); the range spans an
+Token counts are estimated from prompt lengths (about 3.3 characters a token for Markdown and C); the range spans an
 acceptance rate from optimistic to pessimistic.
 """
 
@@ -10,6 +10,7 @@ import itertools
 import math
 from collections import Counter
 
+from .generate import CHARS_PER_TOKEN
 from .models import Usage
 from .plan import generation_vars, iter_plan, judge_vars
 from .records import Example
@@ -37,10 +38,10 @@ def dry_run_report(project, num_examples: int) -> str:
         prompt = project.renderer.generation_prompt(
             generation_vars(task, project, structured=structured), override=project.types[task.type].generate_template
         )
-        system_tokens.append((len(prompt.system) + len(prompt.instructions)) // 4)
-        gen_user_tokens.append(len(prompt.user) // 4)
+        system_tokens.append((len(prompt.system) + len(prompt.instructions)) // CHARS_PER_TOKEN)
+        gen_user_tokens.append(len(prompt.user) // CHARS_PER_TOKEN)
         fake = [(Example(instruction="x" * 300, output="y" * 3600, type=task.type), task.complexity)] * min(judge_batch, per_call)
-        judge_user_tokens.append(len(project.renderer.judge_prompt(judge_vars(fake, project, task.context, structured=structured)).user) // 4)
+        judge_user_tokens.append(len(project.renderer.judge_prompt(judge_vars(fake, project, task.context, structured=structured)).user) // CHARS_PER_TOKEN)
     sys_avg = sum(system_tokens) / len(system_tokens)
     gen_avg = sum(gen_user_tokens) / len(gen_user_tokens)
     judge_avg = sum(judge_user_tokens) / len(judge_user_tokens)
@@ -77,5 +78,5 @@ def dry_run_report(project, num_examples: int) -> str:
             f" {total.cache_read_input_tokens:>11,} {total.output_tokens:>11,} {cost:>9}"
         )
     lines.append("")
-    lines.append("No request was sent. Estimates use ~4 characters per token; Message Batches (--batch) halve the cost.")
+    lines.append("No request was sent. Estimates use ~3.3 characters per token; Message Batches (--batch) halve the cost.")
     return "\n".join(lines)

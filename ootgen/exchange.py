@@ -10,7 +10,9 @@ bug: it is never retried.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from .models import ModelInfo, Usage
 from .store import ResponseCache, RunStore
 
 Event = Callable[[str, dict], None]
+SHAPE_MARGIN = 1.1  # a request of a counted shape is estimated at its ratio plus 10 %
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Exchange:
         self.emit = emit
         self.reasks = reasks  # re-asks after an unusable reply
         self.client: ClaudeClient | None = None  # set when the event loop runs
+        self._tokens_per_char: dict[tuple[str, str, str], asyncio.Future[float]] = {}  # prompt shape -> tokens/char
 
     # --- reuse: what was already paid for ---------------------------------------------------------
 
@@ -90,7 +94,7 @@ class Exchange:
         if cached is not None:
             return cached
         assert self.client is not None
-        worst = self.budget.worst_case(request, model)
+        worst = self.budget.worst_case(request, model, input_tokens=await self.input_tokens(request, model))
         await self.budget.reserve(worst)  # BudgetStop when it can never fit
         cost: float | None = None
         try:
@@ -104,11 +108,34 @@ class Exchange:
         self.emit("call", {"kind": request.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
         return Answer(reply, response_row(request.key, request.kind, request.model, task_idx, reply, cost=cost, batch=False))
 
-    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str) -> Answer | None:
+    async def input_tokens(self, request: Request, model: ModelInfo) -> int | None:
+        """Input tokens for the budget under a cap: counted by the API (messages.count_tokens) for the first
+        request of each prompt shape (model, role, cached context), scaled by length for the others."""
+        if self.budget.cap is None or not model.priced:
+            return None
+        assert self.client is not None
+        chars = len(request.system) + len(request.instructions) + len(request.user)
+        shape = (request.model, request.kind, request.system)
+        pending = self._tokens_per_char.get(shape)
+        if pending is None:  # the first request of this shape counts; concurrent ones wait for its ratio
+            pending = self._tokens_per_char[shape] = asyncio.get_running_loop().create_future()
+            try:
+                counted = await self.client.count_tokens(request)
+            except BaseException:
+                del self._tokens_per_char[shape]
+                pending.cancel()
+                raise
+            pending.set_result(counted / max(chars, 1))
+            return counted
+        ratio = await asyncio.shield(pending)
+        return math.ceil(chars * ratio * SHAPE_MARGIN)
+
+    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str,
+                  items: int | None = None) -> Answer | None:
         """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""
 
         def build(attempt: int) -> Request:
-            return question(kind, model, prompt, settings, schema, attempt)
+            return question(kind, model, prompt, settings, schema, attempt, items)
 
         first, _ = self.first_open_attempt(build)
         for attempt in range(first, self.reasks + 1):
@@ -132,8 +159,9 @@ class Exchange:
         self.emit("failure", {"kind": kind, "reason": answer.reply.error})
 
 
-def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int) -> Request:
+def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int,
+             items: int | None = None) -> Request:
     """The request for attempt `attempt` of one question (attempt separates deliberate re-asks)."""
     return build_request(kind, model, prompt, max_tokens=settings["max_tokens"], schema_name=schema,
                          effort=settings.get("effort"), temperature=settings.get("temperature"),
-                         attempt=attempt)
+                         attempt=attempt, items=items)

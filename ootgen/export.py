@@ -1,7 +1,7 @@
 """Pipeline stage 8, export: the run store -> training JSONL, rejected JSONL and metadata JSON.
 
 Every file is written to a temporary file in the same folder and renamed into place (never half a file).
-Formats: alpaca (instruction, input only when non-empty, output), sharegpt (conversations: from/value)
+Formats: alpaca (instruction, input ("" when empty, or omitted on request), output), sharegpt (conversations: from/value)
 and messages (chat role/content).
 """
 
@@ -31,6 +31,7 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
     except OSError as error:
         raise OotgenError(f"cannot write output: {error.strerror}", file=str(path)) from None
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; an output file gets the user's usual mode
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for chunk in chunks:
                 stream.write(chunk)
@@ -45,12 +46,18 @@ def write_atomic(path: Path, chunks: Iterable[str]) -> None:
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def sibling(output: Path, suffix: str) -> Path:
     """oot_training_data.jsonl -> oot_training_data_metadata.json etc."""
     return output.with_name(f"{output.stem}_{suffix}")
 
 
-def record(example: Example, fmt: str, multi_turn: str = "flatten") -> dict | None:
+def record(example: Example, fmt: str, multi_turn: str = "flatten", empty_input: str = "empty_string") -> dict | None:
     """One output record in `fmt`, or None when the rule drops it (multi-turn with `skip` in alpaca)."""
     turns = [(t.role, t.content) for t in example.turns] or [("user", _joined(example.instruction, example.input)), ("assistant", example.output)]
     if fmt == "sharegpt":
@@ -64,16 +71,16 @@ def record(example: Example, fmt: str, multi_turn: str = "flatten") -> dict | No
         last_user = max(i for i, (role, _) in enumerate(turns) if role == "user")
         history = "\n\n".join(f"{'User' if r == 'user' else 'Assistant'}: {t}" for r, t in turns[:last_user])
         answer = next((t for r, t in turns[last_user + 1 :] if r == "assistant"), example.output)
-        out = {"instruction": turns[last_user][1]}
-        if history:
-            out["input"] = history
-        out["output"] = answer
-        return out
-    out = {"instruction": example.instruction}
-    if example.input.strip():
-        out["input"] = example.input
-    out["output"] = example.output
-    return out
+        return _alpaca(turns[last_user][1], history, answer, empty_input)
+    return _alpaca(example.instruction, example.input, example.output, empty_input)
+
+
+def _alpaca(instruction: str, input_text: str, output: str, empty_input: str) -> dict:
+    """An Alpaca row; `input` is "" when there is none (load_dataset then gives "", not None, and the usual
+    Unsloth template writes nothing), or absent with `export.empty_input: omit`."""
+    if input_text.strip() or empty_input != "omit":
+        return {"instruction": instruction, "input": input_text if input_text.strip() else "", "output": output}
+    return {"instruction": instruction, "output": output}
 
 
 def _joined(instruction: str, input_text: str) -> str:
@@ -81,37 +88,43 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
-    """Accepted examples in acceptance order; the steps of a difficulty ladder stay together, in step order,
-    where the ladder's first accepted step stands."""
-    # Human review decides (ootgen review): its rejections drop out, its acceptances follow the model's.
-    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, accepted_seq, id")
-              if min_score is None or (c.score or 0) >= min_score]
-    chosen = chosen[:target] if target else chosen
-    ladders: dict[int, list[StoredCandidate]] = {}
-    for candidate in chosen:
-        if (candidate.extras or {}).get("ladder"):
-            ladders.setdefault(candidate.task_idx, []).append(candidate)
-    ordered, placed = [], set()
-    for candidate in chosen:
-        if candidate.task_idx in ladders and (candidate.extras or {}).get("ladder"):
-            if candidate.task_idx not in placed:
-                placed.add(candidate.task_idx)
-                ordered.extend(sorted(ladders[candidate.task_idx], key=lambda c: c.slot))
+    """`target` accepted examples in plan order (task, then slot), each type up to its quota of the mix first,
+    then the rest in plan order: the same stored responses give the same dataset whatever order the calls
+    completed in, and the steps of a difficulty ladder (one task) stay together in step order. Human review
+    decides (ootgen review): its rejections drop out, its acceptances follow the model's."""
+    from .scheduler import type_quotas
+
+    accepted = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
+                if min_score is None or (c.score or 0) >= min_score]
+    mix = (store.get_meta("settings") or {}).get("mix") or {}
+    if not target:
+        return accepted
+    if not mix:
+        return accepted[:target]
+    quotas, taken = type_quotas(mix, target), Counter[str]()
+    first, rest = [], []
+    for candidate in accepted:
+        kind = candidate.example.type or ""
+        if taken[kind] < quotas.get(kind, 0):
+            taken[kind] += 1
+            first.append(candidate)
         else:
-            ordered.append(candidate)
-    return ordered
+            rest.append(candidate)
+    chosen = {c.id for c in first + rest[: max(0, target - len(first))]}
+    return [c for c in accepted if c.id in chosen]
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
-               fmt: str = "alpaca", min_score: float | None = None, limiter_peak: int | None = None) -> dict:
+               fmt: str = "alpaca", min_score: float | None = None) -> dict:
     """Write the dataset, rejected examples and metadata; return their paths."""
     output = Path(output)
     settings = store.get_meta("settings", {}) or {}
     multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
+    empty_input = (settings.get("export") or {}).get("empty_input", "empty_string")
     chosen = accepted_for_export(store, target, min_score)
     lines, provenance = [], []
     for candidate in chosen:
-        item = record(candidate.example, fmt, multi_turn)
+        item = record(candidate.example, fmt, multi_turn, empty_input)
         if item is not None:
             lines.append(json.dumps(item, ensure_ascii=False) + "\n")
             if candidate.extras:
@@ -120,7 +133,7 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
     rejected_path = sibling(output, "rejected.jsonl")
     write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.curated_candidates(REJECTED)))
     metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
-                              fmt=fmt, limiter_peak=limiter_peak, project=project)
+                              fmt=fmt, project=project)
     # Where examples came from: real functions (with file and commit), community questions, ladder steps.
     metadata["example_provenance"] = provenance
     metadata_path = sibling(output, "metadata.json")
@@ -149,9 +162,10 @@ def _rejected_record(candidate: StoredCandidate) -> dict:
 
 
 def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: int, target: int | None,
-                   stop_reason: str, fmt: str, limiter_peak: int | None, project=None) -> dict:
+                   stop_reason: str, fmt: str, project=None) -> dict:
     totals = store.totals()
     usage = totals["usage"]
+    http = store.get_meta("http") or {"attempts": 0, "retries": 0, "peak_concurrency": 0, "faults": {}}
     all_candidates = list(store.curated_candidates())
     status_counts = Counter(c.status for c in all_candidates)
     judged = [c for c in all_candidates if c.status in (ACCEPTED, REJECTED)]
@@ -159,12 +173,21 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
     histogram = Counter(f"{min(int(s), 9)}-{min(int(s), 9) + 1}" for s in (c.score for c in judged) if s is not None)
     per_type: dict[str, dict] = {}
     for c in all_candidates:
-        entry = per_type.setdefault(c.example.type, {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
+        entry = per_type.setdefault(c.example.type or "?", {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
         entry["candidates"] += 1
         entry[c.status] = entry.get(c.status, 0) + 1
     for entry in per_type.values():
         decided = entry["accepted"] + entry["rejected"]
         entry["acceptance_rate"] = round(entry["accepted"] / decided, 3) if decided else None
+    # Paid for but not in this dataset: accepted beyond the target and candidates never judged. They stay in
+    # the store (a later, larger --num-examples uses them); their share of the generation calls' cost:
+    generation_cost: dict[int, float] = {}
+    for task_idx, cost in store.db.execute("SELECT task_idx, cost FROM requests WHERE kind='generate' AND valid=1"):
+        generation_cost[task_idx] = generation_cost.get(task_idx, 0.0) + (cost or 0.0)
+    per_task = Counter(c.task_idx for c in all_candidates)
+    exported_ids = {c.id for c in chosen}
+    surplus = [c for c in all_candidates if c.status == PENDING or (c.status == ACCEPTED and c.id not in exported_ids)]
+    surplus_cost = sum(generation_cost.get(c.task_idx, 0.0) / per_task[c.task_idx] for c in surplus)
     reasons = Counter((c.reason or "").split(" (")[0].split(":")[0] for c in all_candidates if c.status == REJECTED)
     finding_codes = Counter(f["code"] for c in all_candidates for f in c.findings)
     coverage = Counter(f"{c.example.type}/{c.context}/{c.complexity}" for c in chosen)
@@ -190,13 +213,18 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
         "diversity": diversity.as_dict() if diversity else None,
         "candidates": {"total": len(all_candidates), "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
-                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - exported),
+                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - len(chosen)),
+                       "exported": exported, "surplus_generation_cost_usd": round(surplus_cost, 6),
                        "human_reviewed": sum(1 for c in all_candidates if "human" in (c.extras or {}))},
         "api": {
             "calls": totals["calls"],
             "failures": totals["failures"],
             "responses_reused_from_cache": totals["responses_reused_from_cache"],
-            "peak_concurrency": limiter_peak,
+            # Counted at the HTTP transport, over every session of this run directory: what the API saw.
+            "peak_concurrency": http["peak_concurrency"],
+            "http_attempts": http["attempts"],
+            "sdk_retries": http["retries"],
+            "http_faults": http["faults"],
         },
         "tokens": {**usage.as_dict(), "cache_read_share_of_input": round(read_share, 4)},
         "cost_usd": totals["cost_usd"],

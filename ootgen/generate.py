@@ -9,13 +9,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import httpx2
 
 from .errors import RunAborted
 from .models import ModelInfo, Usage
+
+CHARS_PER_TOKEN = 3.3
 
 
 @dataclass(frozen=True)
@@ -33,20 +38,19 @@ class Request:
     effort: str | None = None
     temperature: float | None = None
     attempt: int = 0
+    items: int | None = None  # judge: exactly this many verdicts, one per candidate index 1..items
 
     @property
     def key(self) -> str:
-        blob = json.dumps(
-            [self.kind, self.model, self.system, self.instructions, self.user, self.max_tokens, self.schema_name,
-             self.structured, self.effort, self.temperature, self.attempt],
-            ensure_ascii=False,
-        )
+        fields = [self.kind, self.model, self.system, self.instructions, self.user, self.max_tokens, self.schema_name,
+                  self.structured, self.effort, self.temperature, self.attempt]
+        if self.items is not None:  # only then, so the keys of earlier runs stay valid
+            fields.append(self.items)
+        blob = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def api_params(self) -> dict:
         """Keyword arguments for `messages.create` (and the `params` of a batch entry)."""
-        from .schemas import load_schema
-
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -57,7 +61,7 @@ class Request:
         }
         output_config: dict[str, Any] = {}
         if self.structured:
-            output_config["format"] = {"type": "json_schema", "schema": _api_schema(load_schema(self.schema_name))}
+            output_config["format"] = {"type": "json_schema", "schema": _api_schema(reply_schema(self.schema_name, self.items))}
         if self.effort:
             output_config["effort"] = self.effort
         if output_config:
@@ -67,11 +71,13 @@ class Request:
         return params
 
     def estimated_input_tokens(self) -> int:
-        return (len(self.system) + len(self.instructions) + len(self.user)) // 4 + 16
+        """Offline estimate (Markdown and C run about 3.3 characters a token); the run counts with the API
+        (messages.count_tokens) where the number matters, under a cost cap."""
+        return math.ceil((len(self.system) + len(self.instructions) + len(self.user)) / CHARS_PER_TOKEN) + 16
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
-                  effort: str | None, temperature: float | None, attempt: int = 0) -> Request:
+                  effort: str | None, temperature: float | None, attempt: int = 0, items: int | None = None) -> Request:
     """A Request with only the parameters this model accepts (per the model table)."""
     structured = model.structured
     return Request(
@@ -86,7 +92,20 @@ def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schem
         effort=effort if (model.accepts_effort and effort) else None,
         temperature=temperature if (model.accepts_temperature and temperature is not None) else None,
         attempt=attempt,
+        items=items,
     )
+
+
+def reply_schema(name: str, items: int | None = None) -> dict:
+    """The reply schema; with `items`, its one top-level array (judge: `verdicts`) must hold exactly that many."""
+    from .schemas import load_schema
+
+    schema = load_schema(name)  # cached and shared: never modified in place
+    if items is None:
+        return schema
+    arrays = [key for key, prop in schema["properties"].items() if prop.get("type") == "array"]
+    properties = {**schema["properties"], arrays[0]: {**schema["properties"][arrays[0]], "minItems": items, "maxItems": items}}
+    return {**schema, "properties": properties}
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,11 @@ def parse_reply(request: Request, text: str, stop_reason: str | None, usage: Usa
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
         return failed(f"reply does not match {request.schema_name} at {where}: {errors[0].message[:200]}")
+    items = getattr(request, "items", None)
+    if items is not None and request.schema_name == "judge_reply":
+        indexes = sorted(v["index"] for v in data["verdicts"])
+        if indexes != list(range(1, items + 1)):  # a missed verdict is re-asked, not a rejection
+            return failed(f"judge reply has verdicts for candidates {indexes}, not 1..{items}")
     return Reply(request.key, text, stop_reason, usage, data, None, from_cache)
 
 
@@ -138,7 +162,9 @@ def _json_text(text: str) -> str:
 
 def _api_schema(schema: dict) -> dict:
     """The reply schema as sent: drop annotation keys the API's constrained decoding does not need."""
-    dropped = {"$schema", "minimum", "maximum"}
+    # The API's constrained decoding supports only plain schemas: numeric bounds and item counts are checked
+    # locally (the prompt states how many candidates there are).
+    dropped = {"$schema", "minimum", "maximum", "minItems", "maxItems"}
     if isinstance(schema, dict):
         return {k: _api_schema(v) for k, v in schema.items() if k not in dropped}
     if isinstance(schema, list):
@@ -211,6 +237,8 @@ class AdaptiveLimiter:
             if remaining is not None and remaining.strip().isdigit() and int(remaining) == 0:
                 self.limit = max(self.minimum, self.limit - 1)
                 return
+            if time.monotonic() < self._resume_at:
+                return  # answers to calls sent before the throttle do not earn growth during its pause
             self._successes += 1
             if self.limit < self.maximum and self._successes >= self.limit:
                 self.limit += 1  # additive increase: one more slot per window of successes
@@ -231,6 +259,97 @@ def _retry_after_seconds(headers) -> float | None:
 STREAM_ABOVE_MAX_TOKENS = 16_000
 
 
+@dataclass
+class HttpCounts:
+    """What went over the wire, counted at the HTTP transport the SDK uses (its retries included)."""
+
+    attempts: int = 0  # HTTP requests sent
+    retries: int = 0  # of which the SDK's retries (x-stainless-retry-count > 0)
+    in_flight: int = 0
+    peak_concurrency: int = 0  # most requests open at once, from send to the end of the body
+    faults: dict[str, int] = field(default_factory=dict)  # by kind: rate_limited (429), overloaded (529), ...
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"attempts": self.attempts, "retries": self.retries, "peak_concurrency": self.peak_concurrency,
+                "faults": dict(sorted(self.faults.items()))}
+
+
+def fault_kind(status: int) -> str | None:
+    if status == 429:
+        return "rate_limited_429"
+    if status == 529:
+        return "overloaded_529"
+    if status >= 500:
+        return "server_error_5xx"
+    if status >= 400:
+        return f"refused_{status}"
+    return None
+
+
+class _CountingTransport(httpx2.AsyncBaseTransport):
+    """Wraps the SDK's httpx2 transport: counts every attempt, fault and open request."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, counts: HttpCounts):
+        self._inner = inner
+        self._counts = counts
+
+    async def handle_async_request(self, request):
+        counts = self._counts
+        counts.attempts += 1
+        retry = request.headers.get("x-stainless-retry-count")
+        if retry and retry.strip() not in ("", "0"):
+            counts.retries += 1
+        counts.in_flight += 1
+        counts.peak_concurrency = max(counts.peak_concurrency, counts.in_flight)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx2.TimeoutException:
+            counts.in_flight -= 1
+            counts.count_fault("timeout")
+            raise
+        except httpx2.TransportError:
+            counts.in_flight -= 1
+            counts.count_fault("connection")
+            raise
+        except BaseException:
+            counts.in_flight -= 1
+            raise
+        kind = fault_kind(response.status_code)
+        if kind:
+            counts.count_fault(kind)
+        response.stream = _ClosingStream(response.stream, counts)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _ClosingStream(httpx2.AsyncByteStream):
+    """A response body that marks its request finished when it is closed (read to the end or abandoned)."""
+
+    def __init__(self, inner, counts: HttpCounts):
+        self._inner = inner
+        self._counts = counts
+        self._open = True
+
+    async def __aiter__(self):
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except httpx2.TransportError:
+            self._counts.count_fault("connection")
+            raise
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._counts.in_flight -= 1
+        await self._inner.aclose()
+
+
 class TransientFailure(Exception):
     """The API could not answer this time (after the SDK's own retries); the task may be tried later."""
 
@@ -243,8 +362,6 @@ class ClaudeClient:
         import anthropic
 
         self.anthropic = anthropic
-        import httpx2
-
         self._httpx = httpx2
         self.limiter = limiter
 
@@ -252,6 +369,11 @@ class ClaudeClient:
             limiter.on_response(response.status_code, response.headers)
 
         http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
+        self.http = HttpCounts()
+        # Count at the transport (every attempt the SDK makes); keeps the SDK's own transport settings.
+        http_client._transport = _CountingTransport(http_client._transport, self.http)
+        http_client._mounts = {pattern: _CountingTransport(t, self.http) if t is not None else None
+                               for pattern, t in http_client._mounts.items()}
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout, http_client=http_client
         )
@@ -286,6 +408,19 @@ class ClaudeClient:
             await self.limiter.release()
         text = "".join(getattr(block, "text", "") for block in message.content if getattr(block, "type", "") == "text")
         return text, message.stop_reason, usage_from(message.usage)
+
+    async def count_tokens(self, request: Request) -> int:
+        """Input tokens of `request` by the API's own tokenizer (messages.count_tokens; free, not billed)."""
+        params = request.api_params()
+        anthropic = self.anthropic
+        try:
+            counted = await self.client.messages.count_tokens(model=params["model"], system=params["system"],
+                                                              messages=params["messages"])
+        except anthropic.AuthenticationError:
+            raise key_rejected() from None
+        except anthropic.NotFoundError as error:
+            raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
+        return int(counted.input_tokens)
 
     async def close(self) -> None:
         await self.client.close()

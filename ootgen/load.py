@@ -165,7 +165,10 @@ def resolve_config_path(ref: str | Path) -> Path:
     )
 
 
-def load_project(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Project:
+Override = str | tuple[str, str]  # "key.path=value", or (that, what the user typed: "--model X") for errors
+
+
+def load_project(ref: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> Project:
     """Load, merge, override, validate and pre-render everything a run needs."""
     from .plan import sample_generation_vars, sample_judge_vars
     from .render import PromptRenderer
@@ -330,12 +333,13 @@ def load_checks(path: str | Path | None = None) -> dict:
     return checks
 
 
-def load_run_config(ref: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> RunConfig:
+def load_run_config(ref: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> RunConfig:
     path = resolve_config_path(ref)
     data, source = _load_preset_chain(path, ())
     for override in overrides:
-        _apply_override(data, source, override)
-        _resolve_paths(data, Path.cwd(), only_keys_from=override)
+        text, typed = override if isinstance(override, tuple) else (override, f"--set {override}")
+        _apply_override(data, source, text, typed)
+        _resolve_paths(data, Path.cwd(), only_keys_from=text)
     data.pop("extends", None)
     validate_file_data(data, "run_config", source, str(path), "run config")
     _check_paths_exist(data, source)
@@ -423,8 +427,7 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return merged
 
 
-def _apply_override(data: dict, source: SourceMap, override: str) -> None:
-    where = f"--set {override}"
+def _apply_override(data: dict, source: SourceMap, override: str, where: str) -> None:
     if "=" not in override:
         raise ConfigError("expected key.path=value", file=where, key=override.strip() or "(empty)")
     key_path, _, raw = override.partition("=")

@@ -41,13 +41,15 @@ class ModelInfo:
 
     def cost(self, usage: Usage, *, batch: bool = False) -> float | None:
         """Dollars for `usage`, or None when the model's prices are unknown."""
-        if not self.priced:
+        prices = (self.input_per_mtok, self.output_per_mtok, self.cache_write_per_mtok, self.cache_read_per_mtok)
+        if None in prices:
             return None
+        inp, out, write, read = (float(p or 0.0) for p in prices)
         dollars = (
-            usage.input_tokens * self.input_per_mtok
-            + usage.output_tokens * self.output_per_mtok
-            + usage.cache_creation_input_tokens * self.cache_write_per_mtok
-            + usage.cache_read_input_tokens * self.cache_read_per_mtok
+            usage.input_tokens * inp
+            + usage.output_tokens * out
+            + usage.cache_creation_input_tokens * write
+            + usage.cache_read_input_tokens * read
         ) / 1_000_000
         return dollars * (self.batch_multiplier if batch else 1.0)
 

@@ -144,7 +144,7 @@ class CandidatePipeline:
         replies = []
         for model in self.judges:
             answer = await self.exchange.ask("judge", model, self.judge_prompt(context_id, group, model), None,
-                                             self.config["judge"], "judge_reply")
+                                             self.config["judge"], "judge_reply", items=len(group))
             replies.append(JudgeReply(model.id, answer))
         self.accept_judgement(group, replies)
 

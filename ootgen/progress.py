@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 
 class JsonLog:
@@ -40,9 +41,10 @@ class LiveProgress:
             TextColumn("[bold]ootgen[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[stats]}"), console=self.console, transient=False,
         )
-        self.task = None
+        self.task: Any = None
         self.accepted = self.rejected = self.failed = self.calls = self.tokens = 0
         self.spent = 0.0
+        self.cost_unknown = False  # a call to a model without prices: never show a made-up $0.00
 
     def __call__(self, event: str, data: dict) -> None:
         if event == "warning":
@@ -51,6 +53,7 @@ class LiveProgress:
         if event == "start":
             self.accepted = data["accepted"]
             self.spent = data.get("spent") or 0.0
+            self.cost_unknown = not data.get("known_model", True)
             if data["resuming"]:
                 self.console.print(f"resuming: {data['accepted']} accepted so far")
             self.progress.start()
@@ -60,6 +63,7 @@ class LiveProgress:
             usage = data["usage"]
             self.tokens += sum(usage.values())
             self.spent = data.get("spent", self.spent)
+            self.cost_unknown = self.cost_unknown or data.get("cost") is None
         elif event == "judged":
             self.accepted += data["accepted"]
             self.rejected += data["rejected"]
@@ -73,8 +77,11 @@ class LiveProgress:
         if self.task is not None:
             self.progress.update(
                 self.task, completed=min(self.accepted, self.progress.tasks[0].total or 0),
-                stats=f"ok {self.accepted}  rej {self.rejected}  fail {self.failed}  calls {self.calls}  tok {self.tokens:,}  ${self.spent:.2f}",
+                stats=f"ok {self.accepted}  rej {self.rejected}  fail {self.failed}  calls {self.calls}  tok {self.tokens:,}  {self.cost_text()}",
             )
+
+    def cost_text(self) -> str:
+        return "cost unknown" if self.cost_unknown else f"${self.spent:.2f}"
 
     def close(self) -> None:
         if self.task is not None:

@@ -115,6 +115,9 @@ def summarise(store: RunStore, name: str) -> RunSummary:
         group = grouped.setdefault((kind, reason_group(reason)), [0, ""])
         group[0] += 1
         group[1] = reason
+    # Faults the SDK retried (and won) never reach the failures table: they come from the HTTP counts.
+    for kind, n in ((store.get_meta("http") or {}).get("faults") or {}).items():
+        grouped[("http", kind)] = [n, "counted at the HTTP layer; retried by the SDK where it could"]
     summary.failures = sorted(((k, g, n, last) for (k, g), (n, last) in grouped.items()), key=lambda f: (-f[2], f[0], f[1]))
     return summary
 

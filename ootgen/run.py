@@ -143,8 +143,7 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
             store.set_meta("last_duration_seconds", round(time.time() - started, 3))
             store.set_meta("total_duration_seconds", round((store.get_meta("total_duration_seconds", 0) or 0) + time.time() - started, 3))
     totals = store.totals()
-    outputs = export_run(store, project=project, output=options.output, target=options.num_examples, stop_reason=stop,
-                         limiter_peak=run.limiter.peak)
+    outputs = export_run(store, project=project, output=options.output, target=options.num_examples, stop_reason=stop)
     store.close()
     accepted = min(totals["accepted"], options.num_examples)
     result = RunResult(accepted, options.num_examples, accepted >= options.num_examples, stop, totals, outputs)
@@ -172,5 +171,7 @@ async def _execute(run: RunParts) -> str:
         return "interrupted"
     finally:
         await client.close()
+        with contextlib.suppress(sqlite3.Error):  # bookkeeping only; must not mask the real error
+            run.store.add_http_counts(client.http.as_dict())
         if run.cache is not None:
             run.cache.close()

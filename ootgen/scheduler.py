@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,9 +15,14 @@ from .pipeline import CandidatePipeline
 from .plan import Task, iter_plan
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
-EXPECTED_ACCEPT_RATE = 0.7  # prior for planning before any candidate has been judged
+# Work in flight is planned as if candidates were accepted until judgements say otherwise: an optimistic
+# prior buys no surplus at the start (rejections are topped up as they come), and the measured rate takes
+# over after a few judgements.
+EXPECTED_ACCEPT_RATE = 1.0
+PRIOR_WEIGHT = 3  # the prior counts as this many judged candidates
 MIN_ACCEPT_RATE = 0.15  # never plan as if fewer than this share were accepted
 DEFERRED_MAX = 64  # tasks held back (cold context busy) before one is sent anyway
+SKIP_MAX = 200  # tasks of types already at their quota skipped before one is sent anyway
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,38 @@ class Targets:
 
 
 def acceptance_rate(store: RunStore) -> float:
+    """The measured acceptance rate, smoothed by the prior (a run's tail plans from it: no surplus bought)."""
     accepted, rejected = store.count(ACCEPTED), store.count(REJECTED)
-    judged = accepted + rejected
-    if judged < 6:
-        return EXPECTED_ACCEPT_RATE
-    return max(MIN_ACCEPT_RATE, accepted / judged)
+    rate = (accepted + EXPECTED_ACCEPT_RATE * PRIOR_WEIGHT) / (accepted + rejected + PRIOR_WEIGHT)
+    return max(MIN_ACCEPT_RATE, rate)
+
+
+def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
+    """Accepted examples wanted per type: `num` split by the mix weights (largest remainders round up)."""
+    total = sum(mix.values())
+    exact = {name: num * weight / total for name, weight in mix.items()} if total > 0 else {}
+    quotas = {name: int(value) for name, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda name: (-(exact[name] - quotas[name]), name))
+    for name in by_remainder[: num - sum(quotas.values())]:
+        quotas[name] += 1
+    return quotas
+
+
+class TypeQuotas:
+    """Keeps the mix on accepted examples: a task is wanted while its type's accepted examples, plus the
+    expected yield of its candidates pending and in flight, fall short of the type's quota."""
+
+    def __init__(self, project, store: RunStore, targets: Targets):
+        self.store = store
+        self.per_call = targets.per_call
+        self.quotas = type_quotas(project.mix, targets.num)
+        self.in_flight: Counter[str] = Counter()  # generation tasks in flight by type
+
+    def wanted(self, task: Task) -> bool:
+        counts = self.store.counts_by_type().get(task.type, Counter())
+        rate = acceptance_rate(self.store)
+        expected = counts[ACCEPTED] + rate * (counts[PENDING] + self.in_flight[task.type] * self.per_call)
+        return expected < self.quotas.get(task.type, 0)
 
 
 class PlanCursor:
@@ -54,14 +87,20 @@ class PlanCursor:
         self._plan: Iterator[Task] = iter_plan(project)
         self._deferred: list[Task] = []
 
-    def next(self, may_start: Callable[[Task], bool] = lambda _task: True) -> Task | None:
-        """The next task to send; a task `may_start` refuses is deferred (sent later, in plan order)."""
+    def next(self, may_start: Callable[[Task], bool] = lambda _task: True,
+             wanted: Callable[[Task], bool] = lambda _task: True) -> Task | None:
+        """The next task to send; a task `may_start` refuses is deferred (sent later, in plan order); a task
+        `wanted` refuses (its type has enough) is skipped."""
         for pos, task in enumerate(self._deferred):
             if may_start(task):
                 return self._deferred.pop(pos)
+        skipped = 0
         for _ in range(10_000):
             task = next(self._plan)
             if self.states.get(task.index) == "done":
+                continue
+            if skipped < SKIP_MAX and not wanted(task):
+                skipped += 1
                 continue
             if task.index not in self.states:
                 self.store.save_tasks([task])
@@ -83,6 +122,7 @@ class StreamScheduler:
         self.targets = targets
         self.max_parallel = max_parallel
         self.cursor = PlanCursor(project, store)
+        self.quotas = TypeQuotas(project, store, targets)
         self.warm_contexts: set[str] = set()  # contexts whose cache prefix has been written
         self.busy_cold: set[str] = set()  # cold contexts with a call in flight
         self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
@@ -98,6 +138,7 @@ class StreamScheduler:
             answer = await self.pipeline.ask_generation(task)
         finally:
             self.busy_cold.discard(task.context)
+            self.quotas.in_flight[task.type] -= 1
         self.post_processing += 1
         self.wake.set()  # the scheduler may send the next call while this reply is checked and stored
         try:
@@ -146,9 +187,10 @@ class StreamScheduler:
                 if self.store.count() + len(inflight_gen) * targets.per_call >= targets.max_candidates:
                     exhausted = True
                     break
-                task = self.cursor.next(self.may_start)
+                task = self.cursor.next(self.may_start, self.quotas.wanted)
                 if task is None:
                     break
+                self.quotas.in_flight[task.type] += 1
                 if task.context not in self.warm_contexts:
                     self.busy_cold.add(task.context)
                 inflight_gen[asyncio.create_task(self.generate(task))] = task

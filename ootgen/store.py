@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import OotgenError, RunAborted
+from .errors import ConfigError, OotgenError
 from .models import Usage
 from .records import Example, Turn
 
@@ -79,7 +79,7 @@ class StoredCandidate:
     status: str
     reason: str | None
     accepted_seq: int | None
-    extras: dict = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
+    extras: dict | None = None  # {"source": {function, file, line, end_line, commit}, "ladder": {"task", "step", "of"}, "question": bool}
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,14 @@ class RunStore:
         existing = self.get_meta("work_hash")
         if existing is not None and existing != work_hash:
             if not force:
-                raise RunAborted(
-                    "this run directory holds a run of a different configuration (its work hash "
-                    f"{existing} differs from {work_hash}); use another --run-dir, or --force to start fresh here",
-                    file=str(self.path.parent),
+                changed = _changed_settings(self.get_meta("settings") or {}, settings)
+                what = ("the setting " + ", ".join(changed) + " changed" if changed
+                        else "a template, context, example type, checks file or the model table changed")
+                raise ConfigError(
+                    f"this run directory holds a run of a different configuration ({what}); use another --run-dir, "
+                    "or --force to start fresh here",
+                    file=str(self.path.parent), key=", ".join(changed) or None,
+                    expected="the settings the run directory was made with",
                 )
             self.reset()
             existing = None
@@ -169,6 +173,16 @@ class RunStore:
         self.set_meta("config_hash", config_hash)
         self.set_meta("settings", settings)
         return resuming
+
+    def add_http_counts(self, counts: dict) -> None:
+        """Add one session's HTTP counts (attempts, retries, faults by kind; the peak is the maximum)."""
+        total = self.get_meta("http") or {"attempts": 0, "retries": 0, "peak_concurrency": 0, "faults": {}}
+        total["attempts"] += counts["attempts"]
+        total["retries"] += counts["retries"]
+        total["peak_concurrency"] = max(total["peak_concurrency"], counts["peak_concurrency"])
+        for kind, n in counts["faults"].items():
+            total["faults"][kind] = total["faults"].get(kind, 0) + n
+        self.set_meta("http", total)
 
     def reset(self) -> None:
         with self.transaction():
@@ -279,6 +293,13 @@ class RunStore:
     def candidate(self, candidate_id: int) -> StoredCandidate | None:
         row = self.db.execute("SELECT * FROM candidates WHERE id=?", (candidate_id,)).fetchone()
         return _candidate(row) if row else None
+
+    def counts_by_type(self) -> dict[str, Counter]:
+        """Candidates by example type and status."""
+        counts: dict[str, Counter] = {}
+        for type_name, status, n in self.db.execute("SELECT type, status, COUNT(*) FROM candidates GROUP BY type, status"):
+            counts.setdefault(type_name, Counter())[status] = n
+        return counts
 
     def count(self, status: str | None = None) -> int:
         """Candidates with `status` (all candidates when None)."""
@@ -461,6 +482,23 @@ def apply_human_verdict(candidate: StoredCandidate, verdict: HumanVerdict | None
     extras = {**(candidate.extras or {}), "human": {"status": verdict.status, "reason": verdict.reason,
                                                     "edited": bool(verdict.edit), "at": verdict.created}}
     return replace(candidate, example=example, status=verdict.status, reason=reason, extras=extras)
+
+
+_NOT_WORK = ("num_examples", "output", "concurrency", "budget")  # settings that do not change the work
+
+
+def _changed_settings(before: dict, after: dict, prefix: str = "") -> list[str]:
+    """Key paths whose values differ (the CLI flags set these too: --seed is `seed`, --model is `model`)."""
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        if not prefix and key in _NOT_WORK:
+            continue
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _changed_settings(old, new, f"{prefix}{key}.")
+        elif old != new:
+            changed.append(prefix + key)
+    return changed
 
 
 class ResponseCache:

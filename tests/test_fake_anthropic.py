@@ -66,8 +66,8 @@ def test_plain_message_echoes_model_and_reports_usage(fake):
     assert reply.model == MODEL
     assert reply.stop_reason == "end_turn"
     assert reply.content[0].type == "text" and reply.content[0].text
-    assert reply.usage.input_tokens == math.ceil((len("You are terse.") + len("Say hello.")) / 4)
-    assert reply.usage.output_tokens == math.ceil(len(reply.content[0].text) / 4)
+    assert reply.usage.input_tokens == math.ceil((len("You are terse.") + len("Say hello.")) / 3.3)
+    assert reply.usage.output_tokens == math.ceil(len(reply.content[0].text) / 3.3)
     [entry] = api_entries(fake)
     assert entry["status"] == 200 and entry["model"] == MODEL
     assert entry["auth"] == "bearer"  # this SDK sends `Authorization: Bearer`, not x-api-key
@@ -247,7 +247,7 @@ def test_oot_generation_tolerates_missing_tags():
 
 
 def test_cached_system_prefix_is_created_then_read(fake):
-    context = "Actor system knowledge. " * 200  # 4,800 chars: 1,200 tokens
+    context = "Actor system knowledge. " * 200  # 4,800 chars: 1,455 tokens at 3.3 characters a token
     system = [
         {"type": "text", "text": context, "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "Task specifics vary per call."},
@@ -258,13 +258,31 @@ def test_cached_system_prefix_is_created_then_read(fake):
         {"role": "user", "content": "A different question this time."}
     ]).usage  # fmt: skip
 
-    assert first.cache_creation_input_tokens == 1200 and first.cache_read_input_tokens == 0
-    assert second.cache_creation_input_tokens == 0 and second.cache_read_input_tokens == 1200
+    assert first.cache_creation_input_tokens == 1455 and first.cache_read_input_tokens == 0
+    assert second.cache_creation_input_tokens == 0 and second.cache_read_input_tokens == 1455
     rest = len("Task specifics vary per call.") + len("A different question this time.")
-    assert second.input_tokens == math.ceil((len(context) + rest) / 4) - 1200
+    assert second.input_tokens == math.ceil((len(context) + rest) / 3.3) - 1455
 
     other_model = c.messages.create(model="claude-haiku-5", max_tokens=100, system=system, messages=USER).usage
-    assert other_model.cache_creation_input_tokens == 1200  # the cache key includes the model
+    assert other_model.cache_creation_input_tokens == 1455  # the cache key includes the model
+
+    counted = c.messages.count_tokens(model=MODEL, system=system, messages=USER)
+    assert counted.input_tokens == math.ceil((len(context) + rest - len("A different question this time.") + len("Say hello.")) / 3.3)
+    again = c.messages.create(model=MODEL, max_tokens=100, system=system, messages=USER).usage
+    assert again.cache_read_input_tokens == 1455, "count_tokens must not touch the cache"
+
+
+def test_cache_entries_expire_after_the_ttl_of_idleness(fake):
+    fake.configure(cache_ttl_seconds=0.0)  # every entry is idle for longer than the TTL by the next call
+    system = [{"type": "text", "text": "Actor system knowledge. " * 200, "cache_control": {"type": "ephemeral"}}]
+    c = client(fake)
+    first = c.messages.create(model=MODEL, max_tokens=100, system=system, messages=USER).usage
+    second = c.messages.create(model=MODEL, max_tokens=100, system=system, messages=USER).usage
+    assert first.cache_creation_input_tokens == second.cache_creation_input_tokens == 1455
+    assert second.cache_read_input_tokens == 0
+    fake.configure(cache_ttl_seconds=300.0)
+    third = c.messages.create(model=MODEL, max_tokens=100, system=system, messages=USER).usage
+    assert third.cache_read_input_tokens == 1455
 
 
 def test_top_level_cache_control_marks_the_last_block(fake):
@@ -354,7 +372,7 @@ def test_max_tokens_fault_cuts_the_json_in_half(fake):
 def test_small_max_tokens_truncates_naturally(fake):
     fake.configure(default_text="x" * 400)
     reply = client(fake).messages.create(model=MODEL, max_tokens=10, messages=USER)
-    assert reply.stop_reason == "max_tokens" and len(reply.content[0].text) == 40
+    assert reply.stop_reason == "max_tokens" and len(reply.content[0].text) == 33  # 10 tokens of 3.3 characters
 
 
 def test_not_json_fault_returns_prose(fake):

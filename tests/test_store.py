@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from ootgen.errors import RunAborted
+from ootgen.errors import ConfigError
 from ootgen.models import Usage
 from ootgen.plan import Task
 from ootgen.records import Example
@@ -74,7 +74,7 @@ def test_a_store_bound_to_other_work_is_refused_unless_forced(tmp_path):
     assert store.bind(work_hash="a", config_hash="c", settings={}, force=False) is False
     store.commit_generation(None, _rows(0), 0)
     assert store.bind(work_hash="a", config_hash="c2", settings={}, force=False) is True
-    with pytest.raises(RunAborted):
+    with pytest.raises(ConfigError):
         store.bind(work_hash="b", config_hash="c", settings={}, force=False)
     assert store.bind(work_hash="b", config_hash="c", settings={}, force=True) is False
     assert store.count() == 0 and _db_count(store, PENDING) == 0
@@ -96,3 +96,19 @@ def test_readers_see_the_writers_commits(tmp_path):
     assert reader.count(PENDING) == 2 and reader.count() == 2
     with pytest.raises(sqlite3.OperationalError):
         reader.db.execute("DELETE FROM candidates")
+
+
+def test_a_changed_setting_is_refused_naming_it_with_exit_2(tmp_path):
+    from ootgen.errors import ConfigError
+
+    store = RunStore.open_run_dir(tmp_path)
+    settings = {"seed": 1, "model": "claude-sonnet-5", "judge": {"model": None}, "num_examples": 10}
+    assert store.bind(work_hash="a", config_hash="a", settings=settings, force=False) is False
+    changed = {**settings, "seed": 2, "judge": {"model": "claude-haiku-4-5"}, "num_examples": 20}
+    with pytest.raises(ConfigError) as refused:
+        store.bind(work_hash="b", config_hash="b", settings=changed, force=False)
+    assert refused.value.exit_code == 2
+    assert "the setting judge.model, seed changed" in str(refused.value) and "num_examples" not in str(refused.value)
+    with pytest.raises(ConfigError, match="a template, context, example type"):
+        store.bind(work_hash="b", config_hash="b", settings=settings, force=False)
+    assert store.get_meta("work_hash") == "a"  # nothing of the old run was touched

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +126,14 @@ class Outputs:
         return query(self.run_dir / "run.sqlite", sql, params)
 
 
+def wait_for(predicate, what: str, timeout: float = 60.0, poll: float = 0.02) -> None:
+    """Wait until `predicate()` holds (observable state: the fake's log, the run store), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     text = Path(path).read_text(encoding="utf-8")
     assert text == "" or text.endswith("\n"), f"{path} does not end with a newline"
@@ -182,6 +192,7 @@ def request_key(body: dict, attempt: int = 0) -> str:
         user=body["messages"][0]["content"], max_tokens=body["max_tokens"], schema_name=schema_title(body),
         structured="format" in output_config, effort=output_config.get("effort"),
         temperature=body.get("temperature"), attempt=attempt,
+        items=len(re.findall(r"<candidate index=", body["messages"][0]["content"])) if kind_of(body) == "judge" else None,
     ).key
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import signal
-import time
+import sqlite3
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, wait_for
 
 
 def _batch_creates(fake) -> list[dict]:
@@ -36,24 +36,53 @@ def test_batch_run_completes_through_batches_only_and_bills_the_discount(cli: Cl
     assert abs(out.metadata()["cost_usd"] - expected) < 1e-6
 
 
+def _batch_rows(cli: Cli) -> list[dict]:
+    db = cli.outputs().run_dir / "run.sqlite"
+    if not db.is_file():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute("SELECT id, status FROM batches")]
+    except sqlite3.Error:  # the run is creating its tables
+        return []
+
+
 def test_batch_run_killed_while_polling_resumes_the_stored_batch(cli: Cli):
     cli.fake.configure(batch_complete_after_polls=10**6, batch_complete_after_seconds=2.5)
     process = cli.popen("--batch", "--batch-poll", "0.1", num=6)
-    deadline = time.monotonic() + 30
-    while not _batch_creates(cli.fake) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _batch_creates(cli.fake), "the run never created a batch"
-    time.sleep(0.4)  # let it store the batch id and start polling
+    wait_for(lambda: any(r["status"] == "in_progress" for r in _batch_rows(cli)), "a stored batch id")
+    stored = next(r["id"] for r in _batch_rows(cli) if r["status"] == "in_progress")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    created_before_restart = len(_batch_creates(cli.fake))
+    seen = max(e["seq"] for e in cli.fake.log)
 
     result = cli.run("--batch", "--batch-poll", "0.1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     ids = _custom_ids(cli.fake)
     assert len(ids) == len(set(ids)), "a request was put into a second batch after the restart"
-    # The restarted run polled the batch created before the kill instead of creating it again.
-    first_batch_polls = [e for e in cli.fake.log if e["method"] == "GET" and e["path"].startswith("/v1/messages/batches/")]
-    assert first_batch_polls
-    assert len(_batch_creates(cli.fake)) >= created_before_restart
+    # The restarted run polled the batch stored before the kill instead of creating it again.
+    polled_after = [e["path"] for e in cli.fake.log if e["seq"] > seen and e["method"] == "GET"]
+    assert f"/v1/messages/batches/{stored}" in polled_after
+
+
+def test_batch_killed_between_creating_and_storing_its_id_is_found_not_paid_twice(cli: Cli):
+    # The create call takes 1.5 s on the server: the run records the custom ids, sends the create and is
+    # killed before the answer (the batch id) arrives, while the server goes on to create the batch.
+    cli.fake.add_faults({"kind": "latency", "latency_ms": 1500, "path": "/v1/messages/batches", "method": "POST"})
+    process = cli.popen("--batch", "--batch-poll", "0.05", num=6)
+    wait_for(lambda: _batch_creates(cli.fake) and any(r["status"] == "creating" for r in _batch_rows(cli)),
+              "the create request in flight with its custom ids recorded")
+    assert _batch_creates(cli.fake)[0]["status"] is None, "setup: the create answered before the kill"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    wait_for(lambda: _batch_creates(cli.fake)[0]["status"] is not None, "the server to finish creating the batch")
+    assert not [r for r in _batch_rows(cli) if r["status"] == "in_progress"], "setup: the batch id was stored"
+
+    result = cli.run("--batch", "--batch-poll", "0.05", num=6)
+    assert result.returncode == 0, result.stderr
+    assert len(cli.outputs().lines()) == 6
+    ids = _custom_ids(cli.fake)
+    assert len(ids) == len(set(ids)), "the batch created before the kill was created (and paid for) again"
+    assert [e for e in cli.fake.log if e["method"] == "GET" and e["path"] == "/v1/messages/batches"], "no batches.list lookup"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import pytest
 
-from tests.e2e.conftest import Cli, body_hash, posts
+from tests.e2e.conftest import Cli, body_hash, posts, wait_for
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -18,9 +17,7 @@ def test_interrupted_run_exports_what_it_has_and_resumes(cli: Cli, signum):
         cli.args(num=40, progress="quiet"), cwd=cli.project, env=cli.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while len([e for e in posts(cli.fake) if e["status"] == 200]) < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len([e for e in posts(cli.fake) if e["status"] == 200]) >= 6, "six answered calls")
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

@@ -68,7 +68,7 @@ def test_status_export_and_report_work_offline_on_a_finished_run(cli: Cli):
     assert any(len(d) >= 4 for d in dialogues), "no multi-turn dialogue was exported whole"
 
     flattened = cli.outputs().lines()
-    assert all(line.get("input", "").startswith("User: ") for line in flattened if "input" in line)
+    assert all(line["input"].startswith("User: ") for line in flattened if line["input"])
 
     high = run_cli("export", str(run_dir), "--min-score", "11", "-o", str(run_dir / "none.jsonl"), env=env)
     assert high.returncode == 0 and read_jsonl(run_dir / "none.jsonl") == []

@@ -151,10 +151,10 @@ def _kill_trial(number: int, project: Path, preset: Path) -> _Trial:
             lost = {cid: seq for cid, seq in kill.accepted.items() if final_accepted.get(cid) != seq}
             if lost:
                 trial.problems.append(f"kill {k}: accepted candidates lost or renumbered after the restart: {lost}")
-        chosen = out.db("SELECT instruction, turns FROM candidates WHERE status='accepted' ORDER BY accepted_seq LIMIT ?", (TARGET,))
+        chosen = out.db("SELECT instruction, turns FROM candidates WHERE status='accepted' ORDER BY task_idx, slot LIMIT ?", (TARGET,))
         for i, (row, line) in enumerate(zip(chosen, lines)):
             if row["turns"] == "[]" and row["instruction"] != line["instruction"]:
-                trial.problems.append(f"line {i} is not the accepted candidate of rank {i}")
+                trial.problems.append(f"line {i} is not the accepted candidate at plan position {i}")
 
         # No response that was stored (run store or response cache) at a kill was asked for again later.
         for k, kill in enumerate(trial.kills):

@@ -6,17 +6,16 @@ import json
 import threading
 import time
 
-from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title
+from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title, wait_for
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_anthropic.oot_responder import OotResponder
 
 
 def _assert_alpaca_lines(lines: list[dict]) -> None:
-    for line in lines:
-        assert set(line) in ({"instruction", "output"}, {"instruction", "input", "output"}), line.keys()
+    for line in lines:  # `input` always present ("" when empty): load_dataset and the Unsloth template need it
+        assert set(line) == {"instruction", "input", "output"}, line.keys()
         assert line["instruction"].strip() and line["output"].strip()
-        if "input" in line:
-            assert line["input"].strip(), "an empty input key was written"
+        assert line["input"] == line["input"].strip() or line["input"].strip(), "a whitespace-only input was written"
 
 
 def test_happy_path_writes_n_examples_metadata_and_well_formed_requests(cli: Cli):
@@ -122,7 +121,7 @@ def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(pro
         result = cli.run(num=6)
         assert result.returncode == 0, result.stderr
         meta = cli.outputs().metadata()
-        time.sleep(1.2)  # let the slow answer go out
+        wait_for(lambda: all(e["end"] is not None for e in fake.log), "every request the fake received to settle")
         sent = posts(fake)
     judge_posts = [e for e in sent if kind_of(e["body"]) == "judge"]
     assert len(judge_posts) >= 2, "setup: expected a second (slow) judge call"
@@ -146,8 +145,8 @@ def test_tiny_max_cost_stops_cleanly_before_any_request(cli: Cli):
 
 
 def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
-    cap = 0.3  # about 20 of the 40 examples
-    result = cli.run("--max-cost", str(cap), num=40)
+    cap = 0.2  # about a third of the 20 examples
+    result = cli.run("--max-cost", str(cap), num=20, timeout=600)
     assert result.returncode == 1, result.stderr
     assert "incomplete" in result.stderr and "Traceback" not in result.stderr
     out = cli.outputs()
@@ -158,8 +157,13 @@ def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
     assert cap - 0.15 < meta["cost_usd"] <= cap
     lines = out.lines()
     _assert_alpaca_lines(lines)
-    assert len(lines) == meta["total_examples"] < 40
+    assert len(lines) == meta["total_examples"] < 20
     assert len(posts(cli.fake)) == sum(meta["api"]["calls"].values())
+    # Under a cap the input of the first request of each prompt shape is counted by the API's tokenizer.
+    counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
+    shapes = [(e["body"]["model"], *(block["text"] for block in e["body"]["system"])) for e in counted]
+    assert counted and all(e["status"] == 200 for e in counted)
+    assert len(shapes) == len(set(shapes)), "a prompt shape was counted twice"
 
 
 def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
@@ -198,16 +202,13 @@ def test_dry_run_needs_no_key_and_sends_nothing(cli: Cli):
 
 
 def test_rejected_key_fails_fast_with_one_request_and_no_traceback(cli: Cli):
-    started = time.monotonic()
     result = cli.run(key="wrong-key", num=8)
-    elapsed = time.monotonic() - started
     assert result.returncode not in (0, None)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
     assert len(errors) == 1, result.stderr
     assert "key" in errors[0] and "401" in errors[0]
     assert len(cli.fake.log) == 1, [e["seq"] for e in cli.fake.log]
-    assert elapsed < 30
 
 
 def test_unknown_function_in_a_corrected_fix_is_rejected_statically(cli: Cli):

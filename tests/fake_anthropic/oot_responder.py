@@ -7,6 +7,7 @@ Examples use only identifiers that exist in the current zeldaret/oot decomp, wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -195,10 +196,14 @@ class OotResponder:
         seed: int = 0,
         fence_without_schema: bool = True,
         fallback: Callable[[dict[str, Any]], str] | None = None,
+        keyed: bool = False,
     ) -> None:
         self.bad_fraction = float(bad_fraction)
         self.duplicate_fraction = float(duplicate_fraction)
         self.fence_without_schema = fence_without_schema
+        # keyed: every example is a function of the prompt and its slot (not of the order requests arrive in),
+        # so streaming, batch and a resumed run get the same candidates for the same task.
+        self.keyed = keyed
         self.fallback = fallback or default_responder
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -235,11 +240,21 @@ class OotResponder:
         for i in range(max(wanted, 0)):
             topic = topics[i] if i < len(topics) else _FALLBACK_TOPICS[i % len(_FALLBACK_TOPICS)]
             with self._lock:
-                duplicate = self._rng.random() < self.duplicate_fraction and (self._history or examples)
-                bad_draw = self._rng.random() < self.bad_fraction
-                n = self._counter
-                self._counter += 1
-            if duplicate:
+                if self.keyed:
+                    draw = random.Random(hashlib.sha256(f"{i}:{prompt}".encode()).hexdigest())
+                    duplicate = draw.random() < self.duplicate_fraction and bool(examples)
+                    bad_draw = draw.random() < self.bad_fraction
+                    n = draw.randrange(10**6)
+                else:
+                    duplicate = self._rng.random() < self.duplicate_fraction and bool(self._history or examples)
+                    bad_draw = self._rng.random() < self.bad_fraction
+                    n = self._counter
+                    self._counter += 1
+            if duplicate and self.keyed:
+                example = dict(examples[-1])
+                with self._lock:
+                    self.duplicates_generated += 1
+            elif duplicate:
                 pool = examples or self._history
                 with self._lock:
                     example = dict(pool[self._rng.randrange(len(pool))])

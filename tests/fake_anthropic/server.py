@@ -69,7 +69,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "batch_expired_fraction": 0.0,
     "batch_error_type": "api_error",  # error.type inside an errored result
     "cache_min_tokens": 0,  # prefixes shorter than this are not cached (the real API uses 1024+)
-    "enforce_max_tokens": True,  # cut replies longer than max_tokens*4 chars, stop_reason max_tokens
+    "cache_ttl_seconds": 300.0,  # a cache entry expires this long after its last use (the API's 5 minutes)
+    "enforce_max_tokens": True,  # cut replies longer than max_tokens tokens, stop_reason max_tokens
     "stream_chunk_chars": 24,  # characters per text_delta
     "default_text": "This is a reply from the fake Anthropic API.",
     "ratelimit_requests_limit": 1000,
@@ -165,8 +166,12 @@ def _block_text(block: Any) -> str:
     return str(block)
 
 
+CHARS_PER_TOKEN = 3.3  # measured on Markdown and C by Claude's tokenizer; ootgen's own estimate is chars / 4
+
+
 def estimate_tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
+    """The fake's tokenizer: what it bills and what count_tokens answers (not ootgen's chars / 4)."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
 
 
 def _now_rfc3339(offset_s: float = 0.0) -> str:
@@ -375,7 +380,7 @@ class FakeAnthropic:
         self._active = 0
         self._max_in_flight = 0
         self._max_active = 0
-        self._cache: set[str] = set()
+        self._cache: dict[str, float] = {}  # prefix key -> monotonic time of its last use
         self._batches: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._random = random.Random(self._config["seed"])
@@ -728,7 +733,7 @@ class FakeAnthropic:
                 return 200, self._sse_events(message), headers
             return 200, message, headers
         if rest == ["count_tokens"] and method == "POST":
-            return 200, {"input_tokens": self._usage(body, "")["input_tokens"]}, headers
+            return 200, {"input_tokens": self._usage(body, "", count_only=True)["input_tokens"]}, headers
         if rest == ["batches"] and method == "POST":
             return 200, self._batch_create(body), headers
         if rest == ["batches"] and method == "GET":
@@ -767,7 +772,7 @@ class FakeAnthropic:
         if kind == "max_tokens":
             text, stop_reason = text[: len(text) // 2], "max_tokens"
         elif self._config["enforce_max_tokens"] and estimate_tokens(len(text)) > max_tokens:
-            text, stop_reason = text[: max_tokens * 4], "max_tokens"
+            text, stop_reason = text[: int(max_tokens * CHARS_PER_TOKEN)], "max_tokens"
         usage = self._usage(body, text)
         if stop_reason == "max_tokens":
             usage["output_tokens"] = max(max_tokens, usage["output_tokens"]) if kind != "max_tokens" else max_tokens
@@ -784,7 +789,7 @@ class FakeAnthropic:
             "usage": usage,
         }
 
-    def _usage(self, body: dict[str, Any], output_text: str) -> dict[str, Any]:
+    def _usage(self, body: dict[str, Any], output_text: str, *, count_only: bool = False) -> dict[str, Any]:
         blocks: list[tuple[str, bool]] = []  # (text, carries cache_control)
         system = body.get("system")
         if isinstance(system, str):
@@ -813,10 +818,13 @@ class FakeAnthropic:
                 keys[i] = digest.hexdigest()
             last = max(marks)
             prefix_tokens = estimate_tokens(chars[last])
-            if prefix_tokens >= int(self._config["cache_min_tokens"] or 0):
+            if prefix_tokens >= int(self._config["cache_min_tokens"] or 0) and not count_only:
                 with self._lock:
-                    hit = next((i for i in sorted(keys, reverse=True) if keys[i] in self._cache), None)
-                    self._cache.update(keys.values())
+                    now = time.monotonic()
+                    ttl = float(self._config["cache_ttl_seconds"])
+                    live = {k for k in keys.values() if k in self._cache and now - self._cache[k] <= ttl}
+                    hit = next((i for i in sorted(keys, reverse=True) if keys[i] in live), None)
+                    self._cache.update(dict.fromkeys(keys.values(), now))  # a read refreshes the entry
                 read = estimate_tokens(chars[hit]) if hit is not None else 0
                 created = prefix_tokens - read
         return {

@@ -1,0 +1,88 @@
+"""Run-loop benchmarks against the fake Anthropic API: does a run pay only for what ships?
+
+* capped_run_reach: a `--max-cost` run that cannot finish spends this share of its cap (target >= 0.9).
+* paid_not_exported_<fake>: accepted-but-not-exported plus generated-but-never-judged candidates, as a
+  share of the target, on a clean, a flaky (random 429/529/500/dropped) and a rate-limited fake
+  (target <= 0.05).
+* type_mix_<N>: the largest deviation of an example type's count in the dataset from its quota
+  (N x weight / total weight), in examples; within bounds when <= 1 (N < 20) or <= 5 % of N.
+* calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
+  reads 0.1x) per exported example on the clean fake.
+
+`python bench/bench_run.py [--sizes 20,50,200]` prints `name: value` lines, measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_pipeline import _closing, _run_summary, run_ootgen, start_fake  # noqa: E402
+
+FAKES = {
+    "clean": {},
+    "flaky": {"random_faults": {"rate_limit": 0.05, "overloaded": 0.05, "api_error": 0.03, "drop": 0.03}, "retry_after": 0.01},
+    "ratelimit": {"concurrency_limit": 3, "concurrency_mode": "reject", "retry_after": 0.05},
+}
+
+
+def _run(fake_config: dict, *, num: int, concurrency: int = 8, overrides: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    tmp = Path(tempfile.mkdtemp(prefix="ootgen-bench-run-"))
+    with _closing(start_fake(latency_ms=20)) as fake:
+        fake.configure(**fake_config)
+        run = run_ootgen(fake, num_examples=num, concurrency=concurrency, workdir=tmp, overrides=overrides)
+    return run, tmp
+
+
+def paid_not_exported(meta: dict) -> float:
+    candidates = meta["candidates"]
+    return (candidates["surplus_accepted"] + candidates["pending"]) / meta["target"]
+
+
+def type_mix_deviation(meta: dict, mix: dict[str, float], num: int) -> float:
+    total = sum(mix.values())
+    counts = Counter(meta["type_distribution"])
+    return max(abs(counts.get(name, 0) - num * weight / total) for name, weight in mix.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="20,50,200")
+    parser.add_argument("--num", type=int, default=20, help="target of the reach and paid-not-exported runs")
+    args = parser.parse_args()
+    import yaml
+
+    mix = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())["mix"]
+
+    # Reach: the same 20-example job with a cap it cannot finish under.
+    run, _ = _run({}, num=args.num, overrides=("budget.max_cost_usd=0.2",))
+    meta = run["metadata"]
+    reach = meta["cost_usd"] / 0.2 if meta.get("stop_reason") == "budget" else 1.0
+    print(f"capped_run_reach (cap $0.20, {args.num} wanted, stop {meta.get('stop_reason')}): {reach:.2f}")
+
+    for name, config in FAKES.items():
+        run, _ = _run(config, num=args.num)
+        meta = run["metadata"]
+        print(f"paid_not_exported_{name} (N={args.num}): {paid_not_exported(meta):.3f}")
+        if name == "clean":
+            summary = _run_summary(run)
+            print(f"calls_per_accepted (clean, N={args.num}): {summary['calls_per_accepted']:.3f}")
+            print(f"billed_input_per_accepted (clean, N={args.num}): {summary['billed_input_per_accepted']:.0f}")
+
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        run, _ = _run({}, num=size)
+        deviation = type_mix_deviation(run["metadata"], mix, size)
+        bound = 1.0 if size < 20 else max(1.0, 0.05 * size)
+        print(f"type_mix_{size} (largest deviation from quota, bound {bound:g}): {deviation:.1f}")
+        print(f"type_mix_{size}_counts: {json.dumps(dict(sorted(run['metadata']['type_distribution'].items())))}")
+
+
+if __name__ == "__main__":
+    main()

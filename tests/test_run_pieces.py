@@ -1,0 +1,170 @@
+"""Unit tests of the run loop's pieces: budget reservations, the cross-judge combination rules and reply parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from ootgen.budget import Budget, BudgetStop
+from ootgen.generate import Request, parse_reply
+from ootgen.models import ModelInfo, Usage
+from ootgen.pipeline import combine
+
+SONNET = ModelInfo(id="claude-sonnet-5", known=True, input_per_mtok=2.0, output_per_mtok=10.0,
+                   cache_write_per_mtok=2.5, cache_read_per_mtok=0.2, batch_multiplier=0.5)
+UNPRICED = ModelInfo(id="claude-next", known=False)
+REQUEST = Request(kind="generate", model=SONNET.id, system="s" * 3996, user="", max_tokens=1000,
+                  schema_name="judge_reply", structured=True)
+
+# --- budget -------------------------------------------------------------------------------------------
+
+
+def test_worst_case_prices_every_input_token_as_a_cache_write_and_every_output_token():
+    tokens_in = REQUEST.estimated_input_tokens()
+    assert tokens_in == 3996 // 3.3 + 1 + 16  # ceil(3996 / 3.3) + 16
+    assert Budget.worst_case(REQUEST, SONNET) == pytest.approx((tokens_in * 2.5 + 1000 * 10.0) / 1e6)
+    assert Budget.worst_case(REQUEST, SONNET, batch=True) == pytest.approx(Budget.worst_case(REQUEST, SONNET) * 0.5)
+    assert Budget.worst_case(REQUEST, SONNET, input_tokens=2000) == pytest.approx((2000 * 2.5 + 1000 * 10.0) / 1e6)
+    assert Budget.worst_case(REQUEST, UNPRICED) == 0.0
+
+
+def test_a_call_that_does_not_fit_waits_for_calls_in_flight_instead_of_stopping():
+    async def scenario():
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        waiting = asyncio.create_task(budget.reserve(0.6))
+        await asyncio.sleep(0)
+        assert not waiting.done() and budget.reserved == pytest.approx(0.6)  # concurrency dropped to one
+        await budget.settle(0.6, cost=0.1)  # the first call cost far less than its worst case
+        await waiting
+        assert budget.reserved == pytest.approx(0.6) and budget.spent == pytest.approx(0.1)
+        assert not budget.exhausted
+
+    asyncio.run(scenario())
+
+
+def test_it_stops_only_when_one_more_worst_case_cannot_fit_with_nothing_in_flight():
+    async def scenario():
+        budget = Budget(1.0)
+        await budget.reserve(0.6)
+        waiting = asyncio.create_task(budget.reserve(0.6))
+        await asyncio.sleep(0)
+        await budget.settle(0.6, cost=0.5)  # 0.5 spent: 0.6 more can never fit
+        with pytest.raises(BudgetStop):
+            await waiting
+        assert budget.exhausted and budget.reserved == 0.0
+        assert budget.calls_that_fit(0.2) == 2 and budget.calls_that_fit(0.6) == 0
+
+    asyncio.run(scenario())
+
+
+def test_no_cap_never_waits_and_batches_reserve_whole():
+    budget = Budget(None)
+    assert budget.reserve_now(10**6) and budget.calls_that_fit(1.0) is None
+    capped = Budget(1.0, spent=0.7)
+    assert not capped.reserve_now(0.4) and capped.exhausted
+    assert capped.reserve_now(0.3) and capped.left() == pytest.approx(0.0)
+
+
+# --- judge combination ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Breakdown:
+    score: float
+    accepted: bool
+
+
+@pytest.mark.parametrize("rule,scores,expected", [
+    ("mean", [(8.0, True), (5.0, False)], (True, 6.5)),
+    ("mean", [(7.0, True), (4.0, False)], (False, 5.5)),
+    ("all", [(8.0, True), (5.0, False)], (False, 5.0)),
+    ("all", [(8.0, True), (7.0, True)], (True, 7.0)),
+    ("majority", [(8.0, True), (5.0, False)], (False, 6.5)),  # one of two is not a majority
+    ("majority", [(8.0, True), (7.0, True), (2.0, False)], (True, pytest.approx(17 / 3))),
+])
+def test_cross_validation_rules(rule, scores, expected):
+    assert combine(rule, [_Breakdown(s, a) for s, a in scores], 6.0) == expected
+
+
+def test_a_static_error_rejects_under_the_mean_rule_whatever_the_scores():
+    # Scored above the threshold yet not accepted: a static L1 error that no judge may outvote.
+    accepted, score = combine("mean", [_Breakdown(9.0, True), _Breakdown(8.0, False)], 6.0)
+    assert not accepted and score == pytest.approx(8.5)
+
+
+# --- reply parsing --------------------------------------------------------------------------------
+
+_VERDICT = {"index": 1, "technical_accuracy": 9, "technical_issues": [], "uses_correct_terminology": True,
+            "usefulness": {"clarity": 9, "completeness": 8, "practical_value": 8, "level_of_detail": 8, "teaching_value": 9},
+            "summary": "fine"}
+_GOOD = json.dumps({"verdicts": [_VERDICT]})
+
+
+@pytest.mark.parametrize("text,stop,error", [
+    (_GOOD, "end_turn", None),
+    (f"Here it is:\n```json\n{_GOOD}\n```\n", "end_turn", None),
+    (f"Sure. {_GOOD} Hope that helps.", "end_turn", None),
+    (_GOOD[:40], "max_tokens", "truncated: stop_reason max_tokens"),
+    ("", "refusal", "refused by the model"),
+    ("{not json", "end_turn", "malformed JSON"),
+    (json.dumps({"verdicts": [{**_VERDICT, "technical_accuracy": 11}]}), "end_turn", "reply does not match judge_reply at verdicts/0/technical_accuracy"),
+    (json.dumps({"verdicts": [_VERDICT], "extra": 1}), "end_turn", "reply does not match judge_reply at (top)"),
+])
+def test_parse_reply_never_raises_and_says_why(text, stop, error):
+    reply = parse_reply(REQUEST, text, stop, Usage(1, 1))
+    if error is None:
+        assert reply.error is None and reply.data == {"verdicts": [_VERDICT]}
+    else:
+        assert reply.data is None and reply.error.startswith(error), reply.error
+
+
+def test_a_judge_reply_missing_a_verdict_is_unusable_so_it_is_re_asked():
+    judge = Request(kind="judge", model=SONNET.id, system="s", user="u", max_tokens=100, schema_name="judge_reply",
+                    structured=True, items=2)
+    missing = parse_reply(judge, _GOOD, "end_turn", Usage(1, 1))
+    assert missing.data is None and missing.error == "judge reply has verdicts for candidates [1], not 1..2"
+    both = json.dumps({"verdicts": [_VERDICT, {**_VERDICT, "index": 2}]})
+    assert parse_reply(judge, both, "end_turn", Usage(1, 1)).data is not None
+    assert judge.key != Request(**{**judge.__dict__, "items": 3}).key
+    # The wire schema says how many verdicts only where the API supports it; the count is checked locally.
+    from ootgen.generate import reply_schema
+
+    assert reply_schema("judge_reply", 2)["properties"]["verdicts"]["maxItems"] == 2
+    assert "maxItems" not in reply_schema("judge_reply")["properties"]["verdicts"]  # the shared schema is untouched
+
+
+# --- the mix on accepted examples ---------------------------------------------------------------
+
+
+def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
+    from ootgen.scheduler import type_quotas
+
+    mix = {"code_explanation": 1.0, "feature_implementation": 1.0, "debugging_help": 1.0,
+           "architecture_question": 1.0, "conversational": 0.8, "code_modification": 1.0}
+    for n in (1, 7, 20, 50, 200):
+        quotas = type_quotas(mix, n)
+        assert sum(quotas.values()) == n
+        assert all(abs(quotas[name] - n * w / 5.8) < 1 for name, w in mix.items())
+    assert type_quotas({"a": 1.0, "b": 3.0}, 4) == {"a": 1, "b": 3}
+
+
+def test_export_fills_each_type_to_its_quota_before_taking_more_of_one(tmp_path):
+    from ootgen.export import accepted_for_export
+    from ootgen.records import Example
+    from ootgen.store import ACCEPTED, RunStore
+
+    store = RunStore.open_run_dir(tmp_path)
+    store.set_meta("settings", {"mix": {"a": 1.0, "b": 1.0}})
+    rows = [{"task_idx": i, "slot": 0, "example": Example(instruction=f"q{i}", output="x", type=t), "context": "c",
+             "complexity": "beginner", "findings": [], "status": "pending"} for i, t in enumerate("aaaaab")]
+    store.commit_generation(None, rows, 0)
+    ids = [c.id for c in store.candidates()]
+    store.commit_judgement([], [dict(cid=cid, status=ACCEPTED, reason=None, verdict=None, score=8.0, breakdown=None)
+                                for cid in reversed(ids)])  # accepted in reverse order: export is by plan position
+    chosen = accepted_for_export(store, 4)
+    assert [c.example.instruction for c in chosen] == ["q0", "q1", "q2", "q5"]  # a: 2 of quota 2 ... then b
+    assert [c.example.instruction for c in accepted_for_export(store, 2)] == ["q0", "q5"]
