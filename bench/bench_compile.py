@@ -1,7 +1,7 @@
 """Compiler layer on real decomp code: real actor functions (8-60 lines, src/overlays/actors of a checkout) each
 wrapped as a good answer must compile with no COMPILE_ERROR; prints `name: value` lines.
 
-    python bench/bench_compile.py /tmp/oot [--limit N] [--show N]
+    python bench/bench_compile.py /tmp/oot [--limit N] [--show N] [--fragments N]
 
 Without a checkout path (argument or OOTGEN_DECOMP) it prints why and exits 0: the checkout is not in the repo.
 """
@@ -39,11 +39,26 @@ def real_functions(checkout: Path, min_lines: int = 8, max_lines: int = 60) -> l
     return out
 
 
+def _body(function: str) -> str:
+    """The statements of a function definition, without its header and closing brace."""
+    return function[function.index("{\n") + 2 : function.rindex("}")]
+
+
+def _timed(checker: CompileChecker, answers: list[AnswerCode], ground: bool = True) -> tuple[list, float, float]:
+    """(results, wall seconds, CPU seconds of this process and its gcc children)."""
+    before, started = os.times(), time.perf_counter()
+    results = checker.check(answers, ground=ground)
+    wall, after = time.perf_counter() - started, os.times()
+    cpu = sum(getattr(after, k) - getattr(before, k) for k in ("user", "system", "children_user", "children_system"))
+    return results, wall, cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkout", nargs="?", default=os.environ.get("OOTGEN_DECOMP"))
     parser.add_argument("--limit", type=int, default=0, help="only the first N functions")
     parser.add_argument("--show", type=int, default=10, help="print the first N rejections")
+    parser.add_argument("--fragments", type=int, default=1000, help="actor function bodies checked as fragments")
     args = parser.parse_args()
     if not args.checkout:
         print("skipped: no decomp checkout given (argument or OOTGEN_DECOMP)")
@@ -59,14 +74,7 @@ def main() -> int:
         if args.limit:
             functions = functions[: args.limit]
         answers = [AnswerCode((CodeBlock(body, FIRST_LINE),)) for _, body in functions]
-        cpu0 = time.process_time()
-        children0 = os.times()
-        started = time.perf_counter()
-        results = checker.check(answers)
-        wall = time.perf_counter() - started
-        children1 = os.times()
-        cpu = (time.process_time() - cpu0) + (children1.children_user - children0.children_user) + (
-            children1.children_system - children0.children_system)
+        results, wall, cpu = _timed(checker, answers)
         rejected = [(functions[i], r) for i, r in enumerate(results) if any(f.severity == "error" for f in r)]
         print(f"checker: {checker.status}")
         print(f"setup_seconds_first_use: {setup:.1f}")
@@ -76,6 +84,20 @@ def main() -> int:
         print(f"rejected_percent: {100 * len(rejected) / max(1, len(answers)):.2f}")
         print(f"answers_per_second_wall: {len(answers) / wall:.1f}")
         print(f"answers_per_cpu_second: {len(answers) / cpu:.1f}")
+        # the same functions' bodies as free fragments (no file: the wrapper with thisx/play), for speed only
+        fragments = [AnswerCode((CodeBlock(_body(text), FIRST_LINE),)) for _, text in functions[: args.fragments]]
+        frag_results, frag_wall, frag_cpu = _timed(checker, fragments)
+        print(f"fragments: {len(fragments)}")
+        print(f"fragments_rejected: {sum(any(f.severity == 'error' for f in r) for r in frag_results)}")
+        print(f"fragments_per_second_wall: {len(fragments) / frag_wall:.1f}")
+        print(f"fragments_per_cpu_second: {len(fragments) / frag_cpu:.1f}")
+        # the same bodies as free answers: compiled after the decomp headers (and the actor's own header) only,
+        # never in their real file; rejections here are the file-local names a snippet cannot show
+        free_results, free_wall, free_cpu = _timed(checker, fragments, ground=False)
+        print(f"free_fragments: {len(fragments)}")
+        print(f"free_fragments_rejected: {sum(any(f.severity == 'error' for f in r) for r in free_results)}")
+        print(f"free_fragments_per_second_wall: {len(fragments) / free_wall:.1f}")
+        print(f"free_fragments_per_cpu_second: {len(fragments) / free_cpu:.1f}")
         causes = Counter(re.sub(r"'[^']*'", "'X'", f.message.split(": ", 1)[1]) for _, r in rejected for f in r[:1])
         for cause, n in causes.most_common(8):
             print(f"cause: {n} {cause}")

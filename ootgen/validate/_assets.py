@@ -69,13 +69,14 @@ def _limb_enums(file_el: ET.Element, known: frozenset[str]) -> list[str]:
     return out
 
 
-def write_asset_headers(checkout: Path, out_dir: Path, known: frozenset[str]) -> int:
-    """Write one stand-in header per `<File>` of the checkout's assets/xml; returns how many were written.
+def write_asset_headers(checkout: Path, out_dir: Path, known: frozenset[str]) -> dict[str, str]:
+    """Write one stand-in header per `<File>` of the checkout's assets/xml; returns symbol → header (its include
+    path) for every symbol declared.
 
     `known` names are already declared by the decomp's own headers: they are not declared again."""
     xml_root = checkout / "assets" / "xml"
     includes = "".join(f'#include "{h}"\n' for h in TYPE_HEADERS if (checkout / "include" / h).is_file())
-    written = 0
+    declared: dict[str, str] = {}
     for xml in sorted(xml_root.rglob("*.xml")):
         try:
             root = ET.parse(xml).getroot()
@@ -90,9 +91,10 @@ def write_asset_headers(checkout: Path, out_dir: Path, known: frozenset[str]) ->
             for element in file_el.iter():
                 symbol = element.attrib.get("Name")
                 decl = _declaration(element) if symbol and element is not file_el else None
-                if decl is None or symbol in known:
+                if symbol is None or decl is None or symbol in known:
                     continue
                 lines.append("extern " + decl.format(symbol) + ";")
+                declared.setdefault(symbol, f"assets/{rel.as_posix()}/{file_name}.h")
                 if element.tag == "Texture" and "Width" in element.attrib:
                     lines.append(f"#define {symbol}_WIDTH {element.attrib['Width']}")
                     lines.append(f"#define {symbol}_HEIGHT {element.attrib.get('Height', '1')}")
@@ -103,5 +105,4 @@ def write_asset_headers(checkout: Path, out_dir: Path, known: frozenset[str]) ->
                 path = out_dir / "assets" / rel / f"{file_name}{suffix}"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-            written += 1
-    return written
+    return declared

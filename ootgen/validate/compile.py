@@ -9,6 +9,8 @@ miss of a decomp name or belong to a decomp name family (`Actor_*`, `ACTOR_FLAG_
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -27,7 +29,7 @@ from ._assets import write_asset_headers
 from ._makefile import CompileFlags, read_cc_check
 
 CODE = "COMPILE_ERROR"
-_STUB_VERSION = "2"  # bump when the generated stand-ins change shape
+_STUB_VERSION = "7"  # bump when the generated stand-ins change shape
 MAX_FINDINGS_PER_ANSWER = 5
 
 
@@ -72,6 +74,7 @@ class _CheckoutFacts:
     function_files: dict[str, str]  # function defined in exactly one .c file → that file (relative)
     type_headers: dict[str, str]  # typedef name of a header under src/ → that header (relative)
     headers_by_name: dict[str, str]  # basename of a header under src/ (unique) → relative path
+    asset_headers: dict[str, str]  # asset symbol → the stand-in header declaring it (include path)
 
 
 def _family(name: str) -> str | None:
@@ -81,6 +84,11 @@ def _family(name: str) -> str | None:
         return name[: name.rstrip("_").rfind("_") + 1] or None
     head = name[: name.find("_", 1) + 1]
     return head if len(head) > 2 else None
+
+
+def _prefixes(name: str) -> set[str]:
+    """Every family a name belongs to: its `_`-terminated prefixes (`ACTOR_`, `ACTOR_FLAG_`; `Actor_`)."""
+    return {name[: i + 1] for i, c in enumerate(name[:-1]) if c == "_" and i > 1}
 
 
 def _scan_sources(checkout: Path) -> tuple[dict, dict, dict]:
@@ -145,12 +153,21 @@ def _depth0(text: str) -> str:
     return "".join(out)
 
 
+_STATEMENT = re.compile(r"^\s*(?:(?:if|for|while|switch|return|do|else|goto|break|continue|case|default)\b"
+                        r"|[A-Za-z_]\w*(?:\s*(?:\[[^\]\n]*\]|\.\s*\w+|->\s*\w+))*\s*(?:[-+*/%&|^]?=(?!=)|\+\+|--|\()"
+                        r"|\*|\+\+|--|\()", re.M)
+
+
 def _is_top_level(code: str) -> bool:
+    """File-scope code (definitions, declarations, includes) rather than statements for a function body."""
     bare = _blank(code)
+    outside = _depth0(bare)
+    lines = [ln for ln in outside.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
+    if any(_STATEMENT.match(ln) for ln in lines):
+        return False  # a statement at depth 0: a fragment of a function body
     if _FUNC_DEF.search(bare) or _AGGREGATE_DEF.search(_depth0_keep_open(bare)):
         return True
-    first = next((ln for ln in bare.split("\n") if ln.strip() and not ln.lstrip().startswith("#")), "")
-    return bool(_TOP_LEVEL_START.match(first)) or (not first and bool(_INCLUDE.search(code)))
+    return bool(lines and _TOP_LEVEL_START.match(lines[0])) or (not lines and bool(_INCLUDE.search(code)))
 
 
 def _depth0_keep_open(text: str) -> str:
@@ -174,9 +191,12 @@ class _Prepared:
     this_type: str | None = None
     grounded: str | None = None  # the checkout .c file the answer's function comes from
     extra_headers: list[str] = field(default_factory=list)
+    asset_includes: list[str] = field(default_factory=list)  # stand-in headers of the asset symbols it uses
     findings: list[Finding] = field(default_factory=list)
     solo: bool = False  # unbalanced code: compiled alone so it cannot swallow another answer
-    opaque_types: tuple[str, ...] = ()
+    opaque_types: tuple[str, ...] = ()  # the user's own types, declared as incomplete structs
+    declared_calls: tuple[str, ...] = ()  # the user's own functions, declared without a prototype
+    declared_objects: tuple[str, ...] = ()  # the user's own variables and constants, declared as int
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -193,6 +213,16 @@ _UNKNOWN_TYPE = re.compile(r"^unknown type name '(\w+)'")
 _QUOTED = re.compile(r"'([A-Za-z_]\w*)'")
 _RENAMED = re.compile(r"__ootgen\d+_(\w+)")
 _INTERNAL = re.compile(r"__ootgen\d+_frag\d+")
+_PROTOTYPE = re.compile(r"^[ \t]*(?:static[ \t]+|extern[ \t]+)?(?:[\w*]+[ \t]+)+\**[ \t]*(\w+)\s*\([^;{}]*\)\s*;", re.M)
+_MEMBER_OR_TAG = re.compile(r"(?:\.|->)\s*[A-Za-z_]\w*|\b(?:struct|union|enum)\s+[A-Za-z_]\w*|\b\w+\s*:(?!:)")
+_NAME_USE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\b(\s*\()?")
+_TYPE_USE = re.compile(r"\b([A-Z]\w*)\s*\*+\s*(?:[A-Za-z_(]|\))")  # `EnMine* this`, `(EnMine*)thisx`
+_TYPE_DECL = re.compile(r"^\s*(?:static\s+|const\s+)*([A-Z]\w*)\s+[A-Za-z_]\w*\s*[;=\[,)]", re.M)
+_TYPE_CONFUSION = re.compile(r"incompatible (?:pointer )?type|makes (?:pointer|integer) from|request for member|"
+                             r"invalid type argument|subscripted value|incomplete type|undefined type|"
+                             r"not a function|invalid operands|invalid initializer|used struct type value|"
+                             r"cannot convert|conversion to non-scalar|lvalue required|initializer element is not")
+_FILE_LOCAL_NAME = re.compile(r"s[A-Z]")  # the decomp's convention for a file's statics (sCylinderInit)
 _ADDRESS_NAME = re.compile(r"_(?:0x)?[0-9A-Fa-f]{6,8}(?:_|$)")
 
 
@@ -209,6 +239,7 @@ class _Diag:
 def _parse_diagnostics(stderr: str) -> list[_Diag]:
     out: list[_Diag] = []
     chain: list[tuple[str, int]] = []
+    last_main: int | None = None  # index of the last error or warning (notes explain it)
     for line in stderr.splitlines():
         inc = _INCLUDED_FROM.match(line)
         if inc:
@@ -227,6 +258,13 @@ def _parse_diagnostics(stderr: str) -> list[_Diag]:
             if fm:
                 answer, block, line_no = int(fm.group(1)), int(fm.group(2)), n
                 break
+        if m.group("kind") == "note":
+            if answer is not None and last_main is not None and out[last_main].answer is None:
+                # an error inside a macro's definition, reported where the answer expands the macro
+                last = out[last_main]
+                out[last_main] = _Diag(answer, block, line_no, last.kind, last.message, last.raw)
+            continue
+        last_main = len(out)
         out.append(_Diag(answer, block, line_no, m.group("kind"), m.group("msg"), line))
     return out
 
@@ -249,9 +287,12 @@ class CompileChecker:
         self._include_dirs = [Path(a[2:]) for a in flags.args if a.startswith("-I")] + [stub_dir]
         self._baseline: dict[str | None, frozenset[str]] = {}
         self._near: dict[str, str | None] = {}
-        self._by_length: dict[int, list[str]] = defaultdict(list)
+        self._files_by_dir: dict[str, set[str]] | None = None
+        self._context_cache: dict[str, frozenset[str]] = {}
+        # near-miss candidates by (first letter, length): a typo rarely changes the first letter
+        self._by_shape: dict[tuple[str, int], list[str]] = defaultdict(list)
         for name in facts.names:
-            self._by_length[len(name)].append(name)
+            self._by_shape[(name[0].lower(), len(name))].append(name)
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
@@ -286,9 +327,12 @@ class CompileChecker:
                 f"(VERSION {self.flags.version}){notes}")
 
     # -- public API ------------------------------------------------------------------------------------
-    def check(self, answers: Sequence[AnswerCode], *, batch_size: int = 200) -> list[list[Finding]]:
-        """COMPILE_ERROR findings of each answer (same order); an answer with no C gets []."""
-        prepared = [self._prepare(i, a) for i, a in enumerate(answers)]
+    def check(self, answers: Sequence[AnswerCode], *, batch_size: int = 200, ground: bool = True
+              ) -> list[list[Finding]]:
+        """COMPILE_ERROR findings of each answer (same order); an answer with no C gets [].
+
+        ground=False compiles every answer after the decomp headers only, never in a real file (for measuring)."""
+        prepared = [self._prepare(i, a, ground) for i, a in enumerate(answers)]
         results: list[list[Finding]] = [list(p.findings) for p in prepared]
         groups: dict[str | None, list[_Prepared]] = defaultdict(list)
         for p in prepared:
@@ -304,7 +348,7 @@ class CompileChecker:
         return [r[:MAX_FINDINGS_PER_ANSWER] for r in results]
 
     # -- preparing answers -----------------------------------------------------------------------------
-    def _prepare(self, index: int, answer: AnswerCode) -> _Prepared:
+    def _prepare(self, index: int, answer: AnswerCode, ground: bool = True) -> _Prepared:
         p = _Prepared(index)
         all_code = "\n".join(b.code for b in answer.blocks)
         bare_all = _blank(all_code)
@@ -325,6 +369,7 @@ class CompileChecker:
         defined.update(m.group(1) for m in _TAG_DEF.finditer(top))
         defined.update(m.group(1) for m in _TYPEDEF_END.finditer(outside))
         defined.update(m.group(1) for m in _TYPEDEF_SIMPLE.finditer(outside))
+        defined.update(m.group(1) for m in _PROTOTYPE.finditer(outside))
         for body in _ENUM_BODY.finditer(top):
             defined.update(m.group(1) for m in re.finditer(r"(?:^|,)\s*([A-Za-z_]\w*)", body.group(1)))
         p.defined = sorted(n for n in defined if n not in _C_WORDS)
@@ -332,11 +377,70 @@ class CompileChecker:
         actor = _ACTOR_STRUCT.search(bare_all)
         p.this_type = actor.group(1) if actor else None
         grounds = Counter(self.facts.function_files[f] for f in functions if f in self.facts.function_files)
-        p.grounded = grounds.most_common(1)[0][0] if grounds else None
+        p.grounded = grounds.most_common(1)[0][0] if grounds and ground else None
         if p.grounded is None:
             used = set(_IDENT.findall(bare_all)) - defined
             p.extra_headers = sorted({self.facts.type_headers[t] for t in used if t in self.facts.type_headers})
+            p.asset_includes = sorted({self.facts.asset_headers[a] for a in used if a in self.facts.asset_headers})
+            if not functions and p.this_type is None and ground:
+                # a fragment about one decomp actor is read in that actor's file (its local macros, statics)
+                files = {f for h in p.extra_headers for f in self._sources_beside(h)}
+                if len(files) == 1:
+                    p.grounded, p.extra_headers = files.pop(), []
+        self._declare_users_names(p, bare_all)
         return p
+
+    def _declare_users_names(self, p: _Prepared, bare: str) -> None:
+        """Declare up front the names the answer uses that neither it nor the decomp declares (its own helpers,
+        statics, constants, types), so gcc neither reports nor spell-checks them (a spelling search over the
+        decomp's ~20k names costs gcc 0.1-0.25 s per name). Decomp-like names are left for gcc to report."""
+        names, context = self.facts.names, self._context_names(p)
+        own = set(p.defined) | set(p.macros) | self._asset_names(p)
+        text = "\n".join(ln for ln in bare.split("\n") if not ln.lstrip().startswith("#"))
+        text = _MEMBER_OR_TAG.sub(" ", text)
+        types = set(_TYPE_USE.findall(text)) | set(_TYPE_DECL.findall(text))
+        calls: set[str] = set()
+        others: set[str] = set()
+        for m in _NAME_USE.finditer(text):
+            name = m.group(1)
+            if (name in names or name in context or name in own or name in _C_WORDS or name.startswith("__")
+                    or self._is_decomp_like(name)):
+                continue
+            if name in types:
+                continue
+            (calls if m.group(2) else others).add(name)
+        p.opaque_types = tuple(sorted(t for t in types if t not in names and t not in context and t not in own
+                                      and not self._is_decomp_like(t)))
+        p.declared_calls = tuple(sorted(calls))
+        p.declared_objects = tuple(sorted(others - calls))
+
+    def _asset_names(self, p: _Prepared) -> set[str]:
+        included = set(p.asset_includes)
+        return {s for s, h in self.facts.asset_headers.items() if h in included} if included else set()
+
+    def _context_names(self, p: _Prepared) -> frozenset[str]:
+        """Identifiers of the files an answer is compiled after: its grounding file and the headers beside it,
+        or the actor headers it needs; the answer must not redeclare them."""
+        files = [self.checkout / h for h in p.extra_headers]
+        if p.grounded is not None:
+            source = self.checkout / p.grounded
+            files += [source, *source.parent.glob("*.h")]
+        key = "\n".join(sorted(map(str, files)))
+        if key not in self._context_cache:
+            names: set[str] = set()
+            for path in files:
+                with contextlib.suppress(OSError):
+                    names.update(_IDENT.findall(path.read_text(encoding="utf-8", errors="replace")))
+            self._context_cache[key] = frozenset(names)
+        return self._context_cache[key]
+
+    def _sources_beside(self, header: str) -> set[str]:
+        if self._files_by_dir is None:
+            self._files_by_dir = defaultdict(set)
+            for source in set(self.facts.function_files.values()):
+                self._files_by_dir[str(Path(source).parent)].add(source)
+        files = self._files_by_dir.get(str(Path(header).parent), set())
+        return files if len(files) == 1 else set()
 
     def _resolve_include(self, m: re.Match, *, block: CodeBlock, code: str, p: _Prepared) -> str:
         path = m.group(2).strip()
@@ -364,12 +468,16 @@ class CompileChecker:
         parts = [self._context_source(context)]
         for p in batch:
             k = p.index
-            renamed = [n for n in p.defined if n not in p.macros]
+            renamed = sorted({n for n in p.defined if n not in p.macros}
+                             | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects))
             saved = sorted(set(renamed) | set(p.macros))
             parts.extend(f'#pragma push_macro("{n}")\n#undef {n}\n' for n in saved)
             parts.extend(f'#include "{self.checkout / h}"\n' for h in p.extra_headers)
+            parts.extend(f'#include "{h}"\n' for h in p.asset_includes)
             parts.extend(f"#define {n} __ootgen{k}_{n}\n" for n in renamed)
             parts.extend(f"typedef struct {t} {t};\n" for t in p.opaque_types)
+            parts.extend(f"int {n}();\n" for n in p.declared_calls)
+            parts.extend(f"extern int {n};\n" for n in p.declared_objects)
             for b, (block, code, top) in enumerate(p.blocks):
                 directive = f'#line {block.first_line} "@{k}.{b}"\n'
                 if top:
@@ -378,8 +486,8 @@ class CompileChecker:
                 this = ""
                 if p.this_type and not _THIS_DECL.search(code):
                     this = f"{p.this_type}* this = ({p.this_type}*)thisx; (void)this; "
-                parts.append(f"static void __ootgen{k}_frag{b}(Actor* thisx, PlayState* play) {{ {this}\n"
-                             f"{directive}{code}\n}}\n")
+                parts.append(f"static void __ootgen{k}_frag{b}(Actor* thisx, PlayState* play) {{ {this}{{\n"
+                             f"{directive}{code}\n}}}}\n")
             parts.extend(f'#undef {n}\n#pragma pop_macro("{n}")\n' for n in saved)
         return "".join(parts)
 
@@ -428,7 +536,7 @@ class CompileChecker:
 
     # -- which diagnostics are the answer's errors -----------------------------------------------------
     def _judge(self, p: _Prepared, diags: list[_Diag]) -> tuple[list[Finding], set[str]]:
-        tolerated: set[str] = set(p.opaque_types)
+        tolerated: set[str] = set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects)
         opaque: set[str] = set()
         kept: list[_Diag] = []
         for d in diags:
@@ -448,6 +556,8 @@ class CompileChecker:
         for d in kept:
             if _INTERNAL.search(d.message) or tolerated.intersection(_QUOTED.findall(d.message)):
                 continue  # a consequence of a tolerated name, or of the wrapper itself
+            if _TYPE_CONFUSION.search(d.message) and tolerated.intersection(_IDENT.findall(self._line(p, d))):
+                continue  # a type mismatch on a line using the user's own name, whose real type is unknown
             block = p.blocks[d.block][0] if d.block < len(p.blocks) else p.blocks[0][0]
             text = f"line {d.line} of {block.where}: {d.message}"
             near = None if "did you mean" in d.message else self._near_miss_hint(d.message)
@@ -458,12 +568,21 @@ class CompileChecker:
                 findings.append(Finding(CODE, "error", text, block.where))
         return findings, set()
 
+    @staticmethod
+    def _line(p: _Prepared, d: _Diag) -> str:
+        if d.block >= len(p.blocks):
+            return ""
+        block, code, _ = p.blocks[d.block]
+        lines = code.split("\n")
+        i = d.line - block.first_line
+        return lines[i] if 0 <= i < len(lines) else ""
+
     def _is_decomp_like(self, name: str) -> bool:
         """An undeclared name the user cannot have meant as their own: a near miss of a decomp name, or a
         new member of a decomp family (`Actor_Foo`, `ACTOR_FLAG_FOO`). A decomp name itself (declared under
         another VERSION, or in a header this context lacks) and the decomp's address-named placeholders
         (`D_80121212`, `func_801C70FC`: file-local, unknowable) are not."""
-        if name in self.facts.names or _ADDRESS_NAME.search(name):
+        if name in self.facts.names or _ADDRESS_NAME.search(name) or _FILE_LOCAL_NAME.match(name):
             return False
         family = _family(name)
         return (family is not None and family in self.facts.families) or self._near_miss(name) is not None
@@ -475,7 +594,8 @@ class CompileChecker:
     def _near_miss(self, name: str) -> str | None:
         if name in self._near:
             return self._near[name]
-        pool = [n for k in range(len(name) - 2, len(name) + 3) for n in self._by_length.get(k, ())]
+        first = name[0].lower()
+        pool = [n for k in range(len(name) - 2, len(name) + 3) for n in self._by_shape.get((first, k), ())]
         match = difflib.get_close_matches(name, pool, n=1, cutoff=0.88) if len(name) >= 5 else []
         self._near[name] = match[0] if match else None
         return self._near[name]
@@ -514,21 +634,28 @@ def _load_facts(root: Path, flags: CompileFlags, stub_dir: Path) -> _CheckoutFac
     if facts_file.is_file():
         data = json.loads(facts_file.read_text(encoding="utf-8"))
         return _CheckoutFacts(frozenset(data["names"]), frozenset(data["families"]), data["function_files"],
-                              data["type_headers"], data["headers_by_name"])
+                              data["type_headers"], data["headers_by_name"], data["asset_headers"])
     stub_dir.mkdir(parents=True, exist_ok=True)
-    headers = sorted(p.name for p in (root / "include").glob("*.h"))
+    include = root / "include"
+    headers = sorted(p.name for p in include.glob("*.h"))
     (stub_dir / "ootgen_prelude.h").write_text("".join(f'#include "{h}"\n' for h in headers), encoding="utf-8")
     names = _prelude_names(flags, stub_dir, root)
     if isinstance(names, Unavailable):
         return names
-    write_asset_headers(root, stub_dir, names)
+    assets = write_asset_headers(root, stub_dir, names)
     _stub_missing_includes(flags, stub_dir, root)
-    counts = Counter(f for f in map(_family, names) if f)
+    extra = _compatible_subfolder_headers(flags, stub_dir, root)
+    (stub_dir / "ootgen_prelude.h").write_text("".join(f'#include "{h}"\n' for h in headers + extra), encoding="utf-8")
+    names = _prelude_names(flags, stub_dir, root)
+    if isinstance(names, Unavailable):
+        return names
+    counts = Counter(prefix for name in names for prefix in _prefixes(name))
     functions, types, headers_by_name = _scan_sources(root)
-    facts = _CheckoutFacts(names, frozenset(f for f, n in counts.items() if n >= 3), functions, types, headers_by_name)
+    facts = _CheckoutFacts(names, frozenset(f for f, n in counts.items() if n >= 3), functions, types, headers_by_name,
+                           assets)
     facts_file.write_text(json.dumps({"names": sorted(facts.names), "families": sorted(facts.families),
                                       "function_files": functions, "type_headers": types,
-                                      "headers_by_name": headers_by_name}), encoding="utf-8")
+                                      "headers_by_name": headers_by_name, "asset_headers": assets}), encoding="utf-8")
     return facts
 
 
@@ -551,7 +678,34 @@ def _prelude_names(flags: CompileFlags, stub_dir: Path, root: Path) -> frozenset
     if proc.returncode != 0 and not proc.stdout:
         first = proc.stderr.strip().splitlines()[:1]
         return Unavailable(f"the checkout's headers do not preprocess: {first[0] if first else 'gcc failed'}")
-    return frozenset(n for n in _IDENT.findall(proc.stdout) if len(n) > 2 and not n.startswith("__"))
+    return frozenset(n for n in _IDENT.findall(proc.stdout) if not n.startswith("__"))
+
+
+def _compatible_subfolder_headers(flags: CompileFlags, stub_dir: Path, root: Path) -> list[str]:
+    """Headers one folder down include/ that the checkout's overlays include (libc64/qrand.h, ...) and that compile
+    after the top-level ones: the prelude of a free answer declares them too."""
+    include = root / "include"
+    used: set[str] = set()
+    for path in (root / "src" / "overlays").rglob("*.c"):
+        used.update(m.group(2) for m in _INCLUDE.finditer(path.read_text(encoding="utf-8", errors="replace"))
+                    if "/" in m.group(2))
+    folders: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(include.glob("*/*.h")):
+        rel = str(path.relative_to(include))
+        if rel in used:
+            folders[path.parent.name].append(rel)
+
+    def compiles(candidates: list[str]) -> bool:
+        source = '#include "ootgen_prelude.h"\n' + "".join(f'#include "{h}"\n' for h in candidates)
+        return _gcc(flags, stub_dir, root, ["-fsyntax-only"], source).returncode == 0
+
+    kept: list[str] = []
+    for folder in folders.values():
+        if compiles(kept + folder):
+            kept += folder
+        else:
+            kept += [h for h in folder if compiles([*kept, h])]
+    return kept
 
 
 def _write_stub(stub_dir: Path, include: str) -> None:
@@ -615,7 +769,12 @@ def open_compiler(checkout: str | Path | None, *, version: str | None = None,
 
 def compile_findings(compiler: CompileChecker | Unavailable | None, examples: Sequence[Example],
                      checks: dict) -> list[list[Finding]]:
-    """COMPILE_ERROR findings of each example; none for any when the layer is off."""
+    """COMPILE_ERROR findings of each example, at the severity checks.yaml gives the code; none when the layer
+    is off."""
     if not isinstance(compiler, CompileChecker):
         return [[] for _ in examples]
-    return compiler.check([answer_code(example, checks) for example in examples])
+    results = compiler.check([answer_code(example, checks) for example in examples])
+    severity = checks.get("findings", {}).get(CODE, {}).get("severity", "error")
+    if severity == "error":
+        return results
+    return [[dataclasses.replace(f, severity=severity) for f in found] for found in results]
