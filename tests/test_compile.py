@@ -222,7 +222,7 @@ def test_check_without_gcc_on_path_says_the_layer_is_off_in_one_line(tmp_path):
     empty.mkdir()
     result = run_cli("check", str(_examples_file(tmp_path)), "--decomp", str(TREE), env=clean_env(PATH=str(empty)))
     off = [line for line in result.stdout.splitlines() if "compiler layer" in line]
-    assert off == [f"compiler layer off: `gcc` (the checkout's CC_CHECK compiler) is not on PATH"]
+    assert off == ["compiler layer off: `gcc` (the checkout's CC_CHECK compiler) is not on PATH"]
     assert CODE not in result.stdout
 
 
