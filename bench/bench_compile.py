@@ -55,11 +55,13 @@ def _timed(checker: CompileChecker, answers: list[AnswerCode], ground: bool = Tr
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkout", nargs="?", default=os.environ.get("OOTGEN_DECOMP"))
+    parser.add_argument("checkout", nargs="?", default=None)
+    parser.add_argument("--decomp", default=None, help="the checkout (same as the positional argument)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N functions")
     parser.add_argument("--show", type=int, default=10, help="print the first N rejections")
     parser.add_argument("--fragments", type=int, default=1000, help="actor function bodies checked as fragments")
     args = parser.parse_args()
+    args.checkout = args.checkout or args.decomp or os.environ.get("OOTGEN_DECOMP")
     if not args.checkout:
         print("skipped: no decomp checkout given (argument or OOTGEN_DECOMP)")
         return 0
@@ -98,6 +100,15 @@ def main() -> int:
         print(f"free_fragments_rejected: {sum(any(f.severity == 'error' for f in r) for r in free_results)}")
         print(f"free_fragments_per_second_wall: {len(fragments) / free_wall:.1f}")
         print(f"free_fragments_per_cpu_second: {len(fragments) / free_cpu:.1f}")
+        # rows for bench/run_all.py: `ROW name | measured | target | verdict`
+        per_cpu = len(answers) / cpu
+        print(f"ROW real actor functions rejected (in their file) | {len(rejected)} of {len(answers)} | 0 | "
+              f"{'ok' if not rejected else 'MISS'}")
+        print(f"ROW real functions answers/s per CPU second | {per_cpu:.0f} | >= 100 | "
+              f"{per_cpu / 100:.2f} {'ok' if per_cpu >= 100 else 'MISS'}")
+        free_per_cpu = len(fragments) / free_cpu if fragments else 0.0
+        print(f"ROW free fragments answers/s per CPU second | {free_per_cpu:.0f} | >= 100 | "
+              f"{free_per_cpu / 100:.2f} {'ok' if free_per_cpu >= 100 else 'MISS'}")
         causes = Counter(re.sub(r"'[^']*'", "'X'", f.message.split(": ", 1)[1]) for _, r in rejected for f in r[:1])
         for cause, n in causes.most_common(8):
             print(f"cause: {n} {cause}")
