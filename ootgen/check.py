@@ -41,6 +41,7 @@ class CheckReport:
     results: tuple[CheckResult, ...]
     by_code: dict
     threshold: float
+    compiler_status: str = ""  # one line: the compiler layer is on (how) or off (why)
 
     @property
     def passed(self) -> int:
@@ -168,7 +169,8 @@ def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
 
 
 def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
-                   min_score: float | None = None) -> list[CheckResult]:
+                   min_score: float | None = None, compiled: list | None = None) -> list[CheckResult]:
+    """`compiled`: the compiler layer's findings of each example (validate.compile.compile_findings), if any."""
     from .validate.score import score_candidate
     from .validate.static import compile_policy, run_static_checks, split_fences
 
@@ -179,7 +181,7 @@ def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict,
     results = []
     for i, ex in enumerate(examples):
         etype = example_types.get(ex.type or "")
-        findings = run_static_checks(ex, index, policy, example_type=etype)
+        findings = run_static_checks(ex, index, policy, example_type=etype) + (compiled[i] if compiled else [])
         texts = [t.content for t in ex.turns if t.role == "assistant"] if ex.turns else [ex.output]
         has_code = any(split_fences(t)[0] for t in texts)
         score = score_candidate(findings, None, requires_code=bool(etype and etype.get("requires_code_in_output")),
@@ -194,23 +196,29 @@ _CHUNK = 500
 
 
 def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: dict, min_score: float | None = None,
-               example_types: dict | None = None, jobs: int = 1, symbols: str | Path = "default") -> CheckReport:
+               example_types: dict | None = None, jobs: int = 1, symbols: str | Path = "default",
+               compiler=None) -> CheckReport:
     """Check every example of a JSONL file; the report has one result per example and counts by finding code.
 
     With jobs > 1 and a large file, chunks are checked in worker processes (each loads `symbols` once);
     results keep the file's order.
     """
+    from .validate.compile import compile_findings, open_compiler
+
     rows = list(read_rows(path))
     examples = [row for _, row in rows if isinstance(row, Example)]
     types = load_example_types() if example_types is None else example_types
+    compiler = open_compiler(None) if compiler is None else compiler  # CompileChecker or Unavailable
+    compiled = compile_findings(compiler, examples, checks)
     if jobs > 1 and len(examples) >= PARALLEL_MIN_EXAMPLES:
-        checked = _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score)
+        checked = _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score, compiled)
     else:
-        checked = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types, min_score=min_score)
+        checked = check_examples(examples, index=index, checks=checks, scoring=scoring, example_types=types,
+                                 min_score=min_score, compiled=compiled)
     results = _in_file_order(rows, checked)
     by_code = Counter(f.code for r in results for f in r.findings)
     threshold = min_score if min_score is not None else float(scoring["threshold"])
-    return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold)
+    return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold, compiler.status)
 
 
 def _in_file_order(rows: list[tuple[int, Example | RowProblem]], checked: list[CheckResult]) -> list[CheckResult]:
@@ -233,17 +241,18 @@ def _init_worker(symbols: str, checks: dict, scoring: dict, types: dict, min_sco
     _WORKER.update(index=SymbolIndex.load(symbols), checks=checks, scoring=scoring, types=types, min_score=min_score)
 
 
-def _check_chunk(chunk: tuple[int, list[Example]]) -> list[CheckResult]:
-    offset, examples = chunk
+def _check_chunk(chunk: tuple[int, list[Example], list]) -> list[CheckResult]:
+    offset, examples, compiled = chunk
     results = check_examples(examples, index=_WORKER["index"], checks=_WORKER["checks"], scoring=_WORKER["scoring"],
-                             example_types=_WORKER["types"], min_score=_WORKER["min_score"])
+                             example_types=_WORKER["types"], min_score=_WORKER["min_score"], compiled=compiled)
     return [dataclasses.replace(r, index=r.index + offset) for r in results]
 
 
-def _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score) -> list[CheckResult]:
+def _check_in_processes(examples, jobs, symbols, checks, scoring, types, min_score, compiled) -> list[CheckResult]:
     from concurrent.futures import ProcessPoolExecutor
 
-    chunks = [(start, examples[start : start + _CHUNK]) for start in range(0, len(examples), _CHUNK)]
+    chunks = [(start, examples[start : start + _CHUNK], compiled[start : start + _CHUNK])
+              for start in range(0, len(examples), _CHUNK)]
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(str(symbols), checks, scoring, types, min_score)) as pool:
         return [result for chunk in pool.map(_check_chunk, chunks) for result in chunk]
@@ -267,6 +276,8 @@ def format_text(report: CheckReport) -> str:
         for f in r.findings:
             lines.append(f"    {f.severity:<7} {f.code}: {f.message}")
     lines.append("")
+    if report.compiler_status:
+        lines.append(report.compiler_status)
     lines.append(f"{report.path}: {len(report.results)} examples, {report.passed} pass, {report.failed} fail "
                  f"(static-only score: L1 from static findings, L2 neutral 0.7; threshold {report.threshold:g})")
     for code, n in report.by_code.items():

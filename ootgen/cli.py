@@ -335,21 +335,30 @@ def index_command(decomp_dir: str, output: str) -> None:
 @click.option("--min-score", type=float, default=None, help="acceptance threshold [the preset's scoring.threshold]")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="worker processes for large files (default: one per CPU; files under 2,000 examples use one)")
+@click.option("--decomp", "decomp", default=None, type=click.Path(file_okay=False),
+              help="zeldaret/oot checkout: compile each answer's C with its CC_CHECK (gcc) "
+                   "[the preset's `compiler.checkout`]")
 def check_command(file: str, config: str, symbols: str | None, checks_path: str | None, fmt: str,
-                  min_score: float | None, jobs: int | None) -> None:
+                  min_score: float | None, jobs: int | None, decomp: str | None) -> None:
     """Static L1 checks and static-only L3 score of a JSONL file. Exit 0 all pass, 1 some fail, 2 bad input."""
     import os
 
     from .check import check_file, format_jsonl, format_text
     from .load import load_checks, load_run_config, load_types
     from .symbols import SymbolIndex
+    from .validate.compile import checkout_from_config, open_compiler
 
     preset = load_run_config(config)
+    compiler_cfg = preset.section("compiler")
+    compiler = open_compiler(decomp or checkout_from_config(compiler_cfg, preset.section("grounding")),
+                             version=compiler_cfg.get("version"))
     symbols = symbols or preset.get("symbols") or "default"
     types = {name: t.as_template_vars() for name, t in load_types(preset).items()}
     report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path or preset.get("checks")),
                         scoring=preset["scoring"], min_score=min_score, example_types=types,
-                        jobs=jobs or os.cpu_count() or 1, symbols=symbols)
+                        jobs=jobs or os.cpu_count() or 1, symbols=symbols, compiler=compiler)
+    if fmt == "jsonl":
+        click.echo(report.compiler_status, err=True)
     click.echo(format_text(report) if fmt == "text" else format_jsonl(report))
     sys.exit(0 if report.failed == 0 else 1)
 

@@ -407,11 +407,12 @@ def _resolve_paths(data: dict, base: Path, only_keys_from: str | None = None) ->
             data[key] = absolute(data[key])
     if isinstance(data.get("symbols"), str) and data["symbols"] != "default" and (keys_set is None or "symbols" in keys_set):
         data["symbols"] = absolute(data["symbols"])
-    grounding = data.get("grounding")
-    if (keys_set is None or "grounding" in keys_set) and isinstance(grounding, dict):
-        for key in ("decomp_dir", "index"):
-            if isinstance(grounding.get(key), str):
-                grounding[key] = absolute(grounding[key])
+    for section, keys in (("grounding", ("decomp_dir", "index")), ("compiler", ("checkout",))):
+        sub = data.get(section)
+        if (keys_set is None or section in keys_set) and isinstance(sub, dict):
+            for key in keys:
+                if isinstance(sub.get(key), str):
+                    sub[key] = absolute(sub[key])
     for key in _PATH_LIST_KEYS:
         if (keys_set is None or key in keys_set) and isinstance(data.get(key), list):
             data[key] = [absolute(item) if isinstance(item, str) else item for item in data[key]]

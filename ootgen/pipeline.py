@@ -45,6 +45,11 @@ class CandidatePipeline:
         from .validate.policy import compile_policy
 
         self.check_policy = compile_policy(self.checks)  # compiled once for every static L1 check of the run
+        from .validate.compile import checkout_from_config, open_compiler
+
+        compiler_cfg = self.config.section("compiler")
+        self.compiler = open_compiler(checkout_from_config(compiler_cfg, self.config.section("grounding")),
+                                      version=compiler_cfg.get("version"))  # L1 compiler layer, or why it is off
         dedup_cfg = self.config.section("dedup")
         self.dedup_enabled = dedup_cfg.get("enabled", True)
         self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))
@@ -93,12 +98,16 @@ class CandidatePipeline:
 
     def candidates(self, task: Task, reply: Reply) -> list[dict]:
         """Candidate rows from a valid generation reply: static L1, then dedup of what passed it."""
+        from .validate.compile import compile_findings
+
         example_type = self.project.types[task.type]
         assert reply.data is not None
         rows = []
-        for slot, item in enumerate(reply.data["examples"][: task.count]):
-            example = example_from_reply(item, task, example_type, slot)
-            findings = self.static_findings(task, slot, example, example_type)
+        examples = [example_from_reply(item, task, example_type, slot)
+                    for slot, item in enumerate(reply.data["examples"][: task.count])]
+        compiled = compile_findings(self.compiler, examples, self.check_policy)  # one gcc call for the reply
+        for slot, example in enumerate(examples):
+            findings = self.static_findings(task, slot, example, example_type) + [f.as_dict() for f in compiled[slot]]
             row = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
                    "complexity": task.level(slot), "findings": findings, "status": PENDING,
                    "extras": _candidate_extras(task, slot)}

@@ -112,6 +112,7 @@ def check_can_run(project, options: RunOptions) -> None:
 def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunResult:
     """Run (or resume) a generation run and export its outputs. Blocks until done."""
     from .export import export_run
+    from .validate.compile import Unavailable
 
     emit = emit or (lambda _event, _data: None)
     check_can_run(project, options)
@@ -125,6 +126,9 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
         store.set_meta("model", project.config["model"])
         store.set_meta("target", options.num_examples)
         run = RunParts.build(project, options, store, emit)
+        store.set_meta("compiler_layer", run.pipeline.compiler.status)
+        if isinstance(run.pipeline.compiler, Unavailable):
+            emit("warning", {"message": run.pipeline.compiler.status})  # one line: L1 runs without the compiler
         model = run.pipeline.model
         emit("start", {"resuming": resuming, "accepted": store.count(ACCEPTED), "target": options.num_examples,
                        "spent": run.budget.spent, "model": model.id, "known_model": model.known})
