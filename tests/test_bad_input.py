@@ -673,7 +673,7 @@ ROUND_TWO: dict[str, Callable[[Path], Case]] = {
                                         says=("retired", "claude-opus-5-5")),
     "set_judges_typo": lambda p: Case([str(_base(p)), "--set", "judges=[claude-hiaku-4-5]"], file="--set judges=[claude-hiaku-4-5]",
                                       key="judges[0]", says=("did you mean 'claude-haiku-4-5'",)),
-    "judge_model_flag_typo": lambda p: Case([str(_base(p)), "--judge-model", "claude-sonnett-5"], file="--set judge.model=claude-sonnett-5",
+    "judge_model_flag_typo": lambda p: Case([str(_base(p)), "--judge-model", "claude-sonnett-5"], file="--judge-model claude-sonnett-5",
                                             key="judge.model", says=("did you mean 'claude-sonnet-5'",)),
     # pre-flight: outputs
     "output_is_a_folder": lambda p: _output_case(p, lambda p: (p / "out.jsonl").mkdir(), "out.jsonl", "existing folder"),

@@ -76,6 +76,7 @@ def test_no_cap_never_waits_and_batches_reserve_whole():
 class _Breakdown:
     score: float
     accepted: bool
+    rejection: str | None = None  # e.g. the technical-accuracy floor
 
 
 @pytest.mark.parametrize("rule,scores,expected", [
