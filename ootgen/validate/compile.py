@@ -737,20 +737,15 @@ def _stub_missing_includes(flags: CompileFlags, stub_dir: Path, root: Path) -> N
 # ---------------------------------------------------------------------------------------------------------
 
 
-def answer_code(example: Example, checks: dict) -> AnswerCode:
-    """The C fences of an example's answer (every assistant turn), without quoted counterexamples."""
-    from .static import _classify, _is_counterexample, _policy, _split_fences
+def answer_code(example: Example, checks) -> AnswerCode:
+    """The C fences of an example's answer (every assistant turn), without quoted counterexamples.
 
-    policy = _policy(checks)
-    texts = ([(f"turn {i + 1}", t.content) for i, t in enumerate(example.turns) if t.role == "assistant"]
-             if example.turns else [("output", example.output)])
-    blocks = []
-    for where, text in texts:
-        fences, _, _ = _split_fences(text)
-        for tag, code, start, before in fences:
-            if _classify(tag, code, policy) == "c" and not _is_counterexample(before, policy):
-                blocks.append(CodeBlock(code, start, where))
-    return AnswerCode(tuple(blocks))
+    `checks`: the CheckPolicy or the checks.yaml mapping (fence tags, counterexample words)."""
+    from .static import answer_code_blocks, compile_policy
+
+    blocks = answer_code_blocks(example, compile_policy(checks))
+    return AnswerCode(tuple(CodeBlock(b.code, b.start_line, b.where.rsplit(" fence ", 1)[0])
+                            for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()))
 
 
 def checkout_from_config(compiler: dict, grounding: dict) -> str | None:
@@ -768,13 +763,15 @@ def open_compiler(checkout: str | Path | None, *, version: str | None = None,
 
 
 def compile_findings(compiler: CompileChecker | Unavailable | None, examples: Sequence[Example],
-                     checks: dict) -> list[list[Finding]]:
+                     checks) -> list[list[Finding]]:
     """COMPILE_ERROR findings of each example, at the severity checks.yaml gives the code; none when the layer
     is off."""
     if not isinstance(compiler, CompileChecker):
         return [[] for _ in examples]
     results = compiler.check([answer_code(example, checks) for example in examples])
-    severity = checks.get("findings", {}).get(CODE, {}).get("severity", "error")
+    from .static import compile_policy
+
+    severity = compile_policy(checks).severity.get(CODE, "error")
     if severity == "error":
         return results
     return [[dataclasses.replace(f, severity=severity) for f in found] for found in results]
