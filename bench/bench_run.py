@@ -5,7 +5,8 @@
   share of the target, on a clean, a flaky (random 429/529/500/dropped) and a rate-limited fake
   (target <= 0.05).
 * type_mix_<N>: the largest deviation of an example type's count in the dataset from its quota
-  (N x weight / total weight), in examples; within bounds when <= 1 (N < 20) or <= 5 % of N.
+  (N x weight / total weight, largest remainders rounded up), in examples; within bounds when <= 1 or
+  <= 5 % of N.
 * calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
   reads 0.1x) per exported example on the clean fake.
 
@@ -47,9 +48,11 @@ def paid_not_exported(meta: dict) -> float:
 
 
 def type_mix_deviation(meta: dict, mix: dict[str, float], num: int) -> float:
-    total = sum(mix.values())
+    """Largest distance of a type's count in the dataset from its whole-example quota (type_quotas)."""
+    from ootgen.scheduler import type_quotas
+
     counts = Counter(meta["type_distribution"])
-    return max(abs(counts.get(name, 0) - num * weight / total) for name, weight in mix.items())
+    return max(abs(counts.get(name, 0) - quota) for name, quota in type_quotas(mix, num).items())
 
 
 def main() -> None:
