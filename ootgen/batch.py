@@ -63,7 +63,7 @@ class BatchRun:
     async def execute(self) -> str:
         await self._resume_open_batches()
         while True:
-            if self.store.count(ACCEPTED) >= self.targets.num:
+            if self.store.count(ACCEPTED) >= self.targets.num and not self.quotas.waiting_for_short_types():
                 return "complete"
             if self.budget.exhausted:
                 return "budget"

@@ -77,6 +77,14 @@ class TypeQuotas:
         expected = counts[ACCEPTED] + rate * (counts[PENDING] + self.in_flight[task.type] * self.per_call)
         return expected < self.quotas.get(task.type, 0)
 
+    def waiting_for_short_types(self) -> bool:
+        """Whether a type below its quota still has candidates pending or a generation in flight: the run
+        judges those before it calls itself complete (they are paid for, and the mix needs them)."""
+        counts = self.store.counts_by_type()
+        return any(counts.get(name, Counter())[ACCEPTED] < quota
+                   and (counts.get(name, Counter())[PENDING] > 0 or self.in_flight[name] > 0)
+                   for name, quota in self.quotas.items())
+
 
 class PlanCursor:
     """Walks the deterministic plan, skipping tasks already done, saving each task before it is sent."""
@@ -160,7 +168,7 @@ class StreamScheduler:
 
         while True:
             accepted = self.store.count(ACCEPTED)
-            if accepted >= targets.num:
+            if accepted >= targets.num and not self.quotas.waiting_for_short_types():
                 stop = "complete"
                 break
             # Judge pending candidates in groups of one context (one pass over the pending rows).
