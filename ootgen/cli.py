@@ -6,6 +6,7 @@ Heavy modules (anthropic, jsonschema, tree-sitter) are imported inside commands 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,7 +28,8 @@ class _Group(click.Group):
             click.echo(error.ctx.get_help())
             sys.exit(0)
         except click.ClickException as error:  # bad flags and arguments: one line, exit 2, no usage dump
-            hint = f" (see {_help_command(error.ctx)})" if getattr(error, "ctx", None) else ""
+            ctx = getattr(error, "ctx", None)  # UsageError and BadParameter carry the command's context
+            hint = f" (see {_help_command(ctx)})" if ctx else ""
             click.echo(f"ootgen: error: {error.format_message()}{hint}", err=True)
             sys.exit(error.exit_code)
         except click.exceptions.Abort:
@@ -37,9 +39,9 @@ class _Group(click.Group):
 
 
 def _help_command(ctx: click.Context) -> str:
-    names = []
+    names: list[str] = []
     while ctx.parent is not None:
-        names.append(ctx.info_name)
+        names.append(ctx.info_name or "")
         ctx = ctx.parent
     return " ".join(["ootgen", *reversed(names), "--help"])
 
@@ -208,7 +210,7 @@ def status(run_dir: str) -> None:
     """Progress, counts, tokens and cost of a run directory (no API call)."""
     from .store import RunStore
 
-    store = RunStore.open_run_dir(run_dir, readonly=True)
+    store = RunStore.open_run_dir(Path(run_dir), readonly=True)
     totals = store.totals()
     usage = totals["usage"]
     states = store.task_states()
