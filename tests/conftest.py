@@ -16,6 +16,18 @@ REPO = Path(__file__).resolve().parents[1]
 SCRUBBED = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_PROFILE")
 
 
+def decomp_facts_dir() -> Path | None:
+    """The decomp fact data (../shared/oot-decomp next to the repo, or $OOTGEN_DECOMP_FACTS), if present.
+
+    No test reads any other path outside the repository.
+    """
+    env = os.environ.get("OOTGEN_DECOMP_FACTS")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "oot-decomp"]:
+        if (candidate / "functions.json").is_file():
+            return candidate
+    return None
+
+
 @pytest.fixture(autouse=True)
 def _scrub_anthropic_env(monkeypatch, tmp_path_factory):
     """No test may see a real key or reach a real endpoint; the response cache is per test."""

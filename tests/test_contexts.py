@@ -11,7 +11,6 @@ for (see the header of that file for how it was produced).
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
+from tests.conftest import decomp_facts_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONTEXTS_DIR = REPO / "contexts"
@@ -57,14 +58,7 @@ RENAME_WORDS = re.compile(r"\b(renamed|formerly)\b", re.I)
 
 
 def facts_dir() -> Path | None:
-    env = os.environ.get("OOTGEN_DECOMP_FACTS")
-    candidates = [Path(env)] if env else []
-    # the main checkout sits next to shared/; a helper worktree one level deeper
-    candidates += [REPO.parent / "shared" / "oot-decomp", REPO.parent.parent / "shared" / "oot-decomp"]
-    for c in candidates:
-        if (c / "functions.json").is_file():
-            return c
-    return None
+    return decomp_facts_dir()
 
 
 @lru_cache(maxsize=1)

@@ -192,7 +192,10 @@ def test_oot_generation_gives_n_distinct_examples_with_real_identifiers(fake):
 
 
 def test_oot_generation_arities_match_the_decomp():
-    facts = Path("/work/shared/oot-decomp/functions.json")
+    from tests.conftest import decomp_facts_dir
+
+    facts_dir = decomp_facts_dir()
+    facts = facts_dir / "functions.json" if facts_dir else Path("missing")
     if not facts.exists():
         pytest.skip("decomp fact data not available")
     import re
