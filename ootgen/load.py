@@ -611,13 +611,18 @@ def _topics(data: dict, source: SourceMap, path: Path) -> tuple[Topic, ...]:
     return tuple(topics)
 
 
+def unknown_name(what: str, name: str, choices) -> str:
+    """"unknown <what> 'name'", with the closest of `choices` as a "did you mean" when there is one."""
+    hint = difflib.get_close_matches(name, list(choices), n=1)
+    return f"unknown {what} '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+
+
 def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
     for example_type in types.values():
         for index, context_id in enumerate(example_type.contexts):
             if context_id not in contexts:
-                hint = difflib.get_close_matches(context_id, list(contexts), n=1)
                 raise ConfigError(
-                    f"unknown context '{context_id}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                    unknown_name("context", context_id, contexts),
                     file=example_type.file,
                     key=f"contexts[{index}]",
                     line=_line_of(example_type.file, context_id),
@@ -627,9 +632,8 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
         for index, topic in enumerate(context.topics):
             for position, name in enumerate(topic.types):
                 if name not in types:
-                    hint = difflib.get_close_matches(name, list(types), n=1)
                     raise ConfigError(
-                        f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                        unknown_name("example type", name, types),
                         file=context.file,
                         line=topic.line,
                         key=f"topics[{index}].types[{position}]",
@@ -637,10 +641,9 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                     )
     for name in config.get("mix") or {}:
         if name not in types:
-            hint = difflib.get_close_matches(name, list(types), n=1)
             file, line = config.source.locate(("mix", name))
             raise ConfigError(
-                f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                unknown_name("example type", name, types),
                 file=file,
                 line=line,
                 key=f"mix.{name}",
@@ -665,9 +668,8 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
     for name, weight in mix.items():
         example_type = types[name]
         if example_type.topics_like and example_type.topics_like not in types:
-            hint = difflib.get_close_matches(example_type.topics_like, list(types), n=1)
             raise ConfigError(
-                f"unknown example type '{example_type.topics_like}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                unknown_name("example type", example_type.topics_like, types),
                 file=example_type.file,
                 key="topics_like",
                 line=_line_of(example_type.file, "topics_like:"),
@@ -691,8 +693,7 @@ def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> Non
         for index, name in enumerate(config.section(section).get("types") or []):
             if name not in types:
                 file, line = config.source.locate((section, "types", index))
-                hint = difflib.get_close_matches(name, list(types), n=1)
-                raise ConfigError(f"unknown example type '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""),
+                raise ConfigError(unknown_name("example type", name, types),
                                   file=file, line=line, key=f"{section}.types[{index}]", expected="one of: " + ", ".join(sorted(types)))
     grounding = config.section("grounding")
     if config.grounding_on:
