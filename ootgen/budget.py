@@ -12,6 +12,8 @@ import asyncio
 from .generate import Request
 from .models import ModelInfo
 
+_CENT_FRACTION = 1e-9  # dollars; far below any call's worst case
+
 
 class BudgetStop(Exception):
     """One more call's worst case does not fit under the cap, with nothing else in flight."""
@@ -73,5 +75,8 @@ class Budget:
             self._settled.notify_all()
 
     def release_now(self, amount: float, cost: float | None) -> None:
-        self.reserved = max(0.0, self.reserved - amount)
+        # Float sums do not cancel exactly (0.1 + 0.2 - 0.1 - 0.2 != 0): a leftover of a fraction of a micro-dollar
+        # would make reserve() wait for calls that are no longer in flight, so it is snapped to zero.
+        left = self.reserved - amount
+        self.reserved = left if left > _CENT_FRACTION else 0.0
         self.spent += cost or 0.0
