@@ -23,7 +23,7 @@ from .exchange import Answer, question, response_row
 from .generate import ClaudeClient, Request, key_rejected, parse_reply, usage_from
 from .pipeline import JudgeReply
 from .plan import Task
-from .scheduler import PlanCursor, TypeQuotas, acceptance_rate
+from .scheduler import PlanCursor, acceptance_rate
 from .store import ACCEPTED, PENDING, StoredCandidate
 
 MAX_REQUESTS_PER_BATCH = 100_000  # the API's per-batch request limit
@@ -56,14 +56,13 @@ class BatchRun:
         self.client = client
         self.config = parts.project.config
         self.cursor = PlanCursor(parts.project, self.store)
-        self.quotas = TypeQuotas(parts.project, self.store, parts.targets)
         self.retry_tasks: list[Task] = []  # tasks whose last reply was unusable: re-asked in the next wave
         self.entry_failures: Counter[str] = Counter()  # errored / expired / missing results per request key
 
     async def execute(self) -> str:
         await self._resume_open_batches()
         while True:
-            if self.store.count(ACCEPTED) >= self.targets.num and not self.quotas.waiting_for_short_types():
+            if self.store.count(ACCEPTED) >= self.targets.num:
                 return "complete"
             if self.budget.exhausted:
                 return "budget"
@@ -86,12 +85,10 @@ class BatchRun:
         wanted = max(1, min(wanted, math.ceil((targets.max_candidates - made) / targets.per_call)))
         tasks: list[Task] = []
         while len(tasks) < wanted:
-            task = self.cursor.next(wanted=self.quotas.wanted)
+            task = self.cursor.next()
             if task is None:
                 break
             tasks.append(task)
-            self.quotas.in_flight[task.type] += 1
-        self.quotas.in_flight.clear()  # the wave is sent whole; its candidates are counted as pending next
         return tasks
 
     # --- generation ------------------------------------------------------------------------------------

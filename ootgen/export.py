@@ -88,30 +88,13 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
-    """`target` accepted examples in plan order (task, then slot), each type up to its quota of the mix first,
-    then the rest in plan order: the same stored responses give the same dataset whatever order the calls
-    completed in, and the steps of a difficulty ladder (one task) stay together in step order. Human review
-    decides (ootgen review): its rejections drop out, its acceptances follow the model's."""
-    from .scheduler import type_quotas
-
-    accepted = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
-                if min_score is None or (c.score or 0) >= min_score]
-    mix = (store.get_meta("settings") or {}).get("mix") or {}
-    if not target:
-        return accepted
-    if not mix:
-        return accepted[:target]
-    quotas, taken = type_quotas(mix, target), Counter[str]()
-    first, rest = [], []
-    for candidate in accepted:
-        kind = candidate.example.type or ""
-        if taken[kind] < quotas.get(kind, 0):
-            taken[kind] += 1
-            first.append(candidate)
-        else:
-            rest.append(candidate)
-    chosen = {c.id for c in first + rest[: max(0, target - len(first))]}
-    return [c for c in accepted if c.id in chosen]
+    """The first `target` accepted examples in plan order (task, then slot): the same stored responses give
+    the same dataset whatever order the calls completed in, and the steps of a difficulty ladder (one task)
+    stay together in step order. Human review decides (ootgen review): its rejections drop out, its
+    acceptances follow the model's."""
+    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
+              if min_score is None or (c.score or 0) >= min_score]
+    return chosen[:target] if target else chosen
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -22,7 +21,6 @@ EXPECTED_ACCEPT_RATE = 1.0
 PRIOR_WEIGHT = 3  # the prior counts as this many judged candidates
 MIN_ACCEPT_RATE = 0.15  # never plan as if fewer than this share were accepted
 DEFERRED_MAX = 64  # tasks held back (cold context busy) before one is sent anyway
-SKIP_MAX = 200  # tasks of types already at their quota skipped before one is sent anyway
 
 
 @dataclass(frozen=True)
@@ -61,31 +59,6 @@ def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
     return quotas
 
 
-class TypeQuotas:
-    """Keeps the mix on accepted examples: a task is wanted while its type's accepted examples, plus the
-    expected yield of its candidates pending and in flight, fall short of the type's quota."""
-
-    def __init__(self, project, store: RunStore, targets: Targets):
-        self.store = store
-        self.per_call = targets.per_call
-        self.quotas = type_quotas(project.mix, targets.num)
-        self.in_flight: Counter[str] = Counter()  # generation tasks in flight by type
-
-    def wanted(self, task: Task) -> bool:
-        counts = self.store.counts_by_type().get(task.type, Counter())
-        rate = acceptance_rate(self.store)
-        expected = counts[ACCEPTED] + rate * (counts[PENDING] + self.in_flight[task.type] * self.per_call)
-        return expected < self.quotas.get(task.type, 0)
-
-    def waiting_for_short_types(self) -> bool:
-        """Whether a type below its quota still has candidates pending or a generation in flight: the run
-        judges those before it calls itself complete (they are paid for, and the mix needs them)."""
-        counts = self.store.counts_by_type()
-        return any(counts.get(name, Counter())[ACCEPTED] < quota
-                   and (counts.get(name, Counter())[PENDING] > 0 or self.in_flight[name] > 0)
-                   for name, quota in self.quotas.items())
-
-
 class PlanCursor:
     """Walks the deterministic plan, skipping tasks already done, saving each task before it is sent."""
 
@@ -95,20 +68,14 @@ class PlanCursor:
         self._plan: Iterator[Task] = iter_plan(project)
         self._deferred: list[Task] = []
 
-    def next(self, may_start: Callable[[Task], bool] = lambda _task: True,
-             wanted: Callable[[Task], bool] = lambda _task: True) -> Task | None:
-        """The next task to send; a task `may_start` refuses is deferred (sent later, in plan order); a task
-        `wanted` refuses (its type has enough) is skipped."""
+    def next(self, may_start: Callable[[Task], bool] = lambda _task: True) -> Task | None:
+        """The next task to send; a task `may_start` refuses is deferred (sent later, in plan order)."""
         for pos, task in enumerate(self._deferred):
             if may_start(task):
                 return self._deferred.pop(pos)
-        skipped = 0
         for _ in range(10_000):
             task = next(self._plan)
             if self.states.get(task.index) == "done":
-                continue
-            if skipped < SKIP_MAX and not wanted(task):
-                skipped += 1
                 continue
             if task.index not in self.states:
                 self.store.save_tasks([task])
@@ -130,7 +97,6 @@ class StreamScheduler:
         self.targets = targets
         self.max_parallel = max_parallel
         self.cursor = PlanCursor(project, store)
-        self.quotas = TypeQuotas(project, store, targets)
         self.warm_contexts: set[str] = set()  # contexts whose cache prefix has been written
         self.busy_cold: set[str] = set()  # cold contexts with a call in flight
         self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
@@ -146,7 +112,6 @@ class StreamScheduler:
             answer = await self.pipeline.ask_generation(task)
         finally:
             self.busy_cold.discard(task.context)
-            self.quotas.in_flight[task.type] -= 1
         self.post_processing += 1
         self.wake.set()  # the scheduler may send the next call while this reply is checked and stored
         try:
@@ -168,7 +133,7 @@ class StreamScheduler:
 
         while True:
             accepted = self.store.count(ACCEPTED)
-            if accepted >= targets.num and not self.quotas.waiting_for_short_types():
+            if accepted >= targets.num:
                 stop = "complete"
                 break
             # Judge pending candidates in groups of one context (one pass over the pending rows).
@@ -195,10 +160,9 @@ class StreamScheduler:
                 if self.store.count() + len(inflight_gen) * targets.per_call >= targets.max_candidates:
                     exhausted = True
                     break
-                task = self.cursor.next(self.may_start, self.quotas.wanted)
+                task = self.cursor.next(self.may_start)
                 if task is None:
                     break
-                self.quotas.in_flight[task.type] += 1
                 if task.context not in self.warm_contexts:
                     self.busy_cold.add(task.context)
                 inflight_gen[asyncio.create_task(self.generate(task))] = task

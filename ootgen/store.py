@@ -294,13 +294,6 @@ class RunStore:
         row = self.db.execute("SELECT * FROM candidates WHERE id=?", (candidate_id,)).fetchone()
         return _candidate(row) if row else None
 
-    def counts_by_type(self) -> dict[str, Counter]:
-        """Candidates by example type and status."""
-        counts: dict[str, Counter] = {}
-        for type_name, status, n in self.db.execute("SELECT type, status, COUNT(*) FROM candidates GROUP BY type, status"):
-            counts.setdefault(type_name, Counter())[status] = n
-        return counts
-
     def count(self, status: str | None = None) -> int:
         """Candidates with `status` (all candidates when None)."""
         if self._counts is not None:

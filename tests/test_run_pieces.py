@@ -151,21 +151,3 @@ def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
         assert sum(quotas.values()) == n
         assert all(abs(quotas[name] - n * w / 5.8) < 1 for name, w in mix.items())
     assert type_quotas({"a": 1.0, "b": 3.0}, 4) == {"a": 1, "b": 3}
-
-
-def test_export_fills_each_type_to_its_quota_before_taking_more_of_one(tmp_path):
-    from ootgen.export import accepted_for_export
-    from ootgen.records import Example
-    from ootgen.store import ACCEPTED, RunStore
-
-    store = RunStore.open_run_dir(tmp_path)
-    store.set_meta("settings", {"mix": {"a": 1.0, "b": 1.0}})
-    rows = [{"task_idx": i, "slot": 0, "example": Example(instruction=f"q{i}", output="x", type=t), "context": "c",
-             "complexity": "beginner", "findings": [], "status": "pending"} for i, t in enumerate("aaaaab")]
-    store.commit_generation(None, rows, 0)
-    ids = [c.id for c in store.candidates()]
-    store.commit_judgement([], [dict(cid=cid, status=ACCEPTED, reason=None, verdict=None, score=8.0, breakdown=None)
-                                for cid in reversed(ids)])  # accepted in reverse order: export is by plan position
-    chosen = accepted_for_export(store, 4)
-    assert [c.example.instruction for c in chosen] == ["q0", "q1", "q2", "q5"]  # a: 2 of quota 2 ... then b
-    assert [c.example.instruction for c in accepted_for_export(store, 2)] == ["q0", "q5"]
