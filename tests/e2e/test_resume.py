@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,9 @@ def test_rerun_sends_nothing_and_a_bigger_target_sends_only_new_work(cli: Cli):
     assert bigger.returncode == 0, bigger.stderr
     lines = out.lines()
     assert len(lines) == 12 and len({line["instruction"] for line in lines}) == 12
-    assert out.dataset.read_bytes().startswith(dataset), "the first 8 examples changed when the target grew"
+    # Plan-order export: examples accepted later from earlier tasks may come first, but none of the 8 is lost.
+    first_eight = [json.loads(line) for line in dataset.decode().splitlines()]
+    assert all(example in lines for example in first_eight), "an example of the first 8 was lost when the target grew"
     new = posts(cli.fake, since=seen)
     assert new or accepted_before >= 12, "a bigger target sent no request"
     resent = [e["seq"] for e in new if request_key(e["body"]) in stored]
