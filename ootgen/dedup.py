@@ -2,12 +2,19 @@
 
 Exact repeats are caught by a hash of the normalised text, near repeats by MinHash + LSH banding
 whose candidates are verified by the exact Jaccard similarity of the stored shingle sets.
+
+Memory per remembered text is a few hundred bytes whatever its length (issue 17: 100k examples in
+constant memory): LSH band keys and exact digests live in sorted numpy arrays (12 bytes an entry, no
+Python object per text), and the shingle sets and keys, needed only to verify a candidate, in an
+append-only temporary file read back with pread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 import zlib
 from dataclasses import dataclass
 from typing import Literal
@@ -26,8 +33,13 @@ _MIN_WORDS_FOR_WORD_SHINGLES = 8
 # comparisons while a missed candidate is a duplicate let through: banding is chosen so that a pair
 # exactly at the threshold becomes a candidate with at least this probability.
 _LSH_CANDIDATE_RECALL = 0.995
-# Band keys are kept below 2**60 so each is a two-digit Python int (32 bytes, not 36).
-_BAND_KEY_MASK = np.uint64((1 << 60) - 1)
+# Band keys are kept below 2**58; the band's number goes in the top 6 bits, so one index holds every band.
+_BAND_KEY_BITS = 58
+_BAND_KEY_MASK = np.uint64((1 << _BAND_KEY_BITS) - 1)
+# Entries of an index kept in a dict until this many, then merged into its sorted arrays.
+_RECENT_ENTRIES = 1 << 15
+# A stored fingerprint: scheme tag (8 bytes), digest (16), band keys (8 each), then the shingles (4 each).
+_TAG_BYTES, _DIGEST_BYTES = 8, 16
 _PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
 
 
@@ -100,6 +112,75 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
     return np.unique(h % _PRIME)
 
 
+class _MultiIndex:
+    """uint64 key -> the int32 ids added under it, in the order added.
+
+    Entries go to a small dict first and are merged, every _RECENT_ENTRIES, into two sorted arrays
+    (key, id): 12 bytes an entry instead of a Python int and list per entry.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._ids = np.empty(0, dtype=np.int32)
+        self._recent: dict[int, list[int]] = {}
+        self._recent_entries = 0
+
+    def add(self, keys: list[int], doc_id: int) -> None:
+        for key in keys:
+            self._recent.setdefault(key, []).append(doc_id)
+        self._recent_entries += len(keys)
+        if self._recent_entries >= _RECENT_ENTRIES:
+            self._merge()
+
+    def lookup(self, keys: list[int]) -> list[int]:
+        """Every id added under any of `keys` (an id may appear more than once)."""
+        found: list[int] = []
+        if len(self._keys) and keys:
+            wanted = np.array(keys, dtype=np.uint64)
+            lows = np.searchsorted(self._keys, wanted, side="left")
+            highs = np.searchsorted(self._keys, wanted, side="right")
+            for low, high in zip(lows.tolist(), highs.tolist()):
+                if high > low:
+                    found.extend(self._ids[low:high].tolist())
+        for key in keys:
+            found.extend(self._recent.get(key, ()))
+        return found
+
+    def _merge(self) -> None:
+        count = self._recent_entries
+        keys = np.empty(count, dtype=np.uint64)
+        ids = np.empty(count, dtype=np.int32)
+        at = 0
+        for key, bucket in self._recent.items():
+            keys[at : at + len(bucket)] = key
+            ids[at : at + len(bucket)] = bucket
+            at += len(bucket)
+        keys = np.concatenate([self._keys, keys])
+        ids = np.concatenate([self._ids, ids])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._ids = keys[order], ids[order]
+        self._recent, self._recent_entries = {}, 0
+
+
+class _Growing:
+    """An append-only numpy array that doubles its capacity when full."""
+
+    def __init__(self, dtype) -> None:
+        self._data = np.empty(1024, dtype=dtype)
+        self.size = 0
+
+    def append(self, value) -> None:
+        if self.size == len(self._data):
+            grown = np.empty(2 * len(self._data), dtype=self._data.dtype)
+            grown[: self.size] = self._data
+            self._data = grown
+        self._data[self.size] = value
+        self.size += 1
+
+    def __getitem__(self, index):
+        return self._data[: self.size][index]
+
+
 class Deduplicator:
     """Remembers accepted texts and tells whether a new one repeats one of them exactly or nearly.
 
@@ -107,6 +188,8 @@ class Deduplicator:
     signatures of `num_perm` values, cut into LSH bands, find candidates in sub-quadratic time; each
     candidate is then verified by its exact Jaccard similarity over the stored shingle sets, so the
     banding can be generous (high recall) without reporting false duplicates.
+
+    Shingle sets and keys go to an anonymous temporary file (in TMPDIR); close() frees it.
     """
 
     def __init__(self, *, near_threshold: float = 0.85, num_perm: int = 64, seed: int = 1) -> None:
@@ -124,18 +207,31 @@ class Deduplicator:
         self._perm_b = np.array([_stable_u64(seed, "b", i) % prime for i in range(num_perm)], dtype=np.uint64)
         # Odd multipliers fold a band's `rows` values into one key; collisions only add candidates.
         self._band_mix = np.array([_stable_u64(seed, "band", i) | 1 for i in range(self.rows)], dtype=np.uint64)
+        # Identifies the signature scheme, so a stored fingerprint is only reused by an identical one.
+        self._tag = _stable_u64(seed, f"scheme:{num_perm}:{self.bands}:{self.rows}", 0).to_bytes(8, "little")
+        self.last_fingerprint: bytes | None = None  # of the text the last successful add() remembered
 
-        self._keys: list[str] = []
-        self._exact: dict[bytes, int] = {}
-        # Text i's shingle set is _shingles[_offsets[i]:_offsets[i + 1]]; both arrays grow by doubling.
-        # A flat uint32 array costs 4 bytes a shingle, where a Python set would cost ~60.
-        self._shingles = np.empty(1 << 16, dtype=np.uint32)
-        self._offsets = np.zeros(1024, dtype=np.int64)
-        # One table per band: band key -> id, or list of ids once two texts share that band.
-        self._band_tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
+        self._file = tempfile.TemporaryFile(prefix="ootgen-dedup-")  # noqa: SIM115 - lives as long as self
+        self._fd = self._file.fileno()
+        self._end = 0
+        # Text i's record in the file starts at _offsets[i]: _counts[i] uint32 shingles, then its key (UTF-8).
+        self._offsets = _Growing(np.int64)
+        self._counts = _Growing(np.int32)
+        self._digest_tail = _Growing(np.uint64)  # second half of each digest: verifies an exact-index hit
+        self._exact = _MultiIndex()  # first half of the digest -> ids
+        self._bands_index = _MultiIndex()  # band number (top bits) | band key -> ids
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._offsets.size
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Deduplicator:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
     def check(self, text: str) -> Duplicate | None:
         """The duplicate `text` would be, without remembering it."""
@@ -143,57 +239,42 @@ class Deduplicator:
         return found if isinstance(found, Duplicate) else None
 
     def add(self, key: str, text: str) -> Duplicate | None:
-        """Remember `text` under `key` unless it duplicates an earlier text; then return why."""
+        """Remember `text` under `key` unless it duplicates an earlier text; then return why.
+
+        After a text is remembered, `last_fingerprint` holds what restore() needs to remember it again
+        without recomputing it (the run store keeps it beside the candidate, so a resume is fast)."""
         found = self._lookup(text)
         if isinstance(found, Duplicate):
             return found
         self._remember(key, found)
+        self.last_fingerprint = self._serialise(found)
         return None
+
+    def restore(self, key: str, fingerprint: bytes | None, text: str) -> None:
+        """Remember a text add() accepted earlier, from its stored fingerprint (or from `text` when the
+        fingerprint is missing or was made with other settings)."""
+        if fingerprint is None or fingerprint[:_TAG_BYTES] != self._tag:
+            found = self._lookup(text, verify=False)
+            assert isinstance(found, _Fingerprint)
+        else:
+            found = self._deserialise(fingerprint)
+        self._remember(key, found)
 
     def similar(self, key: str, text: str) -> list[Duplicate]:
         """Every remembered text that `text` repeats, exactly or nearly; then remember `text` too, even when
         it repeats one. Used to cluster a finished dataset (add() reports only the first repeat)."""
-        normalised = normalise(text)
-        digest = hashlib.blake2b(normalised.encode(), digest_size=16).digest()
+        fingerprint = self._fingerprint(normalise(text))
         found: dict[int, float] = {}
-        if digest in self._exact:
-            found[self._exact[digest]] = 1.0
-        shingles = _shingle_hashes(normalised) if normalised else np.empty(0, dtype=np.uint64)
-        band_keys = self._band_keys(shingles) if normalised else []
-        shingles = shingles.astype(np.uint32)
-        ids = self._band_candidates(band_keys)
+        exact = self._exact_ids(fingerprint.digest)
+        if exact:
+            found[exact[0]] = 1.0
+        ids = self._band_candidates(fingerprint.band_keys)
         if len(ids):
-            for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, shingles).tolist()):
+            for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, fingerprint.shingles).tolist()):
                 if similarity >= self.near_threshold:
                     found.setdefault(doc_id, similarity)
-        self._remember(key, _Fingerprint(digest, shingles, band_keys))
-        return [Duplicate(kind="exact" if s == 1.0 else "near", of=self._keys[i], similarity=s) for i, s in sorted(found.items())]
-
-    def _remember(self, key: str, found: _Fingerprint) -> None:
-        doc_id = len(self._keys)
-        self._keys.append(key)
-        self._exact.setdefault(found.digest, doc_id)
-        self._store_shingles(doc_id, found.shingles)
-        for table, band_key in zip(self._band_tables, found.band_keys):
-            bucket = table.get(band_key)
-            if bucket is None:
-                table[band_key] = doc_id
-            elif isinstance(bucket, int):
-                table[band_key] = [bucket, doc_id]
-            else:
-                bucket.append(doc_id)
-
-    def _band_candidates(self, band_keys: list[int]) -> np.ndarray:
-        candidates: set[int] = set()
-        for table, band_key in zip(self._band_tables, band_keys):
-            bucket = table.get(band_key)
-            if bucket is None:
-                continue
-            if isinstance(bucket, int):
-                candidates.add(bucket)
-            else:
-                candidates.update(bucket)
-        return np.fromiter(sorted(candidates), dtype=np.int64, count=len(candidates))
+        self._remember(key, fingerprint)
+        return [Duplicate(kind="exact" if s == 1.0 else "near", of=self._key(i), similarity=s) for i, s in sorted(found.items())]
 
     def signature(self, text: str) -> np.ndarray | None:
         """The MinHash signature (`num_perm` values) of a text's shingle set; None when it normalises to "".
@@ -206,17 +287,62 @@ class Deduplicator:
         shingles = _shingle_hashes(normalised)
         return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
 
-    def _store_shingles(self, doc_id: int, shingles: np.ndarray) -> None:
-        if doc_id + 2 > len(self._offsets):
-            self._offsets = np.concatenate([self._offsets, np.zeros(len(self._offsets), dtype=np.int64)])
+    # --- internals -------------------------------------------------------------------------------------
+
+    def _fingerprint(self, normalised: str) -> _Fingerprint:
+        digest = hashlib.blake2b(normalised.encode(), digest_size=_DIGEST_BYTES).digest()
+        if not normalised:
+            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
+        shingles = _shingle_hashes(normalised)
+        return _Fingerprint(digest, shingles.astype(np.uint32), self._band_keys(shingles))
+
+    def _lookup(self, text: str, *, verify: bool = True) -> Duplicate | _Fingerprint:
+        normalised = normalise(text)
+        fingerprint = self._fingerprint(normalised)
+        if not verify:
+            return fingerprint
+        exact = self._exact_ids(fingerprint.digest)
+        if exact:
+            return Duplicate(kind="exact", of=self._key(exact[0]), similarity=1.0)
+        ids = self._band_candidates(fingerprint.band_keys)
+        if len(ids):
+            similarities = self._jaccard(ids, fingerprint.shingles)
+            best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
+            if similarities[best] >= self.near_threshold:
+                return Duplicate(kind="near", of=self._key(int(ids[best])), similarity=float(similarities[best]))
+        return fingerprint
+
+    def _exact_ids(self, digest: bytes) -> list[int]:
+        """Ids of the remembered texts with this digest, earliest first."""
+        head, tail = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
+        ids = self._exact.lookup([head])
+        return sorted(i for i in ids if int(self._digest_tail[i]) == tail)
+
+    def _remember(self, key: str, found: _Fingerprint) -> None:
+        doc_id = len(self)
+        key_bytes = key.encode()
+        record = found.shingles.astype(np.uint32).tobytes() + key_bytes
+        os.pwrite(self._fd, record, self._end)
+        self._offsets.append(self._end)
+        self._counts.append(len(found.shingles))
+        self._end += len(record)
+        self._digest_tail.append(int.from_bytes(found.digest[8:], "little"))
+        self._exact.add([int.from_bytes(found.digest[:8], "little")], doc_id)
+        self._bands_index.add(self._qualified(found.band_keys), doc_id)
+
+    def _qualified(self, band_keys: list[int]) -> list[int]:
+        return [(band << _BAND_KEY_BITS) | key for band, key in enumerate(band_keys)]
+
+    def _band_candidates(self, band_keys: list[int]) -> np.ndarray:
+        return np.unique(np.array(self._bands_index.lookup(self._qualified(band_keys)), dtype=np.int64))
+
+    def _record(self, doc_id: int) -> bytes:
         start = int(self._offsets[doc_id])
-        end = start + len(shingles)
-        if end > len(self._shingles):
-            grown = np.empty(max(2 * len(self._shingles), end), dtype=np.uint32)
-            grown[:start] = self._shingles[:start]
-            self._shingles = grown
-        self._shingles[start:end] = shingles
-        self._offsets[doc_id + 1] = end
+        end = int(self._offsets[doc_id + 1]) if doc_id + 1 < len(self) else self._end
+        return os.pread(self._fd, end - start, start)
+
+    def _key(self, doc_id: int) -> str:
+        return self._record(doc_id)[4 * int(self._counts[doc_id]) :].decode()
 
     def _band_keys(self, shingles: np.ndarray) -> list[int]:
         permuted = (shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME
@@ -225,37 +351,30 @@ class Deduplicator:
         return ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
 
     def _jaccard(self, ids: np.ndarray, shingles: np.ndarray) -> np.ndarray:
-        """Exact Jaccard similarity of `shingles` (sorted, unique) with each stored text in `ids`.
+        """Exact Jaccard similarity of `shingles` (sorted, unique uint32) with each stored text in `ids`:
+        each candidate's shingles are read back and looked up in the query set by binary search."""
+        similarities = np.empty(len(ids), dtype=np.float64)
+        for at, doc_id in enumerate(ids.tolist()):
+            count = int(self._counts[doc_id])
+            stored = np.frombuffer(self._record(doc_id)[: 4 * count], dtype=np.uint32)
+            if len(shingles) and count:
+                slots = np.minimum(np.searchsorted(shingles, stored), len(shingles) - 1)
+                shared = int(np.count_nonzero(shingles[slots] == stored))
+            else:
+                shared = 0
+            union = count + len(shingles) - shared
+            similarities[at] = shared / union if union else 1.0
+        return similarities
 
-        Equivalent to len(np.intersect1d(a, b)) per pair, done for all candidates in one pass:
-        gather their shingles, look each up in the query set by binary search, sum hits per text.
-        """
-        starts, ends = self._offsets[ids], self._offsets[ids + 1]
-        lengths = ends - starts
-        total = int(lengths.sum())
-        owner = np.repeat(np.arange(len(ids)), lengths)
-        positions = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        stored = self._shingles[positions]
-        slots = np.minimum(np.searchsorted(shingles, stored), len(shingles) - 1)
-        hits = shingles[slots] == stored
-        shared = np.bincount(owner, weights=hits, minlength=len(ids))
-        return shared / (lengths + len(shingles) - shared)
+    def _serialise(self, found: _Fingerprint) -> bytes:
+        return (self._tag + found.digest + np.array(found.band_keys, dtype=np.uint64).tobytes()
+                + found.shingles.astype(np.uint32).tobytes())
 
-    def _lookup(self, text: str) -> Duplicate | _Fingerprint:
-        normalised = normalise(text)
-        digest = hashlib.blake2b(normalised.encode(), digest_size=16).digest()
-        earlier = self._exact.get(digest)
-        if earlier is not None:
-            return Duplicate(kind="exact", of=self._keys[earlier], similarity=1.0)
-        if not normalised:
+    def _deserialise(self, blob: bytes) -> _Fingerprint:
+        at = _TAG_BYTES + _DIGEST_BYTES
+        digest = blob[_TAG_BYTES:at]
+        if len(blob) == at:  # a text that normalised to ""
             return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
-        shingles = _shingle_hashes(normalised)
-        band_keys = self._band_keys(shingles)
-        shingles = shingles.astype(np.uint32)
-        ids = self._band_candidates(band_keys)
-        if len(ids):
-            similarities = self._jaccard(ids, shingles)
-            best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
-            if similarities[best] >= self.near_threshold:
-                return Duplicate(kind="near", of=self._keys[ids[best]], similarity=float(similarities[best]))
+        band_keys = np.frombuffer(blob[at : at + 8 * self.bands], dtype=np.uint64).tolist()
+        shingles = np.frombuffer(blob[at + 8 * self.bands :], dtype=np.uint32)
         return _Fingerprint(digest, shingles, band_keys)
