@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from .exchange import Answer, question, response_row
@@ -24,10 +25,12 @@ from .generate import ClaudeClient, Request, key_rejected, parse_reply, usage_fr
 from .pipeline import JudgeReply
 from .plan import Task
 from .scheduler import PlanCursor, acceptance_rate
-from .store import ACCEPTED, PENDING, StoredCandidate
+from .store import ACCEPTED, StoredCandidate
 
-MAX_REQUESTS_PER_BATCH = 100_000  # the API's per-batch request limit
-MAX_BATCH_BYTES = 200 * 1024 * 1024  # stay under the API's 256 MB per-batch body limit
+# The API's limits per batch: 100,000 requests and 256 MB (docs.anthropic.com, "Create a Message Batch").
+# configs/default.yaml `batch:` sets what a run uses, at most these (the schema enforces it).
+API_MAX_REQUESTS_PER_BATCH = 100_000
+API_MAX_BATCH_BYTES = 256_000_000
 LOOKUP_SLACK_SECONDS = 120  # clock skew allowed when matching an unrecorded batch by its creation time
 
 
@@ -58,6 +61,10 @@ class BatchRun:
         self.cursor = PlanCursor(parts.project, self.store)
         self.retry_tasks: list[Task] = []  # tasks whose last reply was unusable: re-asked in the next wave
         self.entry_failures: Counter[str] = Counter()  # errored / expired / missing results per request key
+        limits = self.config.section("batch")
+        self.max_requests = min(limits["max_requests"], API_MAX_REQUESTS_PER_BATCH)
+        self.max_bytes = min(limits["max_bytes"], API_MAX_BATCH_BYTES)
+        self.wave_requests = limits["wave_requests"]  # bounds a wave's memory; a wave spans several batches
 
     async def execute(self) -> str:
         await self._resume_open_batches()
@@ -66,7 +73,9 @@ class BatchRun:
                 return "complete"
             if self.budget.exhausted:
                 return "budget"
-            pending = list(self.store.candidates(PENDING))
+            # At most a wave's worth of pending candidates, as (id, context) only: memory stays bounded.
+            limit = max(1, self.wave_requests * self.targets.judge_batch // len(self.pipeline.judges))
+            pending = self.store.pending_ids_by_context(limit)
             if pending:
                 await self._judge_wave(pending)
                 continue
@@ -82,7 +91,7 @@ class BatchRun:
         if made >= targets.max_candidates:
             return []
         wanted = math.ceil((targets.num - self.store.count(ACCEPTED)) / acceptance_rate(self.store) / targets.per_call)
-        wanted = max(1, min(wanted, math.ceil((targets.max_candidates - made) / targets.per_call)))
+        wanted = max(1, min(wanted, math.ceil((targets.max_candidates - made) / targets.per_call), self.wave_requests))
         tasks: list[Task] = []
         while len(tasks) < wanted:
             task = self.cursor.next()
@@ -117,13 +126,13 @@ class BatchRun:
         return request
 
     async def _generation_wave(self, tasks: list[Task]) -> None:
-        entries, requests = [], []
-        for task in tasks:
-            request = self._generation_request(task)
-            if request is not None:
-                entries.append(_Entry(request.key, "generate", "generation_reply", request.model, task_idx=task.index))
-                requests.append(request)
-        if not await self._submit_and_collect(entries, requests):
+        def work() -> Iterator[tuple[_Entry, Request]]:  # built as the batches fill, not all at once
+            for task in tasks:
+                request = self._generation_request(task)
+                if request is not None:
+                    yield _Entry(request.key, "generate", "generation_reply", request.model, task_idx=task.index), request
+
+        if not await self._submit_and_collect(work()):
             return
         for task in tasks:  # read back what the wave produced; an unusable reply is asked again next wave
             if self._generation_request(task) is not None:
@@ -157,44 +166,59 @@ class BatchRun:
             self.pipeline.accept_judgement(group, replies)
         return missing
 
-    async def _judge_wave(self, pending: list[StoredCandidate]) -> None:
-        by_context: dict[str, list[StoredCandidate]] = {}
-        for candidate in pending:
-            by_context.setdefault(candidate.context, []).append(candidate)
+    async def _judge_wave(self, pending: list[tuple[int, str]]) -> None:
+        """Judge requests for `pending` (id, context) in groups of one context; each group is read from the
+        store when its requests are built, so only the requests of the batch being filled are in memory."""
         size = self.targets.judge_batch
-        entries, requests = [], []
-        for context_id, candidates in by_context.items():
-            for start in range(0, len(candidates), size):
-                group = candidates[start : start + size]
+
+        def groups() -> Iterator[tuple[str, list[int]]]:
+            start = 0
+            while start < len(pending):
+                context_id = pending[start][1]
+                end = start
+                while end < len(pending) and end - start < size and pending[end][1] == context_id:
+                    end += 1
+                yield context_id, [cid for cid, _ in pending[start:end]]
+                start = end
+
+        def work() -> Iterator[tuple[_Entry, Request]]:
+            for context_id, cids in groups():
+                group = self.pipeline.pending_group(cids)
+                if not group:
+                    continue
                 for request in self._judge_requests(context_id, group):
-                    entries.append(_Entry(request.key, "judge", "judge_reply", request.model, context=context_id,
-                                          cids=tuple(c.id for c in group)))
-                    requests.append(request)
-        await self._submit_and_collect(entries, requests)
+                    yield _Entry(request.key, "judge", "judge_reply", request.model, context=context_id,
+                                 cids=tuple(c.id for c in group)), request
+
+        await self._submit_and_collect(work())
 
     # --- batches ---------------------------------------------------------------------------------------
 
-    async def _submit_and_collect(self, entries: list[_Entry], requests: list[Request]) -> bool:
-        """Send the requests as batches and store every result; False when the budget refused them."""
-        if not entries:
-            return True
-        worst = sum(self.budget.worst_case(r, self.pipeline.model_for(r.kind, r.model), batch=True) for r in requests)
-        if not self.budget.reserve_now(worst):
-            return False
+    async def _submit_and_collect(self, work: Iterable[tuple[_Entry, Request]]) -> bool:
+        """Send the requests as batches within the per-batch limits, each created as soon as it is full (so
+        several are in flight and only one batch's requests are in memory), then store every result.
+        False when the budget refused a batch (the batches created before it are still collected)."""
+        reserved, refused = 0.0, False
         try:
-            for chunk_entries, chunk_requests in _chunks(entries, requests):
-                body = [{"custom_id": r.key, "params": r.api_params()} for r in chunk_requests]
-                intent = self.store.save_batch_intent([asdict(e) for e in chunk_entries])
+            for chunk in _chunks(work, self.max_requests, self.max_bytes):
+                worst = sum(self.budget.worst_case(r, self.pipeline.model_for(r.kind, r.model), batch=True) for _, r, _ in chunk)
+                if not self.budget.reserve_now(worst):
+                    refused = True
+                    break
+                reserved += worst
+                # The custom ids are stored before the batch is created: a kill in between never pays twice.
+                intent = self.store.save_batch_intent([asdict(e) for e, _, _ in chunk])
                 try:
-                    batch = await self.client.client.messages.batches.create(requests=body)  # type: ignore[arg-type]
+                    batch = await self.client.client.messages.batches.create(requests=[body for _, _, body in chunk])  # type: ignore[misc]
                 except self.client.anthropic.AuthenticationError:
                     raise key_rejected() from None
                 self.store.set_batch_id(intent, batch.id)
-                self.emit("batch_created", {"batch": batch.id, "requests": len(body)})
+                self.emit("batch_created", {"batch": batch.id, "requests": len(chunk)})
+                del chunk
             await self._resume_open_batches()
         finally:
-            self.budget.release_now(worst, 0.0)
-        return True
+            self.budget.release_now(reserved, 0.0)
+        return not refused
 
     async def _resume_open_batches(self) -> None:
         for row in self.store.open_batches():
@@ -278,14 +302,23 @@ class _KeyOnly:
     items: int | None = None
 
 
-def _chunks(entries, requests):
-    start = 0
-    while start < len(requests):
-        size, end = 0, start
-        while end < len(requests) and end - start < MAX_REQUESTS_PER_BATCH:
-            size += len(requests[end].system) + len(requests[end].instructions) + len(requests[end].user) + 2048
-            if size > MAX_BATCH_BYTES and end > start:
-                break
-            end += 1
-        yield entries[start:end], requests[start:end]
-        start = end
+def _chunks(work: Iterable[tuple[_Entry, Request]], max_requests: int, max_bytes: int
+            ) -> Iterator[list[tuple[_Entry, Request, dict]]]:
+    """(entry, request, batch body item) lists of at most `max_requests` items whose JSON request bodies total
+    at most `max_bytes` (a single larger request still goes alone), filled lazily from `work`."""
+    chunk: list[tuple[_Entry, Request, dict]] = []
+    size = 0
+    for entry, request in work:
+        body = {"custom_id": request.key, "params": request.api_params()}
+        # The item's JSON plus its separator in the {"requests": [...]} body the SDK sends.
+        item_bytes = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()) + 2
+        if chunk and (len(chunk) >= max_requests or size + item_bytes + _BODY_OVERHEAD > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((entry, request, body))
+        size += item_bytes
+    if chunk:
+        yield chunk
+
+
+_BODY_OVERHEAD = 64  # {"requests":[ ... ]} around the items

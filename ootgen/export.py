@@ -11,9 +11,14 @@ import json
 import os
 import tempfile
 import time
+from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+import numpy as np
 
 from .errors import OotgenError
 from .records import Example
@@ -87,41 +92,89 @@ def _joined(instruction: str, input_text: str) -> str:
     return f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
 
 
-def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> list[StoredCandidate]:
+def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> Iterator[StoredCandidate]:
     """The first `target` accepted examples in plan order (task, then slot): the same stored responses give
     the same dataset whatever order the calls completed in, and the steps of a difficulty ladder (one task)
     stay together in step order. Human review decides (ootgen review): its rejections drop out, its
-    acceptances follow the model's."""
-    chosen = [c for c in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot")
-              if min_score is None or (c.score or 0) >= min_score]
-    return chosen[:target] if target else chosen
+    acceptances follow the model's. Streamed from the store: memory does not grow with the run (issue 17)."""
+    taken = 0
+    for candidate in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot"):
+        if target and taken >= target:
+            return
+        if min_score is None or (candidate.score or 0) >= min_score:
+            taken += 1
+            yield candidate
+
+
+@dataclass
+class ChosenStats:
+    """What the metadata says about the exported examples, gathered while they are written."""
+
+    scores: float = 0.0
+    scored: int = 0
+    count: int = 0
+    types: Counter = field(default_factory=Counter)
+    coverage: Counter = field(default_factory=Counter)
+    topics: set = field(default_factory=set)  # distinct topics: bounded by the plan's topic lists
+    ids: array = field(default_factory=lambda: array("q"))  # 8 bytes an example
+    instructions: list = field(default_factory=list)  # for ootgen.diversity (it needs them all at once)
+
+    def add(self, candidate: StoredCandidate) -> None:
+        self.count += 1
+        if candidate.score is not None:
+            self.scores += candidate.score
+            self.scored += 1
+        self.types[candidate.example.type] += 1
+        self.coverage[f"{candidate.example.type}/{candidate.context}/{candidate.complexity}"] += 1
+        if candidate.example.topic:
+            self.topics.add(candidate.example.topic)
+        self.ids.append(candidate.id)
+        self.instructions.append(candidate.example.instruction)
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
                fmt: str = "alpaca", min_score: float | None = None) -> dict:
-    """Write the dataset, rejected examples and metadata; return their paths."""
+    """Write the dataset, rejected examples and metadata; return their paths. Streams from the store."""
     output = Path(output)
     settings = store.get_meta("settings", {}) or {}
     multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
     empty_input = (settings.get("export") or {}).get("empty_input", "empty_string")
-    chosen = accepted_for_export(store, target, min_score)
-    lines, provenance = [], []
-    for candidate in chosen:
-        item = record(candidate.example, fmt, multi_turn, empty_input)
-        if item is not None:
-            lines.append(json.dumps(item, ensure_ascii=False) + "\n")
-            if candidate.extras:
-                provenance.append({"line": len(lines), "type": candidate.example.type, **candidate.extras})
-    write_atomic(output, lines)
-    rejected_path = sibling(output, "rejected.jsonl")
-    write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.curated_candidates(REJECTED)))
-    metadata = build_metadata(store, chosen, exported=len(lines), target=target, stop_reason=stop_reason,
-                              fmt=fmt, project=project)
-    # Where examples came from: real functions (with file and commit), community questions, ladder steps.
-    metadata["example_provenance"] = provenance
-    metadata_path = sibling(output, "metadata.json")
-    write_atomic(metadata_path, [json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"])
+    stats = ChosenStats()
+    exported = 0
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as provenance:
+        def dataset_lines() -> Iterator[str]:
+            nonlocal exported
+            for candidate in accepted_for_export(store, target, min_score):
+                stats.add(candidate)
+                item = record(candidate.example, fmt, multi_turn, empty_input)
+                if item is not None:
+                    exported += 1
+                    yield json.dumps(item, ensure_ascii=False) + "\n"
+                    if candidate.extras:
+                        entry = {"line": exported, "type": candidate.example.type, **candidate.extras}
+                        provenance.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+        write_atomic(output, dataset_lines())
+        rejected_path = sibling(output, "rejected.jsonl")
+        write_atomic(rejected_path, (json.dumps(_rejected_record(c), ensure_ascii=False) + "\n" for c in store.curated_candidates(REJECTED)))
+        metadata = build_metadata(store, stats, exported=exported, target=target, stop_reason=stop_reason,
+                                  fmt=fmt, project=project)
+        provenance.seek(0)
+        metadata_path = sibling(output, "metadata.json")
+        write_atomic(metadata_path, _metadata_chunks(metadata, provenance))
     return {"dataset": str(output), "rejected": str(rejected_path), "metadata": str(metadata_path)}
+
+
+def _metadata_chunks(metadata: dict, provenance: IO[str]) -> Iterator[str]:
+    """The metadata JSON with its `example_provenance` list (where examples came from: real functions with
+    file and commit, community questions, ladder steps) copied line by line from a temporary file."""
+    head = json.dumps(metadata, indent=2, ensure_ascii=False)
+    yield head[: head.rindex("}")].rstrip() + ',\n  "example_provenance": ['
+    first = True
+    for line in provenance:
+        yield ("\n    " if first else ",\n    ") + line.rstrip("\n")
+        first = False
+    yield ("\n  ]" if not first else "]") + "\n}\n"
 
 
 def _rejected_record(candidate: StoredCandidate) -> dict:
@@ -144,47 +197,53 @@ def _rejected_record(candidate: StoredCandidate) -> dict:
     }
 
 
-def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: int, target: int | None,
+def build_metadata(store: RunStore, chosen: ChosenStats, *, exported: int, target: int | None,
                    stop_reason: str, fmt: str, project=None) -> dict:
     totals = store.totals()
     usage = totals["usage"]
     http = store.get_meta("http") or {"attempts": 0, "retries": 0, "peak_concurrency": 0, "faults": {}}
-    all_candidates = list(store.curated_candidates())
-    status_counts = Counter(c.status for c in all_candidates)
-    judged = [c for c in all_candidates if c.status in (ACCEPTED, REJECTED)]
-    scores = [c.score for c in chosen if c.score is not None]
-    histogram = Counter(f"{min(int(s), 9)}-{min(int(s), 9) + 1}" for s in (c.score for c in judged) if s is not None)
-    per_type: dict[str, dict] = {}
-    for c in all_candidates:
-        entry = per_type.setdefault(c.example.type or "?", {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
-        entry["candidates"] += 1
-        entry[c.status] = entry.get(c.status, 0) + 1
-    for entry in per_type.values():
-        decided = entry["accepted"] + entry["rejected"]
-        entry["acceptance_rate"] = round(entry["accepted"] / decided, 3) if decided else None
     # Paid for but not in this dataset: accepted beyond the target and candidates never judged. They stay in
     # the store (a later, larger --num-examples uses them); their share of the generation calls' cost:
     generation_cost: dict[int, float] = {}
     for task_idx, cost in store.db.execute("SELECT task_idx, cost FROM requests WHERE kind='generate' AND valid=1"):
         generation_cost[task_idx] = generation_cost.get(task_idx, 0.0) + (cost or 0.0)
-    per_task = Counter(c.task_idx for c in all_candidates)
-    exported_ids = {c.id for c in chosen}
-    surplus = [c for c in all_candidates if c.status == PENDING or (c.status == ACCEPTED and c.id not in exported_ids)]
-    surplus_cost = sum(generation_cost.get(c.task_idx, 0.0) / per_task[c.task_idx] for c in surplus)
-    reasons = Counter((c.reason or "").split(" (")[0].split(":")[0] for c in all_candidates if c.status == REJECTED)
-    finding_codes = Counter(f["code"] for c in all_candidates for f in c.findings)
-    coverage = Counter(f"{c.example.type}/{c.context}/{c.complexity}" for c in chosen)
-    topics = Counter(c.example.topic for c in chosen if c.example.topic)
+    per_task: dict[int, int] = dict(store.db.execute("SELECT task_idx, COUNT(*) FROM candidates GROUP BY task_idx"))
+    exported_ids = np.sort(np.frombuffer(chosen.ids, dtype=np.int64)) if chosen.ids else np.empty(0, dtype=np.int64)
+    # One pass over every candidate (as human review left it), counting; nothing is kept per candidate.
+    status_counts: Counter = Counter()
+    histogram: Counter = Counter()
+    per_type: dict[str, dict] = {}
+    reasons: Counter = Counter()
+    finding_codes: Counter = Counter()
+    disagreements = human_reviewed = 0
+    surplus_cost = 0.0
+    for c in store.curated_candidates():
+        status_counts[c.status] += 1
+        if c.status in (ACCEPTED, REJECTED) and c.score is not None:
+            histogram[f"{min(int(c.score), 9)}-{min(int(c.score), 9) + 1}"] += 1
+        entry = per_type.setdefault(c.example.type or "?", {"candidates": 0, "accepted": 0, "rejected": 0, "pending": 0})
+        entry["candidates"] += 1
+        entry[c.status] = entry.get(c.status, 0) + 1
+        if c.status == REJECTED:
+            reasons[(c.reason or "").split(" (")[0].split(":")[0]] += 1
+        finding_codes.update(f["code"] for f in c.findings)
+        disagreements += bool((c.breakdown or {}).get("disagreement"))
+        human_reviewed += "human" in (c.extras or {})
+        if c.status == PENDING or (c.status == ACCEPTED and not _contains(exported_ids, c.id)):
+            surplus_cost += generation_cost.get(c.task_idx, 0.0) / per_task[c.task_idx]
+    for entry in per_type.values():
+        decided = entry["accepted"] + entry["rejected"]
+        entry["acceptance_rate"] = round(entry["accepted"] / decided, 3) if decided else None
+    total_candidates = sum(status_counts.values())
     settings = store.get_meta("settings", {}) or {}
-    disagreements = sum(1 for c in all_candidates if (c.breakdown or {}).get("disagreement"))
     read_share = usage.cache_read_input_tokens / usage.total_input if usage.total_input else 0.0
     from .diversity import measure
 
-    diversity = measure([c.example.instruction for c in chosen])
+    diversity = measure(chosen.instructions)
     return {
         "total_examples": exported,
-        "average_quality": round(sum(scores) / len(scores), 3) if scores else None,
-        "type_distribution": dict(Counter(c.example.type for c in chosen)),
+        "average_quality": round(chosen.scores / chosen.scored, 3) if chosen.scored else None,
+        "type_distribution": dict(chosen.types),
         "target": target,
         "complete": exported >= (target or 0),
         "stop_reason": stop_reason,
@@ -193,12 +252,12 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "per_type": per_type,
         "rejection_reasons": dict(reasons),
         "static_finding_codes": dict(finding_codes),
-        "coverage": {"type/context/complexity": dict(sorted(coverage.items())), "distinct_topics": len(topics)},
+        "coverage": {"type/context/complexity": dict(sorted(chosen.coverage.items())), "distinct_topics": len(chosen.topics)},
         "diversity": diversity.as_dict() if diversity else None,
-        "candidates": {"total": len(all_candidates), "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
-                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - len(chosen)),
+        "candidates": {"total": total_candidates, "accepted": status_counts[ACCEPTED], "rejected": status_counts[REJECTED],
+                       "pending": status_counts[PENDING], "surplus_accepted": max(0, status_counts[ACCEPTED] - chosen.count),
                        "exported": exported, "surplus_generation_cost_usd": round(surplus_cost, 6),
-                       "human_reviewed": sum(1 for c in all_candidates if "human" in (c.extras or {}))},
+                       "human_reviewed": human_reviewed},
         "api": {
             "calls": totals["calls"],
             "failures": totals["failures"],
@@ -222,3 +281,8 @@ def build_metadata(store: RunStore, chosen: list[StoredCandidate], *, exported: 
         "duration_seconds": store.get_meta("total_duration_seconds"),
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _contains(sorted_ids: np.ndarray, candidate_id: int) -> bool:
+    at = int(np.searchsorted(sorted_ids, candidate_id))
+    return at < len(sorted_ids) and int(sorted_ids[at]) == candidate_id

@@ -241,10 +241,13 @@ def _shares(counter: Counter) -> list[tuple[str, int, float]]:
 def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: dict[str, int], groups: int,
                settings: HfSettings, name: str, files: dict[str, str]) -> CardFacts:
     run_settings = store.get_meta("settings", {}) or {}
-    everything = list(store.curated_candidates())
-    status = Counter(c.status for c in everything)
+    status: Counter[str] = Counter()
     human: Counter[str] = Counter()
-    for candidate in everything:
+    reasons: Counter[str] = Counter()
+    for candidate in store.curated_candidates():  # one pass, nothing kept per candidate
+        status[candidate.status] += 1
+        if candidate.status == REJECTED:
+            reasons[(candidate.reason or "unknown").split(" (")[0].split(":")[0]] += 1
         decision = (candidate.extras or {}).get("human")
         if decision:
             human[decision["status"]] += 1
@@ -254,7 +257,6 @@ def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: d
     commits = {str((c.extras or {}).get("source", {}).get("commit")) for c in examples
                if (c.extras or {}).get("source", {}).get("commit")}
     judges = run_settings.get("judges") or [((run_settings.get("judge") or {}).get("model") or run_settings.get("model"))]
-    reasons = Counter((c.reason or "unknown").split(" (")[0].split(":")[0] for c in everything if c.status == REJECTED)
     total = len(examples)
     return CardFacts(
         name=name, license=settings.license or "unknown", language=settings.language, size_category=size_category(total),
@@ -266,7 +268,7 @@ def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: d
         types=_shares(Counter(c.example.type or "?" for c in examples)),
         complexities=_shares(Counter(c.complexity for c in examples)),
         grounding_commits=tuple(sorted(commits)),
-        candidates={"total": len(everything), ACCEPTED: status[ACCEPTED], REJECTED: status[REJECTED], PENDING: status[PENDING]},
+        candidates={"total": sum(status.values()), ACCEPTED: status[ACCEPTED], REJECTED: status[REJECTED], PENDING: status[PENDING]},
         human=dict(human),
         histogram=[(f"{b}–{b + 1}", histogram[b]) for b in range(10) if histogram[b]],
         average_score=round(sum(scores) / len(scores), 2) if scores else None,

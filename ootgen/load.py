@@ -29,7 +29,7 @@ from .yamlfile import SourceMap, confine, format_key, load_yaml_file, parse_yaml
 _PATH_KEYS = ("models_table", "checks", "questions")
 _PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
 # Keys that do not change the work a run does (so changing them is fine on resume).
-_NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget")
+_NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget", "batch")
 # The placeholders the planner fills (plan.py replaces `{topic}`, and `{function}` in a grounded slot's style).
 INSTRUCTION_PLACEHOLDERS = ("topic",)
 GROUNDED_PLACEHOLDERS = ("topic", "function")

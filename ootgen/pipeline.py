@@ -68,9 +68,11 @@ class CandidatePipeline:
         not itself a duplicate, whatever the judge later said, in insertion order."""
         if not self.dedup_enabled:
             return
-        for candidate in self.store.candidates(order="id"):
-            if in_dedup_index(candidate):
-                self.dedup.add(_dedup_key(candidate.task_idx, candidate.slot), _dedup_text(candidate.example))
+        # Each entry's fingerprint was stored with it, so nothing is recomputed (a 100k run resumes in seconds).
+        from .dedup import dedup_text
+
+        for task_idx, slot, fingerprint, instruction, input_text in self.store.dedup_entries():
+            self.dedup.restore(_dedup_key(task_idx, slot), fingerprint, dedup_text(instruction, input_text))
 
     # --- generation ----------------------------------------------------------------------------------
 
@@ -118,6 +120,8 @@ class CandidatePipeline:
                 duplicate = self.dedup.add(_dedup_key(task.index, slot), _dedup_text(example))
                 if duplicate is not None:
                     row.update(status=REJECTED, reason=f"duplicate ({duplicate.kind})")
+                else:
+                    row["dedup"] = self.dedup.last_fingerprint
             rows.append(row)
         return rows
 
@@ -135,9 +139,7 @@ class CandidatePipeline:
     # --- judging -------------------------------------------------------------------------------------
 
     def pending_group(self, cids: list[int]) -> list[StoredCandidate]:
-        wanted = set(cids)
-        by_id = {c.id: c for c in self.store.candidates(PENDING) if c.id in wanted}
-        return [by_id[c] for c in cids if c in by_id]
+        return self.store.candidates_by_ids(cids, PENDING)  # by primary key: no scan of every pending row
 
     def judge_prompt(self, context_id: str, group: list[StoredCandidate], model: ModelInfo):
         return self.project.renderer.judge_prompt(

@@ -138,9 +138,12 @@ class StreamScheduler:
                 break
             # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
+            pending_ids = set()
             for candidate in self.store.candidates(PENDING):
+                pending_ids.add(candidate.id)
                 if candidate.id not in queued:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
+            queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
             generating = {task.context for task in inflight_gen.values()}
             for context_id, ids in by_context.items():
                 # Full groups go at once; a partial group goes when no generation for its context is in flight

@@ -42,11 +42,12 @@ CREATE TABLE IF NOT EXISTS candidates (
     instruction TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, turns TEXT NOT NULL,
     findings TEXT NOT NULL DEFAULT '[]', verdict TEXT, score REAL, breakdown TEXT,
     status TEXT NOT NULL, reason TEXT, duplicate_of INTEGER, accepted_seq INTEGER, created REAL NOT NULL,
-    extras TEXT NOT NULL DEFAULT '{}',
+    extras TEXT NOT NULL DEFAULT '{}', dedup BLOB,
     UNIQUE(task_idx, slot)
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE INDEX IF NOT EXISTS candidates_seq ON candidates(accepted_seq);
+CREATE INDEX IF NOT EXISTS candidates_status_context ON candidates(status, context, id);
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, task_idx INTEGER, kind TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL
 );
@@ -111,6 +112,7 @@ class RunStore:
             # power cut may roll back the last commits, and the file stays consistent either way.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_DDL)
+            _migrate(self.db)
         # The single writer keeps candidate counts by status in memory (the scheduler asks for them on every
         # event); changes made inside a transaction apply only when it commits.
         self._counts: Counter | None = None if readonly else Counter(
@@ -260,12 +262,14 @@ class RunStore:
         example: Example = row["example"]
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO candidates(task_idx, slot, type, context, complexity, topic, instruction, input, output,"
-            " turns, findings, status, reason, duplicate_of, score, breakdown, created, extras) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " turns, findings, status, reason, duplicate_of, score, breakdown, created, extras, dedup)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (row["task_idx"], row["slot"], example.type, row["context"], row["complexity"], example.topic,
              example.instruction, example.input, example.output,
              json.dumps([[t.role, t.content] for t in example.turns]), json.dumps(row["findings"]),
              row["status"], row.get("reason"), row.get("duplicate_of"), row.get("score"),
-             json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time(), json.dumps(row.get("extras") or {})),
+             json.dumps(row.get("breakdown")) if row.get("breakdown") else None, time.time(), json.dumps(row.get("extras") or {}),
+             row.get("dedup")),
         )
         self._delta[row["status"]] += cursor.rowcount  # 0 when the slot was already stored
 
@@ -289,6 +293,25 @@ class RunStore:
         sql = "SELECT * FROM candidates" + (" WHERE status=?" if status else "") + f" ORDER BY {order}"
         for row in self.db.execute(sql, (status,) if status else ()):
             yield _candidate(row)
+
+    def candidates_by_ids(self, ids: list[int], status: str | None = None) -> list[StoredCandidate]:
+        """The candidates with these ids (and `status`, when given), in this order."""
+        placeholders = ",".join("?" * len(ids))
+        sql = f"SELECT * FROM candidates WHERE id IN ({placeholders})" + (" AND status=?" if status else "")
+        rows = {row["id"]: row for row in self.db.execute(sql, (*ids, status) if status else ids)}
+        return [_candidate(rows[i]) for i in ids if i in rows]
+
+    def pending_ids_by_context(self, limit: int) -> list[tuple[int, str]]:
+        """(id, context) of at most `limit` pending candidates, grouped by context (index: status, context, id)."""
+        return [(row[0], row[1]) for row in self.db.execute(
+            "SELECT id, context FROM candidates WHERE status=? ORDER BY context, id LIMIT ?", (PENDING, limit))]
+
+    def dedup_entries(self) -> Iterator[tuple[int, int, bytes | None, str, str]]:
+        """(task_idx, slot, stored dedup fingerprint, instruction, input) of every candidate the live run
+        added to its dedup index (it passed static L1 and was no duplicate), in insertion order."""
+        yield from self.db.execute(
+            "SELECT task_idx, slot, dedup, instruction, input FROM candidates WHERE NOT (status=? AND"
+            " (reason LIKE 'static:%' OR reason LIKE 'duplicate%')) ORDER BY id", (REJECTED,))
 
     def candidate(self, candidate_id: int) -> StoredCandidate | None:
         row = self.db.execute("SELECT * FROM candidates WHERE id=?", (candidate_id,)).fetchone()
@@ -352,6 +375,22 @@ class RunStore:
             if status is None or curated.status == status:
                 yield curated
 
+    def curated_by_ids(self, ids: list[int]) -> list[StoredCandidate]:
+        """The candidates with these ids, in this order, as curated_candidates() gives them."""
+        placeholders = ",".join("?" * len(ids))
+        rows = {row["id"]: row for row in self.db.execute(f"SELECT * FROM candidates WHERE id IN ({placeholders})", ids)}
+        human = self._human_verdicts_for(ids)
+        return [apply_human_verdict(_candidate(rows[i]), human.get(i)) for i in ids if i in rows]
+
+    def _human_verdicts_for(self, ids: list[int]) -> dict[int, HumanVerdict]:
+        if not self._has_human_verdicts():
+            return {}
+        placeholders = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT * FROM human_verdicts WHERE id IN (SELECT MAX(id) FROM human_verdicts"
+            f" WHERE candidate_id IN ({placeholders}) GROUP BY candidate_id)", ids)
+        return {row["candidate_id"]: _human_verdict(row) for row in rows}
+
     def _has_human_verdicts(self) -> bool:
         # A read-only store opened on a run made before this table existed has no such table.
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='human_verdicts'").fetchone() is not None
@@ -414,6 +453,13 @@ class RunStore:
             "rejected": self.count(REJECTED),
             "pending": self.count(PENDING),
         }
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since a store was created (CREATE TABLE IF NOT EXISTS leaves an old table as it was)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(candidates)")}
+    if "dedup" not in columns:  # issue 17: dedup fingerprints, so a resume does not recompute them
+        db.execute("ALTER TABLE candidates ADD COLUMN dedup BLOB")
 
 
 class _Transaction:

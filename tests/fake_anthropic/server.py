@@ -68,6 +68,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "batch_errored_fraction": 0.0,
     "batch_expired_fraction": 0.0,
     "batch_error_type": "api_error",  # error.type inside an errored result
+    "batch_max_requests": 100_000,  # the API's per-batch limits: more requests -> 400 invalid_request_error
+    "batch_max_bytes": 256_000_000,  # ... a larger body -> 413 request_too_large
+    "batch_keep_requests": True,  # false: a batch forgets its request bodies once its results are made
+    "log_bodies": True,  # false: the request log keeps no bodies (memory of long bench runs)
     "cache_min_tokens": 0,  # prefixes shorter than this are not cached (the real API uses 1024+)
     "cache_ttl_seconds": 300.0,  # a cache entry expires this long after its last use (the API's 5 minutes)
     "enforce_max_tokens": True,  # cut replies longer than max_tokens tokens, stop_reason max_tokens
@@ -501,7 +505,8 @@ class FakeAnthropic:
                 body = json.loads(raw)
             except ValueError:
                 body = None
-        entry["body"] = body
+        entry["body"] = body if self._config["log_bodies"] else None
+        entry["body_bytes"] = len(raw)
         if isinstance(body, dict):
             entry["model"] = body.get("model")
             entry["stream"] = bool(body.get("stream"))
@@ -735,7 +740,7 @@ class FakeAnthropic:
         if rest == ["count_tokens"] and method == "POST":
             return 200, {"input_tokens": self._usage(body, "", count_only=True)["input_tokens"]}, headers
         if rest == ["batches"] and method == "POST":
-            return 200, self._batch_create(body), headers
+            return 200, self._batch_create(body, entry.get("body_bytes", 0)), headers
         if rest == ["batches"] and method == "GET":
             return 200, self._batch_list(entry["query"]), headers
         if len(rest) == 2 and rest[0] == "batches" and method == "GET":
@@ -865,10 +870,16 @@ class FakeAnthropic:
 
     # ----- batches -------------------------------------------------------------------------------
 
-    def _batch_create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _batch_create(self, body: dict[str, Any], body_bytes: int = 0) -> dict[str, Any]:
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
             raise _Reply(400, "invalid_request_error", "requests: at least one request is required")
+        if len(requests) > self._config["batch_max_requests"]:
+            raise _Reply(400, "invalid_request_error",
+                         f"requests: at most {self._config['batch_max_requests']} requests per batch, got {len(requests)}")
+        if body_bytes > self._config["batch_max_bytes"]:
+            raise _Reply(413, "request_too_large",
+                         f"batch body of {body_bytes} bytes exceeds {self._config['batch_max_bytes']} bytes")
         seen: set[str] = set()
         for item in requests:
             if not isinstance(item, dict) or "custom_id" not in item or not isinstance(item.get("params"), dict):
@@ -950,6 +961,8 @@ class FakeAnthropic:
                 result = {"type": kind}
             results.append({"custom_id": item["custom_id"], "result": result})
         batch["results"] = results
+        if not self._config["batch_keep_requests"]:
+            batch["requests"] = [{"custom_id": item["custom_id"]} for item in requests]
         batch["status"] = "ended"
         batch["ended_at"] = _now_rfc3339()
 
