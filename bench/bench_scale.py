@@ -34,7 +34,9 @@ TARGET_RESUME_S = 10.0
 
 
 def start_fake_process(batch: bool) -> tuple[subprocess.Popen, str]:
-    config = {"responder": "oot", "api_key": bp.FAKE_KEY, "batch_complete_after_polls": 1}
+    # The fake keeps no request bodies (log_bodies, batch_keep_requests): its own memory stays small at 100k.
+    config = {"responder": "oot", "api_key": bp.FAKE_KEY, "batch_complete_after_polls": 1, "log_bodies": False,
+              "batch_keep_requests": False}
     proc = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0", "--config", json.dumps(config)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=bp.clean_env())
     assert proc.stdout is not None
@@ -52,13 +54,14 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
             "--no-cache", "--progress", "json", "--output", str(workdir / "out.jsonl"), "--run-dir", str(workdir / "run"),
             "--set", f"dedup.enabled={'true' if dedup else 'false'}"]
     if batch:
-        args.append("--batch")
+        args += ["--batch", "--batch-poll", "0.05"]
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first_call = None
     assert proc.stderr is not None
-    for line in proc.stderr:  # JSON progress events: the first `call` event is the first request sent
-        if first_call is None and '"call"' in line:
+    # JSON progress events: the first request sent is the first `call` (streaming) or `batch_created` (batch).
+    for line in proc.stderr:
+        if first_call is None and ('"event": "call"' in line or '"event": "batch_created"' in line):
             first_call = time.perf_counter() - started
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

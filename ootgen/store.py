@@ -424,25 +424,26 @@ class RunStore:
     # totals -------------------------------------------------------------------------------------
 
     def totals(self) -> dict:
+        # Aggregates in SQL (issue 17): a resumed 100k run does not parse every stored response's usage.
         usage = Usage()
         cost = 0.0
         cost_known = True
         calls = {"generate": 0, "judge": 0}
         cached = 0
-        for row in self.db.execute("SELECT kind, usage, cost, from_cache FROM requests"):
-            if row["from_cache"]:
-                cached += 1
+        fields = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        sums = ", ".join(f"COALESCE(SUM(json_extract(usage, '$.{f}')), 0)" for f in fields)
+        for kind, from_cache, count, unknown_cost, cost_sum, *tokens in self.db.execute(
+                f"SELECT kind, from_cache, COUNT(*), SUM(cost IS NULL), COALESCE(SUM(cost), 0), {sums}"
+                " FROM requests GROUP BY kind, from_cache"):
+            if from_cache:
+                cached += count
                 continue
-            usage = usage + Usage(**json.loads(row["usage"]))
-            calls[row["kind"]] = calls.get(row["kind"], 0) + 1
-            if row["cost"] is None:
-                cost_known = False
-            else:
-                cost += row["cost"]
-        failures: dict[str, int] = {}
-        for row in self.db.execute("SELECT reason FROM failures"):
-            reason = row[0].split(":")[0]
-            failures[reason] = failures.get(reason, 0) + 1
+            usage = usage + Usage(*(int(t) for t in tokens))
+            calls[kind] = calls.get(kind, 0) + count
+            cost_known = cost_known and not unknown_cost
+            cost += cost_sum
+        failures: dict[str, int] = dict(self.db.execute(
+            "SELECT substr(reason, 1, instr(reason || ':', ':') - 1) AS head, COUNT(*) FROM failures GROUP BY head"))
         return {
             "usage": usage,
             "cost_usd": round(cost, 6) if cost_known else None,
