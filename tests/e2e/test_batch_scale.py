@@ -39,13 +39,13 @@ def _stored_open_batches(db_path) -> list[str]:
 
 
 def test_batches_are_cut_to_the_request_count_limit(cli: Cli):
-    cli.fake.configure(batch_max_requests=2, batch_complete_after_polls=1)
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=2", num=6)
+    cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=1)
+    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     creates = _batch_creates(cli.fake)
     assert all(e["status"] == 200 for e in creates)
-    assert max(len(e["body"]["requests"]) for e in creates) == 2
+    assert max(len(e["body"]["requests"]) for e in creates) == 1
     assert _creates_before_first_collect(cli.fake) >= 2  # one wave went out as several batches in flight
     ids = _custom_ids(cli.fake)
     assert len(ids) == len(set(ids))
