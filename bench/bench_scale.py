@@ -5,8 +5,8 @@
 For each size N: `ootgen run --num-examples N` in a subprocess (the real CLI) against a fake API server
 that runs in its own process (so the fake's request log does not count), peak RSS of the ootgen process
 from wait4(), wall time; then the slope of peak RSS per example between the smallest and largest size,
-and the time a resume of the largest run takes to send its first new request (`--num-examples` raised by
-10 on the same run directory). Prints `ROW name | measured | target | verdict` lines for bench/run_all.py.
+and the time a resume of the largest run takes to send its first new request (`--num-examples` raised to 20
+more than the store holds accepted, on the same run directory). Prints `ROW name | measured | target | verdict` lines for bench/run_all.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,11 @@ def start_fake_process(batch: bool) -> tuple[subprocess.Popen, str]:
 def fake_requests(base_url: str) -> int:
     with urllib.request.urlopen(f"{base_url}/_fake/log?bodies=0") as response:
         return sum(1 for e in json.load(response) if str(e.get("path", "")).startswith("/v1/messages"))
+
+
+def stored_accepted(db_path: Path) -> int:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT COUNT(*) FROM candidates WHERE status='accepted'").fetchone()[0]
 
 
 def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, concurrency: int) -> dict:
@@ -90,7 +96,9 @@ def main() -> None:
                 print(f"ROW {mode} run of {n:,} examples | {result['peak_rss_mb']:.0f} MB peak RSS, "
                       f"{result['wall_s']:.0f} s wall (rc {result['rc']}) | | info", flush=True)
             largest = results[-1]
-            resumed = run_once(base_url, Path(tmp) / str(largest["n"]), largest["n"] + 10, batch=args.batch,
+            # Resume asking for 20 more than the store already holds accepted (a run ends with some surplus).
+            held = stored_accepted(Path(tmp) / str(largest["n"]) / "run" / "run.sqlite")
+            resumed = run_once(base_url, Path(tmp) / str(largest["n"]), max(largest["n"], held) + 20, batch=args.batch,
                                dedup=not args.no_dedup, concurrency=args.concurrency)
     finally:
         fake.terminate()
