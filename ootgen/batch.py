@@ -200,7 +200,7 @@ class BatchRun:
         False when the budget refused a batch (the batches created before it are still collected)."""
         reserved, refused = 0.0, False
         try:
-            for chunk in _chunks(work, self.max_requests, self.max_bytes):
+            for chunk in _chunks(_unique(work), self.max_requests, self.max_bytes):
                 worst = sum(self.budget.worst_case(r, self.pipeline.model_for(r.kind, r.model), batch=True) for _, r, _ in chunk)
                 if not self.budget.reserve_now(worst):
                     refused = True
@@ -300,6 +300,16 @@ class _KeyOnly:
     key: str
     schema_name: str
     items: int | None = None
+
+
+def _unique(work: Iterable[tuple[_Entry, Request]]) -> Iterator[tuple[_Entry, Request]]:
+    """Each request key once per wave: two tasks can ask the very same question (a custom id must be unique in a
+    batch, and one answer serves both: the wave's read-back finds it stored under that key)."""
+    seen: set[str] = set()
+    for entry, request in work:
+        if entry.key not in seen:
+            seen.add(entry.key)
+            yield entry, request
 
 
 def _chunks(work: Iterable[tuple[_Entry, Request]], max_requests: int, max_bytes: int
