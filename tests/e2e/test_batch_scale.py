@@ -77,8 +77,8 @@ def test_over_the_limit_the_fake_refuses_so_the_limits_above_are_really_checked(
 
 def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again(cli: Cli):
     # Batches end 30 s after creation (whatever the polls): the first run is killed while polling them.
-    cli.fake.configure(batch_max_requests=2, batch_complete_after_polls=None, batch_complete_after_seconds=30)
-    process = cli.popen("--batch", "--batch-poll", "0.05", "--set", "batch.max_requests=2", num=6)
+    cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=None, batch_complete_after_seconds=30)
+    process = cli.popen("--batch", "--batch-poll", "0.05", "--set", "batch.max_requests=1", num=6)
     db_path = cli.outputs().run_dir / "run.sqlite"
     stored: list[str] = []
     deadline = time.monotonic() + 60
@@ -96,7 +96,7 @@ def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again
     ids_before = _custom_ids(cli.fake)
     creates_before = len(_batch_creates(cli.fake))
 
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=2", num=6)
+    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     ids = _custom_ids(cli.fake)
