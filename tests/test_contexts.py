@@ -61,9 +61,8 @@ def facts_dir() -> Path | None:
     return decomp_facts_dir()
 
 
-@lru_cache(maxsize=1)
-def decomp_names() -> dict[str, frozenset[str]]:
-    """Load the fact files once per session and return name sets."""
+def fact_loader():
+    """load(name) -> the parsed fact file `name`; skips the test when the fact data is not present."""
     d = facts_dir()
     if d is None:
         pytest.skip("decomp facts not found: set OOTGEN_DECOMP_FACTS or provide ../shared/oot-decomp (CI has it)")
@@ -71,6 +70,14 @@ def decomp_names() -> dict[str, frozenset[str]]:
     def load(name):
         with open(d / name, encoding="utf-8") as fh:
             return json.load(fh)
+
+    return load
+
+
+@lru_cache(maxsize=1)
+def decomp_names() -> dict[str, frozenset[str]]:
+    """Load the fact files once per session and return name sets."""
+    load = fact_loader()
 
     functions = {f["name"] for f in load("functions.json")["functions"]}
 
@@ -246,13 +253,7 @@ def decomp_paths() -> tuple[frozenset[str], frozenset[str]]:
     Asset headers and C files generated from an XML (`assets/objects/object_box/object_box.h`
     from assets/xml/objects/object_box.xml) count as files: actor code includes them by that path.
     """
-    d = facts_dir()
-    if d is None:
-        pytest.skip("decomp facts not found: set OOTGEN_DECOMP_FACTS or provide ../shared/oot-decomp (CI has it)")
-
-    def load(name):
-        with open(d / name, encoding="utf-8") as fh:
-            return json.load(fh)
+    load = fact_loader()
 
     files = set(load("headers.json")["headers"])
     files |= {f["file"] for f in load("functions.json")["functions"]}
