@@ -97,11 +97,12 @@ def check_can_run(project, options: RunOptions) -> None:
 
     if not options.api_key:
         raise ApiKeyMissing(
-            "no API key: pass --api-key KEY or set ANTHROPIC_API_KEY (or use --dry-run to see the plan without one)",
+            "no API key: set ANTHROPIC_API_KEY (or pass --api-key KEY in scripts; --dry-run needs no key)",
             key="api key",
         )
-    model = project.models.resolve(project.config["model"])
-    for info in (model, project.models.resolve(project.config.judge_model_id)):
+    # Every model the run can pay for: the generator, the judge and each cross-validation judge.
+    named = [project.config["model"], project.config.judge_model_id, *(project.config.get("judges") or [])]
+    for info in (project.models.resolve(name) for name in dict.fromkeys(named)):
         if not info.known and options.max_cost is not None:
             raise ConfigError(
                 f"model '{info.id}' is not in the model table, so its cost is unknown and --max-cost cannot be enforced",

@@ -185,6 +185,14 @@ def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli):
     assert cli.fake.log == []
 
 
+def test_unknown_cross_validation_judge_with_max_cost_is_refused_before_any_request(cli: Cli):
+    result = cli.run("--set", "judges=[claude-sonnet-5, claude-unknown-9]", "--max-cost", "1", num=6)
+    assert result.returncode == 2, result.stderr
+    assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli.fake.log == []
+
+
 def test_retired_model_is_refused_with_its_replacement(cli: Cli):
     result = cli.run("--model", "claude-3-5-sonnet-20241022", num=6)
     assert result.returncode == 2, result.stderr
