@@ -6,10 +6,8 @@
   which the scheduler serialises on purpose to write the context's prompt-cache prefix).
 * cost: API calls and billed input tokens per accepted example for ootgen (the naive baseline it is
   compared with is bench/naive_baseline.py, an independent script).
-* static: fallback static-L1 rate (run_static_checks on one core) over examples made by the fake's
-  OotResponder, for when bench/bench_static.py cannot run.
 
-`python bench/bench_pipeline.py {throughput,cost,static} [...]` prints JSON; bench/run_all.py
+`python bench/bench_pipeline.py {throughput,cost} [...]` prints JSON; bench/run_all.py
 imports these functions and prints the table. Benchmarks print ratios measured in one run; they are
 not tests.
 """
@@ -22,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -220,39 +217,6 @@ def bench_ootgen_cost(*, num_examples: int = 200, concurrency: int = 8, latency_
     return result
 
 
-# --- static L1 fallback ------------------------------------------------------------------------
-
-
-def bench_static_fallback(*, count: int = 3000, seconds: float = 3.0) -> dict:
-    """run_static_checks over OotResponder examples (10 % deliberately wrong), on the current core only."""
-    from ootgen.check import load_checks
-    from ootgen.records import Example, Turn
-    from ootgen.symbols import SymbolIndex
-    from ootgen.validate.static import run_static_checks
-    from tests.fake_anthropic.oot_responder import OotResponder
-
-    index = SymbolIndex.load("default")
-    checks = load_checks()
-    responder = OotResponder()
-    types = ("code_explanation", "feature_implementation", "debugging_help", "architecture_question",
-             "conversational", "code_modification")
-    corpus = []
-    for n in range(min(count, 600)):
-        bad = ("missing_fn", "globalCtx")[n % 2] if n % 10 == 0 else None
-        item = responder._example(n, types[n % len(types)], "actor initialization", bad)
-        corpus.append(Example(instruction=item["instruction"], output=item["output"], input=item["input"],
-                              type=types[n % len(types)], turns=tuple(Turn(t["role"], t["content"]) for t in item["turns"])))
-    for example in corpus[:50]:
-        run_static_checks(example, index, checks)  # warm up parser and query compilation
-    done, started = 0, time.perf_counter()
-    while done < count or time.perf_counter() - started < seconds:
-        run_static_checks(corpus[done % len(corpus)], index, checks)
-        done += 1
-    elapsed = time.perf_counter() - started
-    size = statistics.mean(len(e.output) + len(e.input) for e in corpus)
-    return {"examples": done, "seconds": elapsed, "per_s": done / elapsed, "mean_chars": size, "corpus": "OotResponder"}
-
-
 class _closing:
     def __init__(self, fake: FakeAnthropic):
         self.fake = fake
@@ -266,24 +230,19 @@ class _closing:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["throughput", "cost", "static"])
-    parser.add_argument("--n", type=int, default=None, help="accepted examples wanted (static: examples checked)")
+    parser.add_argument("what", choices=["throughput", "cost"])
+    parser.add_argument("--n", type=int, default=None, help="accepted examples wanted")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=None)
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
-    parser.add_argument("--one-core", action="store_true", help="pin this process to one CPU first")
     args = parser.parse_args()
-    if args.one_core and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     common = {"config": args.config, "overrides": tuple(args.overrides)}
     if args.what == "throughput":
         result = bench_throughput(num_examples=args.n or 60, concurrency=args.concurrency,
                                   latency_ms=args.latency_ms if args.latency_ms is not None else 300, **common)
-    elif args.what == "cost":
-        result = bench_ootgen_cost(num_examples=args.n or 200, concurrency=args.concurrency, latency_ms=args.latency_ms or 0, **common)
     else:
-        result = bench_static_fallback(count=args.n or 3000)
+        result = bench_ootgen_cost(num_examples=args.n or 200, concurrency=args.concurrency, latency_ms=args.latency_ms or 0, **common)
     print(json.dumps(result, indent=2, default=str))
 
 
