@@ -6,6 +6,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title, wait_for
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_anthropic.oot_responder import OotResponder
@@ -177,16 +179,11 @@ def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
     assert all(e["body"]["output_config"]["format"]["type"] == "json_schema" for e in sent)
 
 
-def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli):
-    result = cli.run("--model", "claude-unknown-9", "--max-cost", "1", num=6)
-    assert result.returncode == 2, result.stderr
-    assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert cli.fake.log == []
-
-
-def test_unknown_cross_validation_judge_with_max_cost_is_refused_before_any_request(cli: Cli):
-    result = cli.run("--set", "judges=[claude-sonnet-5, claude-unknown-9]", "--max-cost", "1", num=6)
+@pytest.mark.parametrize("named", [("--model", "claude-unknown-9"),
+                                   ("--set", "judges=[claude-sonnet-5, claude-unknown-9]")],
+                         ids=["generator", "cross-validation judge"])
+def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli, named):
+    result = cli.run(*named, "--max-cost", "1", num=6)
     assert result.returncode == 2, result.stderr
     assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
     assert "Traceback" not in result.stderr
