@@ -66,7 +66,7 @@ def hf_settings(store: RunStore, overrides: Sequence[str] = ()) -> HfSettings:
     from .load import load_run_config
     from .schemas import schema_errors
 
-    defaults = load_run_config("default")
+    defaults = load_run_config("default").raw
     run_settings = store.get_meta("settings", {}) or {}
     section = {**defaults["export"]["hf"], **((run_settings.get("export") or {}).get("hf") or {})}
     dedup = {**defaults["dedup"], **(run_settings.get("dedup") or {})}
