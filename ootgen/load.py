@@ -327,11 +327,20 @@ def _with_defaults(data: dict, source: SourceMap) -> tuple[dict, SourceMap]:
     """Every key the (validated) preset chain leaves out, from the built-in default preset: the one place that
     holds defaults, so a preset without `extends:` gets the same ones. A missing `mix:` overrides no weight."""
     builtin, builtin_source = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
-    defaults = {key: value for key, value in builtin.items() if key not in _STATED_WHOLE}
-    merged = _deep_merge(defaults, data)
+    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data)
     merged.setdefault("mix", {})
     builtin_source.update(source)
     return merged, builtin_source
+
+
+def recorded_settings(stored: Mapping[str, Any]) -> Settings:
+    """The settings a run directory recorded, typed; a key that an older ootgen did not record takes its
+    built-in default."""
+    builtin, _ = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
+    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, dict(stored))
+    for key in _STATED_WHOLE:
+        merged.setdefault(key, builtin[key])
+    return build(Settings, merged)
 
 
 def _where(config: RunConfig, key: tuple) -> str:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ootgen.errors import ConfigError
-from ootgen.load import load_project, load_run_config
+from ootgen.load import load_project, load_run_config, recorded_settings
 from ootgen.plan import plan_tasks
 from ootgen.settings import Settings
 from tests.conftest import REPO, clean_env, run_cli
@@ -252,6 +252,16 @@ def test_preset_without_extends_gets_every_default_from_default_yaml(project_dir
     assert config.mix == {}  # no `mix:`: every type weighs its own `weight`, not the built-in preset's mix
     assert set(config.templates) == {"system", "generate", "judge"}  # a preset states its templates whole
     assert config.source.locate(("dedup", "num_perm"))[0] == str(REPO / "configs" / "default.yaml")
+
+
+def test_recorded_settings_fill_what_an_older_run_did_not_record():
+    builtin = load_run_config("default")
+    stored = {k: v for k, v in builtin.raw.items() if k not in ("cross_validation", "ladders", "judges")}
+    stored |= {"mix": {"code_explanation": 2.0}, "export": {"empty_input": "omit"}}
+    recorded = recorded_settings(stored)
+    assert recorded.cross_validation == builtin.cross_validation and recorded.judges is None
+    assert recorded.mix == {"code_explanation": 2.0}  # the recorded mix whole, not merged with the built-in one
+    assert recorded.export.empty_input == "omit" and recorded.export.hf == builtin.export.hf
 
 
 def test_missing_required_key(project_dir):
