@@ -323,11 +323,17 @@ def load_run_config(ref: str | Path, overrides: tuple[Override, ...] | list[Over
     return build(RunConfig, data, file=str(path), source=source, raw=data)
 
 
+def _over_builtin(data: dict) -> tuple[dict, dict, SourceMap]:
+    """`data` merged over the built-in default preset (less the keys a preset states whole), that preset and
+    its source map. The built-in preset is the one place that holds defaults."""
+    builtin, source = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
+    return _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data), builtin, source
+
+
 def _with_defaults(data: dict, source: SourceMap) -> tuple[dict, SourceMap]:
-    """Every key the (validated) preset chain leaves out, from the built-in default preset: the one place that
-    holds defaults, so a preset without `extends:` gets the same ones. A missing `mix:` overrides no weight."""
-    builtin, builtin_source = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
-    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data)
+    """Every key the (validated) preset chain leaves out, from the built-in default preset, so a preset without
+    `extends:` gets the same defaults. A missing `mix:` overrides no type's weight."""
+    merged, _, builtin_source = _over_builtin(data)
     merged.setdefault("mix", {})
     builtin_source.update(source)
     return merged, builtin_source
@@ -336,8 +342,7 @@ def _with_defaults(data: dict, source: SourceMap) -> tuple[dict, SourceMap]:
 def recorded_settings(stored: Mapping[str, Any]) -> Settings:
     """The settings a run directory recorded, typed; a key that an older ootgen did not record takes its
     built-in default."""
-    builtin, _ = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
-    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, dict(stored))
+    merged, builtin, _ = _over_builtin(dict(stored))
     for key in _STATED_WHOLE:
         merged.setdefault(key, builtin[key])
     return build(Settings, merged)
