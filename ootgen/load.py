@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -324,10 +325,19 @@ def load_run_config(ref: str | Path, overrides: tuple[Override, ...] | list[Over
 
 
 def _over_builtin(data: dict) -> tuple[dict, dict, SourceMap]:
-    """`data` merged over the built-in default preset (less the keys a preset states whole), that preset and
-    its source map. The built-in preset is the one place that holds defaults."""
-    builtin, source = _load_preset_chain(resources.data_root() / "configs" / "default.yaml", ())
-    return _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data), builtin, source
+    """`data` merged over the built-in default preset (less the keys a preset states whole), that preset (shared:
+    read only) and its source map. The built-in preset is the one place that holds defaults."""
+    path = resources.data_root() / "configs" / "default.yaml"
+    builtin, lines = _builtin_preset(path, path.stat().st_mtime_ns)
+    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data)  # copies
+    return merged, builtin, SourceMap(dict(lines))
+
+
+@functools.lru_cache(maxsize=2)
+def _builtin_preset(path: Path, _mtime_ns: int) -> tuple[dict, dict]:
+    """The built-in preset, parsed once per version of the file (callers copy what they change)."""
+    data, source = _load_preset_chain(path, ())
+    return data, source.lines
 
 
 def _with_defaults(data: dict, source: SourceMap) -> tuple[dict, SourceMap]:
@@ -344,7 +354,7 @@ def recorded_settings(stored: Mapping[str, Any]) -> Settings:
     built-in default."""
     merged, builtin, _ = _over_builtin(dict(stored))
     for key in _STATED_WHOLE:
-        merged.setdefault(key, builtin[key])
+        merged.setdefault(key, copy.deepcopy(builtin[key]))
     return build(Settings, merged)
 
 

@@ -211,6 +211,7 @@ class Settings:
 
 
 T = TypeVar("T")
+_HINTS: dict[type, dict[str, Any]] = {}  # resolved field types per class (resolving is the slow part of build)
 
 
 def build(cls: type[T], data: Mapping[str, Any], where: str = "", **extra: Any) -> T:
@@ -220,7 +221,7 @@ def build(cls: type[T], data: Mapping[str, Any], where: str = "", **extra: Any) 
     if set(names) != set(data):
         missing, unknown = sorted(set(names) - set(data)), sorted(set(data) - set(names))
         raise TypeError(f"settings{where} do not match {cls.__name__}: missing {missing}, unknown {unknown}")
-    hints = typing.get_type_hints(cls)
+    hints = _HINTS.get(cls) or _HINTS.setdefault(cls, typing.get_type_hints(cls))
     return cls(**{name: _convert(hints[name], data[name], f"{where}.{name}") for name in names}, **extra)
 
 
