@@ -32,7 +32,7 @@ def main() -> None:
     project = load_project(REPO / "configs" / "default.yaml")
     index = SymbolIndex.load("default")
     responder = OotResponder(bad_fraction=0.2, seed=5)
-    per_call = project.config["judge"]["candidates_per_call"]
+    per_call = project.config.judge.candidates_per_call
     types = ["code_explanation", "debugging_help", "code_modification", "feature_implementation", "conversational"]
     candidates = []
     for n in range(args.candidates):

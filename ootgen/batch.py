@@ -61,10 +61,10 @@ class BatchRun:
         self.cursor = PlanCursor(parts.project, self.store)
         self.retry_tasks: list[Task] = []  # tasks whose last reply was unusable: re-asked in the next wave
         self.entry_failures: Counter[str] = Counter()  # errored / expired / missing results per request key
-        limits = self.config.section("batch")
-        self.max_requests = min(limits["max_requests"], API_MAX_REQUESTS_PER_BATCH)
-        self.max_bytes = min(limits["max_bytes"], API_MAX_BATCH_BYTES)
-        self.wave_requests = limits["wave_requests"]  # bounds a wave's memory; a wave spans several batches
+        limits = self.config.batch
+        self.max_requests = min(limits.max_requests, API_MAX_REQUESTS_PER_BATCH)
+        self.max_bytes = min(limits.max_bytes, API_MAX_BATCH_BYTES)
+        self.wave_requests = limits.wave_requests  # bounds a wave's memory; a wave spans several batches
 
     async def execute(self) -> str:
         await self._resume_open_batches()
@@ -106,7 +106,7 @@ class BatchRun:
         """The request still to send for `task`, or None when the task is settled (from the store or cache)."""
         model = self.pipeline.model
         prompt = self.pipeline.generation_prompt(task)
-        settings = self.config["generation"]
+        settings = self.config.generation
 
         def build(attempt: int) -> Request:
             return question("generate", model, prompt, settings, "generation_reply", attempt)
@@ -142,7 +142,7 @@ class BatchRun:
 
     def _judge_requests(self, context_id: str, group: list[StoredCandidate]) -> list[Request]:
         """The judge requests still to send for `group`; when none is left, the group is decided and stored."""
-        settings = self.config["judge"]
+        settings = self.config.judge
         replies, missing = [], []
         for model in self.pipeline.judges:
             prompt = self.pipeline.judge_prompt(context_id, group, model)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .records import Example, Finding, ScoreBreakdown, Turn
+from .settings import ScoringSettings
 from .symbols import SymbolIndex
 
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
@@ -146,11 +147,11 @@ def load_checks(path: str | Path | None = None) -> dict:
     return load(path)
 
 
-def load_scoring(config: str | Path = "default") -> dict:
+def load_scoring(config: str | Path = "default") -> ScoringSettings:
     """The `scoring:` section of a run preset (the built-in default by default), validated like a run's."""
     from .load import load_run_config
 
-    return load_run_config(config)["scoring"]
+    return load_run_config(config).scoring
 
 
 def load_example_types(config: str | Path = "default") -> dict[str, dict]:
@@ -168,14 +169,14 @@ def count_known_identifiers(example: Example, index: SymbolIndex) -> int:
     return len(set(_IDENTIFIER.findall(text)) & index.symbol_names())
 
 
-def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: dict, example_types: dict | None = None,
+def check_examples(examples, *, index: SymbolIndex, checks: dict, scoring: ScoringSettings, example_types: dict | None = None,
                    min_score: float | None = None, compiled: list | None = None) -> list[CheckResult]:
     """`compiled`: the compiler layer's findings of each example (validate.compile.compile_findings), if any."""
     from .validate.score import score_candidate
     from .validate.static import compile_policy, run_static_checks, split_fences
 
     if min_score is not None:
-        scoring = {**scoring, "threshold": min_score}
+        scoring = dataclasses.replace(scoring, threshold=min_score)
     example_types = example_types or {}
     policy = compile_policy(checks)
     results = []
@@ -195,7 +196,7 @@ PARALLEL_MIN_EXAMPLES = 2000  # below this, starting worker processes costs more
 _CHUNK = 500
 
 
-def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: dict, min_score: float | None = None,
+def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: ScoringSettings, min_score: float | None = None,
                example_types: dict | None = None, jobs: int = 1, symbols: str | Path = "default",
                compiler=None) -> CheckReport:
     """Check every example of a JSONL file; the report has one result per example and counts by finding code.
@@ -217,7 +218,7 @@ def check_file(path: str | Path, *, index: SymbolIndex, checks: dict, scoring: d
                                  min_score=min_score, compiled=compiled)
     results = _in_file_order(rows, checked)
     by_code = Counter(f.code for r in results for f in r.findings)
-    threshold = min_score if min_score is not None else float(scoring["threshold"])
+    threshold = min_score if min_score is not None else scoring.threshold
     return CheckReport(str(path), tuple(results), dict(sorted(by_code.items())), threshold, compiler.status)
 
 
@@ -237,7 +238,7 @@ def _in_file_order(rows: list[tuple[int, Example | RowProblem]], checked: list[C
 _WORKER: dict = {}
 
 
-def _init_worker(symbols: str, checks: dict, scoring: dict, types: dict, min_score: float | None) -> None:
+def _init_worker(symbols: str, checks: dict, scoring: ScoringSettings, types: dict, min_score: float | None) -> None:
     _WORKER.update(index=SymbolIndex.load(symbols), checks=checks, scoring=scoring, types=types, min_score=min_score)
 
 

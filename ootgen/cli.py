@@ -163,8 +163,8 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
         extra.append((f"questions={json.dumps(str(Path(questions_file).resolve()))}", f"--questions {questions_file}"))
     project = load_project(config, (*overrides, *extra))
     settings = project.config
-    target = settings["num_examples"]
-    cap = (settings.get("budget") or {}).get("max_cost_usd")
+    target = settings.num_examples
+    cap = settings.budget.max_cost_usd
     _warn(project)
     if dry_run:
         from .estimate import dry_run_report
@@ -174,10 +174,10 @@ def run(config, api_key, num_examples, output, model, judge_model, seed, overrid
     from .progress import make_reporter
     from .run import RunOptions, run_dataset
 
-    output_path = Path(settings["output"])
+    output_path = Path(settings.output)
     options = RunOptions(
         api_key=api_key, run_dir=Path(run_dir) if run_dir else output_path.with_name(output_path.stem + ".run"),
-        output=output_path, num_examples=target, base_url=base_url, concurrency=settings["concurrency"]["max"],
+        output=output_path, num_examples=target, base_url=base_url, concurrency=settings.concurrency.max,
         max_cost=cap, use_cache=not no_cache, force=force, batch=batch, batch_poll_seconds=batch_poll,
     )
     reporter = make_reporter(progress_mode)
@@ -351,13 +351,11 @@ def check_command(file: str, config: str, symbols: str | None, checks_path: str 
     from .validate.compile import checkout_from_config, open_compiler
 
     preset = load_run_config(config)
-    compiler_cfg = preset.section("compiler")
-    compiler = open_compiler(decomp or checkout_from_config(compiler_cfg, preset.section("grounding")),
-                             version=compiler_cfg.get("version"))
-    symbols = symbols or preset.get("symbols") or "default"
+    compiler = open_compiler(decomp or checkout_from_config(preset.compiler, preset.grounding), version=preset.compiler.version)
+    symbols = symbols or preset.symbols
     types = {name: t.as_template_vars() for name, t in load_types(preset).items()}
-    report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path or preset.get("checks")),
-                        scoring=preset["scoring"], min_score=min_score, example_types=types,
+    report = check_file(file, index=SymbolIndex.load(symbols), checks=load_checks(checks_path or preset.checks),
+                        scoring=preset.scoring, min_score=min_score, example_types=types,
                         jobs=jobs or os.cpu_count() or 1, symbols=symbols, compiler=compiler)
     if fmt == "jsonl":
         click.echo(report.compiler_status, err=True)

@@ -22,9 +22,9 @@ ACCEPT_RATES = (0.85, 0.55)  # optimistic, pessimistic
 
 def dry_run_report(project, num_examples: int) -> str:
     config = project.config
-    per_call = config["generation"]["examples_per_call"]
-    judge_batch = (config.get("judge") or {}).get("candidates_per_call", 3)
-    model = project.models.resolve(config["model"])
+    per_call = config.generation.examples_per_call
+    judge_batch = config.judge.candidates_per_call
+    model = project.models.resolve(config.model)
     judge_model = project.models.resolve(config.judge_model_id)
     structured = model.structured
     worst_tasks = math.ceil(num_examples / ACCEPT_RATES[1] / per_call)

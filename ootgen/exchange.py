@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .budget import Budget
 from .generate import ClaudeClient, Reply, Request, TransientFailure, build_request, parse_reply
 from .models import ModelInfo, Usage
+from .settings import GenerationSettings, JudgeSettings
 from .store import ResponseCache, RunStore
 
 Event = Callable[[str, dict], None]
@@ -130,7 +131,8 @@ class Exchange:
         ratio = await asyncio.shield(pending)
         return math.ceil(chars * ratio * SHAPE_MARGIN)
 
-    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None, settings: dict, schema: str,
+    async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None,
+                  settings: GenerationSettings | JudgeSettings, schema: str,
                   items: int | None = None) -> Answer | None:
         """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""
 
@@ -159,9 +161,10 @@ class Exchange:
         self.emit("failure", {"kind": kind, "reason": answer.reply.error})
 
 
-def question(kind: str, model: ModelInfo, prompt, settings: dict, schema: str, attempt: int,
+def question(kind: str, model: ModelInfo, prompt, settings: GenerationSettings | JudgeSettings, schema: str, attempt: int,
              items: int | None = None) -> Request:
     """The request for attempt `attempt` of one question (attempt separates deliberate re-asks)."""
-    return build_request(kind, model, prompt, max_tokens=settings["max_tokens"], schema_name=schema,
-                         effort=settings.get("effort"), temperature=settings.get("temperature"),
+    temperature = settings.temperature if isinstance(settings, GenerationSettings) else None  # the judge sets none
+    return build_request(kind, model, prompt, max_tokens=settings.max_tokens, schema_name=schema,
+                         effort=settings.effort, temperature=temperature,
                          attempt=attempt, items=items)

@@ -21,6 +21,7 @@ from typing import IO
 import numpy as np
 
 from .errors import OotgenError
+from .load import recorded_settings
 from .records import Example
 from .store import ACCEPTED, PENDING, REJECTED, RunStore, StoredCandidate
 
@@ -136,9 +137,8 @@ def export_run(store: RunStore, *, project=None, output: Path, target: int | Non
                fmt: str = "alpaca", min_score: float | None = None) -> dict:
     """Write the dataset, rejected examples and metadata; return their paths. Streams from the store."""
     output = Path(output)
-    settings = store.get_meta("settings", {}) or {}
-    multi_turn = (settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
-    empty_input = (settings.get("export") or {}).get("empty_input", "empty_string")
+    recorded = recorded_settings(store.get_meta("settings", {}) or {})
+    multi_turn, empty_input = recorded.export.alpaca_multi_turn, recorded.export.empty_input
     stats = ChosenStats()
     exported = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8") as provenance:
@@ -273,7 +273,7 @@ def build_metadata(store: RunStore, chosen: ChosenStats, *, exported: int, targe
         "model": settings.get("model"),
         "judge_model": (settings.get("judge") or {}).get("model") or settings.get("model"),
         "cross_validation": {"judges": settings.get("judges") or None,
-                             "rule": (settings.get("cross_validation") or {}).get("rule", "mean"),
+                             "rule": recorded_settings(settings).cross_validation.rule,
                              "disagreements": disagreements},
         "seed": settings.get("seed"),
         "config_hash": store.get_meta("config_hash"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .limits import LIMITS
+from .settings import GroundingSettings
 from .yamlfile import read_bytes_capped
 
 
@@ -34,10 +35,11 @@ class SourceFunction:
 class FunctionPool:
     """Deterministic, non-repeating draws of real functions matching the grounding settings."""
 
-    def __init__(self, settings: dict, index, seed: int, *, index_file: str | None = None):
-        self.decomp_dir = Path(settings["decomp_dir"])
-        patterns = settings.get("file_patterns") or ["src/**"]
-        low, high = settings.get("min_lines", 6), settings.get("max_lines", 60)
+    def __init__(self, settings: GroundingSettings, index, seed: int, *, index_file: str | None = None):
+        assert settings.decomp_dir is not None  # checked by load.py before any pool is made
+        self.decomp_dir = Path(settings.decomp_dir)
+        patterns = settings.file_patterns
+        low, high = settings.min_lines, settings.max_lines
         commit = index.provenance.get("commit")
         self.functions = [
             SourceFunction(f.name, f.file, f.line, f.end_line, commit)

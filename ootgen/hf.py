@@ -19,6 +19,7 @@ from pathlib import Path
 from .dedup import Deduplicator, dedup_text, normalise
 from .errors import ConfigError, OotgenError
 from .export import accepted_for_export, record, write_atomic
+from .load import recorded_settings
 from .store import ACCEPTED, PENDING, REJECTED, RunStore, StoredCandidate
 
 SPLITS = ("train", "validation", "test")
@@ -66,7 +67,7 @@ def hf_settings(store: RunStore, overrides: Sequence[str] = ()) -> HfSettings:
     from .load import load_run_config
     from .schemas import schema_errors
 
-    defaults = load_run_config("default")
+    defaults = load_run_config("default").raw
     run_settings = store.get_meta("settings", {}) or {}
     section = {**defaults["export"]["hf"], **((run_settings.get("export") or {}).get("hf") or {})}
     dedup = {**defaults["dedup"], **(run_settings.get("dedup") or {})}
@@ -153,7 +154,7 @@ def export_hf(store: RunStore, out_dir: Path, *, run_name: str, settings: HfSett
     out_dir = Path(out_dir)
     run_settings = store.get_meta("settings", {}) or {}
     seed = int(run_settings.get("seed") or 0)
-    multi_turn = (run_settings.get("export") or {}).get("alpaca_multi_turn", "flatten")
+    multi_turn = recorded_settings(run_settings).export.alpaca_multi_turn
     chosen = accepted_for_export(store, store.get_meta("target"), min_score)
     rows: list[tuple[StoredCandidate, dict]] = []
     for candidate in chosen:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,19 @@ from . import resources
 from .errors import ConfigError
 from .limits import LIMITS
 from .models import ModelTable, load_model_table
+from .plan import sample_generation_vars, sample_judge_vars
 from .records import LEVELS, Topic
+from .render import PromptRenderer
 from .schemas import validate_file_data
+from .settings import Settings, build
 from .yamlfile import SourceMap, confine, format_key, load_yaml_file, parse_yaml, read_text
 
 # Keys whose values are paths, resolved relative to the preset file that sets them.
 _PATH_KEYS = ("models_table", "checks", "questions")
 _PATH_LIST_KEYS = ("types_dirs", "extra_types_dirs", "template_dirs", "context_dirs")
+# Keys a preset states whole: the built-in default's entries are not merged into them (a preset's own `mix`
+# without every built-in type, a standalone preset's templates without the optional second blocks).
+_STATED_WHOLE = ("mix", "templates")
 # Keys that do not change the work a run does (so changing them is fine on resume).
 _NON_WORK_KEYS = ("num_examples", "output", "concurrency", "budget", "batch")
 # The placeholders the planner fills (plan.py replaces `{topic}`, and `{function}` in a grounded slot's style).
@@ -98,34 +106,13 @@ class Context:
         return {"id": self.id, "title": self.title, "tags": list(self.tags), "body": self.body}
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """The resolved run settings (after extends and --set); `settings` must be treated as read-only."""
+@dataclass(frozen=True, slots=True)
+class RunConfig(Settings):
+    """The resolved run settings (after extends, --set and the built-in defaults), typed, and where each came from."""
 
     file: str
-    settings: dict
     source: SourceMap
-
-    def __getitem__(self, key: str) -> Any:
-        return self.settings[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.settings.get(key, default)
-
-    def section(self, key: str) -> dict:
-        return dict(self.settings.get(key) or {})
-
-    @property
-    def grounding_on(self) -> bool:
-        """Grounding runs when a checkout is configured, unless `grounding.enabled: false`; `enabled: true`
-        without a checkout is an error (see _check_plan_options)."""
-        grounding = self.section("grounding")
-        return grounding.get("enabled", True) is not False and bool(grounding.get("decomp_dir") or grounding.get("enabled"))
-
-    @property
-    def judge_model_id(self) -> str:
-        """`judge.model`, or the generator model when it is null."""
-        return self.section("judge").get("model") or self.settings["model"]
+    raw: Mapping[str, Any]  # the same settings as plain data: what the run directory records and the hashes cover
 
 
 @dataclass(frozen=True)
@@ -136,7 +123,7 @@ class Project:
     types: dict[str, ExampleType]
     contexts: dict[str, Context]
     models: ModelTable
-    renderer: Any  # render.PromptRenderer (kept untyped to avoid an import cycle)
+    renderer: PromptRenderer
     work_hash: str
     config_hash: str
     checks: dict  # the static L1 policy (checks.yaml), validated
@@ -145,7 +132,7 @@ class Project:
     @property
     def mix(self) -> dict[str, float]:
         weights = {name: t.weight for name, t in self.types.items()}
-        weights.update(self.config.get("mix") or {})
+        weights.update(self.config.mix)
         return {name: w for name, w in weights.items() if w > 0}
 
 
@@ -170,27 +157,20 @@ Override = str | tuple[str, str]  # "key.path=value", or (that, what the user ty
 
 def load_project(ref: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> Project:
     """Load, merge, override, validate and pre-render everything a run needs."""
-    from .plan import sample_generation_vars, sample_judge_vars
-    from .render import PromptRenderer
-
     config = load_run_config(ref, overrides)
     _check_output_paths(config)
     types = load_types(config)
     contexts = load_contexts(config)
     _check_cross_references(config, types, contexts)
-    models = load_model_table(Path(config["models_table"]))
+    models = load_model_table(Path(config.models_table))
     warnings = _check_model_names(config, models)
     _check_plan_options(config, types)
-    checks = load_checks(config.get("checks"))  # the run needs it only after the first replies: check it now
-    if config.get("symbols") not in (None, "default"):
+    checks = load_checks(config.checks)  # the run needs it only after the first replies: check it now
+    if config.symbols != "default":
         from .symbols import SymbolIndex
 
-        SymbolIndex.load(confine(Path(config["symbols"]), what="symbol index"))  # same reason: fail before any request
-    renderer = PromptRenderer(
-        [Path(d) for d in config["template_dirs"]],
-        config["templates"],
-        source=config.source,
-    )
+        SymbolIndex.load(confine(Path(config.symbols), what="symbol index"))  # same reason: fail before any request
+    renderer = PromptRenderer([Path(d) for d in config.template_dirs], dict(config.templates), source=config.source)
     renderer.check_all(types, contexts, sample_generation_vars, sample_judge_vars)
     _render_every_combination(renderer, config, types, contexts)
     work_hash, config_hash = _hashes(config, types, contexts, renderer)
@@ -200,14 +180,12 @@ def load_project(ref: str | Path, overrides: tuple[Override, ...] | list[Overrid
 def _render_every_combination(renderer, config: RunConfig, types: dict[str, ExampleType], contexts: dict[str, Context]) -> None:
     """Render each type with every context and level the planner can give it, so a branch that only one
     context or level takes fails here and not after money is spent (check_all renders the first only)."""
-    from .plan import sample_generation_vars, sample_judge_vars
-
     for context_id, context in contexts.items():
         try:
             renderer.system_prompt(context.as_template_vars())
         except ConfigError as error:
             raise ConfigError(f"{error.message} (rendering context '{context_id}')", file=error.file, line=error.line) from None
-    levels = config["complexities"]
+    levels = config.complexities
     for example_type in types.values():
         first = contexts[example_type.contexts[0]]
         for structured in (True, False):
@@ -242,7 +220,7 @@ def _sample_topics(context: Context, example_type: ExampleType, level: str) -> t
 
 def _check_output_paths(config: RunConfig) -> None:
     """The dataset, its side files and the default run directory can be written (checked before any request)."""
-    output = Path(config["output"])
+    output = Path(config.output)
     file, line = config.source.locate(("output",))
     stem = output.with_suffix("")
     for path in (output, Path(f"{stem}_metadata.json"), Path(f"{stem}_rejected.jsonl")):
@@ -281,11 +259,10 @@ def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]
     Retired ids and near-misses of a known id (`claude-sonet-5`: one or two letters off) are refused; an
     unknown id that is no near-miss is most likely a newer model: it is allowed, with a warning (cost unknown).
     """
-    named: list[tuple[str, tuple]] = [(config["model"], ("model",))]
-    judge_model = config.section("judge").get("model")
-    if judge_model:
-        named.append((judge_model, ("judge", "model")))
-    named += [(judge_id, ("judges", index)) for index, judge_id in enumerate(config.get("judges") or [])]
+    named: list[tuple[str, tuple]] = [(config.model, ("model",))]
+    if config.judge.model:
+        named.append((config.judge.model, ("judge", "model")))
+    named += [(judge_id, ("judges", index)) for index, judge_id in enumerate(config.judges or ())]
     warnings: list[str] = []
     for name, key in named:
         file, line = config.source.locate(key)
@@ -342,8 +319,43 @@ def load_run_config(ref: str | Path, overrides: tuple[Override, ...] | list[Over
         _resolve_paths(data, Path.cwd(), only_keys_from=text)
     data.pop("extends", None)
     validate_file_data(data, "run_config", source, str(path), "run config")
+    data, source = _with_defaults(data, source)
     _check_paths_exist(data, source)
-    return RunConfig(str(path), data, source)
+    return build(RunConfig, data, file=str(path), source=source, raw=data)
+
+
+def _over_builtin(data: dict) -> tuple[dict, dict, SourceMap]:
+    """`data` merged over the built-in default preset (less the keys a preset states whole), that preset (shared:
+    read only) and its source map. The built-in preset is the one place that holds defaults."""
+    path = resources.data_root() / "configs" / "default.yaml"
+    builtin, lines = _builtin_preset(path, path.stat().st_mtime_ns)
+    merged = _deep_merge({key: value for key, value in builtin.items() if key not in _STATED_WHOLE}, data)  # copies
+    return merged, builtin, SourceMap(dict(lines))
+
+
+@functools.lru_cache(maxsize=2)
+def _builtin_preset(path: Path, _mtime_ns: int) -> tuple[dict, dict]:
+    """The built-in preset, parsed once per version of the file (callers copy what they change)."""
+    data, source = _load_preset_chain(path, ())
+    return data, source.lines
+
+
+def _with_defaults(data: dict, source: SourceMap) -> tuple[dict, SourceMap]:
+    """Every key the (validated) preset chain leaves out, from the built-in default preset, so a preset without
+    `extends:` gets the same defaults. A missing `mix:` overrides no type's weight."""
+    merged, _, builtin_source = _over_builtin(data)
+    merged.setdefault("mix", {})
+    builtin_source.update(source)
+    return merged, builtin_source
+
+
+def recorded_settings(stored: Mapping[str, Any]) -> Settings:
+    """The settings a run directory recorded, typed; a key that an older ootgen did not record takes its
+    built-in default."""
+    merged, builtin, _ = _over_builtin(dict(stored))
+    for key in _STATED_WHOLE:
+        merged.setdefault(key, copy.deepcopy(builtin[key]))
+    return build(Settings, merged)
 
 
 def _where(config: RunConfig, key: tuple) -> str:
@@ -479,7 +491,7 @@ def _check_paths_exist(data: dict, source: SourceMap) -> None:
 
 
 def load_types(config: RunConfig) -> dict[str, ExampleType]:
-    dirs = list(dict.fromkeys([*config["types_dirs"], *(config.get("extra_types_dirs") or [])]))  # a folder listed twice is read once
+    dirs = list(dict.fromkeys([*config.types_dirs, *config.extra_types_dirs]))  # a folder listed twice is read once
     types: dict[str, ExampleType] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.y*ml")):
@@ -548,7 +560,7 @@ def _check_placeholders(key: str, variants: list[str], allowed: tuple[str, ...],
 
 def load_contexts(config: RunConfig) -> dict[str, Context]:
     contexts: dict[str, Context] = {}
-    for folder in config["context_dirs"]:
+    for folder in config.context_dirs:
         for path in sorted(Path(folder).glob("*.md")):
             context = load_context(path, Path(folder))
             if context.id in contexts:
@@ -639,7 +651,7 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                         key=f"topics[{index}].types[{position}]",
                         expected="one of: " + ", ".join(sorted(types)),
                     )
-    for name in config.get("mix") or {}:
+    for name in config.mix:
         if name not in types:
             file, line = config.source.locate(("mix", name))
             raise ConfigError(
@@ -650,11 +662,11 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                 expected="one of: " + ", ".join(sorted(types)),
             )
     mix = {name: t.weight for name, t in types.items()}
-    mix.update(config.get("mix") or {})
+    mix.update(config.mix)
     if not any(weight > 0 for weight in mix.values()):
         file, line = config.source.locate(("mix",))
         raise ConfigError("every example type has weight 0", file=file or config.file, line=line, key="mix", expected="at least one weight > 0")
-    wanted = set(config["complexities"])
+    wanted = set(config.complexities)
     for name, weight in mix.items():
         if weight > 0 and not wanted.intersection(types[name].complexities):
             file, line = config.source.locate(("complexities",))
@@ -675,7 +687,7 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
                 line=_line_of(example_type.file, "topics_like:"),
                 expected="one of: " + ", ".join(sorted(types)),
             )
-        levels = [lv for lv in config["complexities"] if lv in example_type.complexities]
+        levels = [lv for lv in config.complexities if lv in example_type.complexities]
         if weight > 0 and not any(contexts[c].topics_for(example_type.topic_type, lv) for c in example_type.contexts for lv in levels):
             raise ConfigError(
                 f"no topic of the contexts of example type '{name}' lists '{example_type.topic_type}' at "
@@ -689,31 +701,31 @@ def _check_cross_references(config: RunConfig, types: dict[str, ExampleType], co
 
 def _check_plan_options(config: RunConfig, types: dict[str, ExampleType]) -> None:
     """ladders, grounding and questions name types and files that exist (checked before any request)."""
-    for section in ("ladders", "grounding"):
-        for index, name in enumerate(config.section(section).get("types") or []):
+    for section, names in (("ladders", config.ladders.types), ("grounding", config.grounding.types)):
+        for index, name in enumerate(names):
             if name not in types:
                 file, line = config.source.locate((section, "types", index))
                 raise ConfigError(unknown_name("example type", name, types),
                                   file=file, line=line, key=f"{section}.types[{index}]", expected="one of: " + ", ".join(sorted(types)))
-    grounding = config.section("grounding")
-    if config.grounding_on:
+    grounding = config.grounding
+    if grounding.on:
         file, line = config.source.locate(("grounding",))
-        if not grounding.get("decomp_dir") or not Path(grounding["decomp_dir"]).is_dir():
+        if not grounding.decomp_dir or not Path(grounding.decomp_dir).is_dir():
             raise ConfigError("grounding needs your decomp checkout", file=file, line=line, key="grounding.decomp_dir",
                               expected="the folder of a zeldaret/oot checkout")
-        index = grounding.get("index") or config.get("symbols")
-        if index in (None, "default") or not Path(index).is_file():
+        index_file = grounding.index or config.symbols
+        if index_file == "default" or not Path(index_file).is_file():
             raise ConfigError("grounding needs an index of your checkout (the shipped one has no line ranges)",
                               file=file, line=line, key="grounding.index or symbols",
                               expected="the file written by `ootgen index DECOMP_DIR`")
         from .grounding import FunctionPool
         from .symbols import SymbolIndex
 
-        FunctionPool(grounding, SymbolIndex.load(confine(Path(index), what="symbol index")), seed=0, index_file=index)  # every file it may read
-    if config.get("questions"):
+        FunctionPool(grounding, SymbolIndex.load(confine(Path(index_file), what="symbol index")), seed=0, index_file=index_file)  # every file it may read
+    if config.questions:
         from .questions import load_questions
 
-        load_questions(config["questions"])
+        load_questions(config.questions)
 
 
 def _line_of(file: str, needle: str) -> int | None:
@@ -729,18 +741,18 @@ def _line_of(file: str, needle: str) -> int | None:
 def _hashes(config: RunConfig, types, contexts, renderer) -> tuple[str, str]:
     """work_hash covers what changes the work (prompts, models, scoring); config_hash covers everything."""
     # Paths are replaced by the digests of what they point at, so moving a project keeps its hash.
-    settings = {k: v for k, v in config.settings.items() if k not in _PATH_KEYS + _PATH_LIST_KEYS + ("symbols",)}
+    settings = {k: v for k, v in config.raw.items() if k not in _PATH_KEYS + _PATH_LIST_KEYS + ("symbols",)}
     work = {k: v for k, v in settings.items() if k not in _NON_WORK_KEYS}
-    symbols = config.get("symbols") or "default"
+    symbols = config.symbols
     files = {
         "types": {name: _file_digest(t.file) for name, t in sorted(types.items())},
         "contexts": {cid: _file_digest(c.file) for cid, c in sorted(contexts.items())},
         "templates": renderer.digest(),
-        "checks": _file_digest(config["checks"]) if config.get("checks") else None,
+        "checks": _file_digest(config.checks),
         "symbols": _file_digest(str(resources.default_symbol_index() if symbols == "default" else symbols)),
-        "models": _file_digest(config["models_table"]),
-        "questions": _file_digest(config["questions"]) if config.get("questions") else None,
-        "grounding_index": _file_digest(config.section("grounding")["index"]) if config.section("grounding").get("index") else None,
+        "models": _file_digest(config.models_table),
+        "questions": _file_digest(config.questions) if config.questions else None,
+        "grounding_index": _file_digest(config.grounding.index) if config.grounding.index else None,
     }
 
     def digest(obj: Any) -> str:

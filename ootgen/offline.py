@@ -16,7 +16,7 @@ from .records import Example
 
 def validation_summary(project) -> str:
     config = project.config
-    model = project.models.resolve(config["model"])
+    model = project.models.resolve(config.model)
     judge_id = config.judge_model_id
     judge = project.models.resolve(judge_id)
     mix = project.mix
@@ -25,13 +25,13 @@ def validation_summary(project) -> str:
         f"OK  {config.file}",
         f"  model        {model.id}" + ("" if model.known else "  (unknown to the model table: cost cannot be estimated)"),
         f"  judge        {judge.id}" + ("" if judge.known else "  (unknown to the model table)"),
-        f"  examples     {config['num_examples']} accepted wanted -> {config['output']}",
-        f"  seed         {config['seed']}",
+        f"  examples     {config.num_examples} accepted wanted -> {config.output}",
+        f"  seed         {config.seed}",
         f"  types        {len(project.types)}: " + ", ".join(f"{n} {mix.get(n, 0) / total:.0%}" for n in sorted(project.types)),
         f"  contexts     {len(project.contexts)}: " + ", ".join(sorted(project.contexts)),
         f"  topics       {sum(len(c.topics) for c in project.contexts.values())}",
-        "  templates    " + ", ".join(f"{role}={name}" for role, name in config["templates"].items()) + " (all rendered once)",
-        f"  threshold    {config['scoring']['threshold']}",
+        "  templates    " + ", ".join(f"{role}={name}" for role, name in config.templates.items()) + " (all rendered once)",
+        f"  threshold    {config.scoring.threshold}",
         f"  work hash    {project.work_hash}",
     ]
     return "\n".join(lines)
@@ -68,7 +68,7 @@ def render_task(project, *, type_name: str | None = None, index: int = 0, judge:
         raise ConfigError("must be >= 0", key="--index")
     stream = (t for t in iter_plan(project) if type_name is None or t.type == type_name)
     task = next(itertools.islice(stream, index, None))
-    model = project.models.resolve(project.config["model"])
+    model = project.models.resolve(project.config.model)
     structured = model.structured
     if judge:
         candidates = [

@@ -37,24 +37,22 @@ class CandidatePipeline:
         self.store = store
         self.exchange = exchange
         self.emit = emit
-        self.model = project.models.resolve(self.config["model"])
-        ids = self.config.get("judges") or [self.config.judge_model_id]
-        self.judges: list[ModelInfo] = [project.models.resolve(m) for m in ids]
-        self.index = SymbolIndex.load(self.config.get("symbols") or "default")
+        self.model = project.models.resolve(self.config.model)
+        self.judges: list[ModelInfo] = [project.models.resolve(m) for m in self.config.judge_model_ids]
+        self.index = SymbolIndex.load(self.config.symbols)
         self.checks = project.checks
         from .validate.policy import compile_policy
 
         self.check_policy = compile_policy(self.checks)  # compiled once for every static L1 check of the run
         from .validate.compile import checkout_from_config, open_compiler
 
-        compiler_cfg = self.config.section("compiler")
-        self.compiler = open_compiler(checkout_from_config(compiler_cfg, self.config.section("grounding")),
-                                      version=compiler_cfg.get("version"))  # L1 compiler layer, or why it is off
-        dedup_cfg = self.config.section("dedup")
-        self.dedup_enabled = dedup_cfg.get("enabled", True)
-        self.dedup = Deduplicator(near_threshold=dedup_cfg.get("near_threshold", 0.85), num_perm=dedup_cfg.get("num_perm", 64))
-        self.scoring = self.config["scoring"]
-        self.rule = self.config.section("cross_validation").get("rule", "mean")
+        self.compiler = open_compiler(checkout_from_config(self.config.compiler, self.config.grounding),
+                                      version=self.config.compiler.version)  # L1 compiler layer, or why it is off
+        dedup = self.config.dedup
+        self.dedup_enabled = dedup.enabled
+        self.dedup = Deduplicator(near_threshold=dedup.near_threshold, num_perm=dedup.num_perm)
+        self.scoring = self.config.scoring
+        self.rule = self.config.cross_validation.rule
 
     def model_for(self, kind: str, model_id: str) -> ModelInfo:
         if kind == "generate":
@@ -84,7 +82,7 @@ class CandidatePipeline:
 
     async def ask_generation(self, task: Task) -> Answer | None:
         return await self.exchange.ask("generate", self.model, self.generation_prompt(task), task.index,
-                                       self.config["generation"], "generation_reply")
+                                       self.config.generation, "generation_reply")
 
     def static_findings(self, task: Task, slot: int, example: Example, example_type) -> list[dict]:
         """Static L1 (and the grounding check) for one candidate; an `error` finding rejects it unjudged."""
@@ -155,7 +153,7 @@ class CandidatePipeline:
         replies = []
         for model in self.judges:
             answer = await self.exchange.ask("judge", model, self.judge_prompt(context_id, group, model), None,
-                                             self.config["judge"], "judge_reply", items=len(group))
+                                             self.config.judge, "judge_reply", items=len(group))
             replies.append(JudgeReply(model.id, answer))
         self.accept_judgement(group, replies)
 
@@ -187,7 +185,7 @@ class CandidatePipeline:
             failed = any(judge.answer is None for judge in replies)
             return dict(cid=candidate.id, status=REJECTED, reason="judge_failed" if failed else "judge_missing_verdict",
                         verdict=None, score=None, breakdown=None)
-        threshold = self.scoring["threshold"]
+        threshold = self.scoring.threshold
         accepted, score = combine(self.rule, [b for _, _, b in opinions], threshold)
         detail = _breakdown_dict(opinions[0][2])
         if len(opinions) > 1:

@@ -80,14 +80,13 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
     Community questions (config `questions`) come first, then the mix-driven stream.
     """
     config = project.config
-    per_call = examples_per_call or config["generation"]["examples_per_call"]
-    rng = random.Random(config["seed"])
+    per_call = examples_per_call or config.generation.examples_per_call
+    rng = random.Random(config.seed)
     mix = project.mix
     names = sorted(mix)
     rng.shuffle(names)
-    complexities = [c for c in config["complexities"]]
-    ladders = config.section("ladders")
-    ladder_types = set(ladders.get("types") or []) if ladders.get("enabled") else set()
+    complexities = list(config.complexities)
+    ladder_types = set(config.ladders.types) if config.ladders.enabled else set()
     grounder = _Grounder(project, rng) if config.grounding_on else None
 
     index = 0
@@ -176,12 +175,12 @@ class _Grounder:
         from .grounding import FunctionPool
         from .symbols import SymbolIndex
 
-        settings = project.config.section("grounding")
+        settings = project.config.grounding
         self.project = project
-        self.types = set(settings["types"])
-        self.share = settings["share"]
+        self.types = set(settings.types)
+        self.share = settings.share
         self.rng = random.Random(rng.random())
-        index = settings.get("index") or project.config.get("symbols") or "default"
+        index = settings.index or project.config.symbols
         self.pool = FunctionPool(settings, SymbolIndex.load(index), seed=self.rng.randrange(2**31))
         self.styles: dict[str, Iterator[str]] = {}
 
@@ -225,7 +224,7 @@ def _question_tasks(project, per_call: int) -> list[Task]:
     """Community questions grouped by best-fitting (type, context), `per_call` to a task."""
     from .questions import classify, load_questions
 
-    path = project.config.get("questions")
+    path = project.config.questions
     if not path:
         return []
     groups: dict[tuple[str, str], list[str]] = {}
@@ -234,7 +233,7 @@ def _question_tasks(project, per_call: int) -> list[Task]:
     tasks = []
     for (type_name, context_id), questions in sorted(groups.items()):
         example_type = project.types[type_name]
-        level = next((lv for lv in project.config["complexities"] if lv in example_type.complexities), example_type.complexities[0])
+        level = next((lv for lv in project.config.complexities if lv in example_type.complexities), example_type.complexities[0])
         for start in range(0, len(questions), per_call):
             chunk = tuple(questions[start : start + per_call])
             topics = tuple(_topic_of(q) for q in chunk)
@@ -285,7 +284,7 @@ JUDGE_FACTS = 40  # facts per candidate: every decomp name it uses, functions fi
 def _symbol_index(project):
     from .symbols import SymbolIndex
 
-    return SymbolIndex.load(project.config.get("symbols") or "default")
+    return SymbolIndex.load(project.config.symbols)
 
 
 def _generation_vars(example_type, context, complexity: str, topics, styles, structured: bool) -> dict:

@@ -74,20 +74,20 @@ class RunParts:
         config = project.config
         cache = ResponseCache(options.cache_path or ResponseCache.default_path()) if options.use_cache else None
         budget = Budget(options.max_cost, spent=store.totals()["cost_usd"] or 0.0)
-        exchange = Exchange(store, cache, budget, emit, reasks=config["generation"].get("malformed_retries", 2))
+        exchange = Exchange(store, cache, budget, emit, reasks=config.generation.malformed_retries)
         pipeline = CandidatePipeline(project, store, exchange, emit)
         pipeline.rebuild_dedup()
-        concurrency = options.concurrency or config["concurrency"]["max"]
-        limiter = AdaptiveLimiter(concurrency, min(config["concurrency"].get("min", 1), concurrency))
+        concurrency = options.concurrency or config.concurrency.max
+        limiter = AdaptiveLimiter(concurrency, min(config.concurrency.min, concurrency))
         return cls(project, options, store, emit, Targets.from_config(config, options.num_examples), budget, limiter,
                    exchange, pipeline, cache)
 
     def client(self) -> ClaudeClient:
-        concurrency = self.project.config["concurrency"]
+        concurrency = self.project.config.concurrency
         assert self.options.api_key is not None
         return ClaudeClient(
             self.options.api_key, limiter=self.limiter, base_url=self.options.base_url,
-            max_retries=concurrency.get("sdk_max_retries", 4), timeout=concurrency.get("timeout_seconds", 600),
+            max_retries=concurrency.sdk_max_retries, timeout=concurrency.timeout_seconds,
         )
 
 
@@ -101,7 +101,7 @@ def check_can_run(project, options: RunOptions) -> None:
             key="api key",
         )
     # Every model the run can pay for: the generator, the judge and each cross-validation judge.
-    named = [project.config["model"], project.config.judge_model_id, *(project.config.get("judges") or [])]
+    named = [project.config.model, project.config.judge_model_id, *(project.config.judges or ())]
     for info in (project.models.resolve(name) for name in dict.fromkeys(named)):
         if not info.known and options.max_cost is not None:
             raise ConfigError(
@@ -121,10 +121,10 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
     started = time.time()
     try:
         resuming = store.bind(
-            work_hash=project.work_hash, config_hash=project.config_hash, settings=project.config.settings, force=options.force
+            work_hash=project.work_hash, config_hash=project.config_hash, settings=project.config.raw, force=options.force
         )
-        store.set_meta("seed", project.config["seed"])
-        store.set_meta("model", project.config["model"])
+        store.set_meta("seed", project.config.seed)
+        store.set_meta("model", project.config.model)
         store.set_meta("target", options.num_examples)
         run = RunParts.build(project, options, store, emit)
         store.set_meta("compiler_layer", run.pipeline.compiler.status)

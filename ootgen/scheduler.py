@@ -35,10 +35,10 @@ class Targets:
 
     @classmethod
     def from_config(cls, config, num_examples: int) -> Targets:
-        gen = config["generation"]
-        return cls(num_examples, gen["examples_per_call"],
-                   math.ceil(num_examples * gen.get("max_attempts_factor", 3.0)) + gen["examples_per_call"],
-                   (config.get("judge") or {}).get("candidates_per_call", 3))
+        gen = config.generation
+        return cls(num_examples, gen.examples_per_call,
+                   math.ceil(num_examples * gen.max_attempts_factor) + gen.examples_per_call,
+                   config.judge.candidates_per_call)
 
 
 def acceptance_rate(store: RunStore) -> float:

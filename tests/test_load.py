@@ -5,15 +5,18 @@ Also holds the small file-tree helpers the other load/render/plan/CLI tests shar
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ootgen.errors import ConfigError
-from ootgen.load import load_project, load_run_config
+from ootgen.load import load_project, load_run_config, recorded_settings
 from ootgen.plan import plan_tasks
+from ootgen.settings import Settings
 from tests.conftest import REPO, clean_env, run_cli
 
 DEFAULT_MIX = tuple(yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["mix"])
@@ -93,7 +96,7 @@ def load_error(ref, overrides=()) -> ConfigError:
 def test_builtin_default_validates(tmp_path):
     project = load_project("default", [f"extra_types_dirs=[{builtin_stub_dir(tmp_path)}]"])
     assert set(DEFAULT_MIX) <= set(project.types)
-    assert project.config["model"] == "claude-sonnet-5"
+    assert project.config.model == "claude-sonnet-5"
     assert Path(project.config.file) == REPO / "configs" / "default.yaml"
     assert project.contexts and all(c.body for c in project.contexts.values())
 
@@ -108,24 +111,24 @@ def test_extends_relative_path_child_overrides_dicts_merge_lists_replace(project
         "generation:\n"
         "  examples_per_call: 2\n"
     )
-    settings = load_run_config(child).settings
-    assert settings["seed"] == 99
-    assert settings["complexities"] == ["beginner"]  # list replaced, not appended
-    assert settings["generation"]["examples_per_call"] == 2
-    assert settings["generation"]["max_tokens"] == 12000  # sibling key kept by the deep merge
-    assert settings["model"] == "claude-sonnet-5"
-    assert "extends" not in settings
+    config = load_run_config(child)
+    assert config.seed == 99
+    assert config.complexities == ("beginner",)  # list replaced, not appended
+    assert config.generation.examples_per_call == 2
+    assert config.generation.max_tokens == 12000  # sibling key kept by the deep merge
+    assert config.model == "claude-sonnet-5"
+    assert "extends" not in config.raw
 
 
 def test_extends_builtin_name(tmp_path):
     child = tmp_path / "mine.yaml"
     child.write_text("extends: default\nnum_examples: 5\njudge:\n  effort: medium\n")
-    settings = load_run_config(child).settings
-    assert settings["num_examples"] == 5
-    assert settings["judge"]["effort"] == "medium"
-    assert settings["judge"]["max_tokens"] == 3000
+    config = load_run_config(child)
+    assert config.num_examples == 5
+    assert config.judge.effort == "medium"
+    assert config.judge.max_tokens == 3000
     # paths set by the built-in preset resolve next to the built-in preset, not next to the child
-    assert settings["types_dirs"] == [str(REPO / "configs" / "types")]
+    assert config.types_dirs == (str(REPO / "configs" / "types"),)
 
 
 def test_path_keys_resolve_relative_to_the_file_that_sets_them(project_dir):
@@ -135,17 +138,17 @@ def test_path_keys_resolve_relative_to_the_file_that_sets_them(project_dir):
     child = project_dir / "top.yaml"
     child.write_text("extends: configs/default.yaml\nmodels_table: tables/models.yaml\n")
     project = load_project(child)
-    assert project.config["models_table"] == str(project_dir / "tables" / "models.yaml")
-    assert project.config["types_dirs"] == [str(project_dir / "configs" / "types")]
-    assert project.config["context_dirs"] == [str(project_dir / "contexts")]
+    assert project.config.models_table == str(project_dir / "tables" / "models.yaml")
+    assert project.config.types_dirs == (str(project_dir / "configs" / "types"),)
+    assert project.config.context_dirs == (str(project_dir / "contexts"),)
 
 
 def test_set_override_parsed_as_yaml(project_dir):
     cfg = ready_project(project_dir)
-    settings = load_run_config(cfg, ["generation.examples_per_call=2", "complexities=[advanced, beginner]", "judge.model=null"]).settings
-    assert settings["generation"]["examples_per_call"] == 2
-    assert settings["complexities"] == ["advanced", "beginner"]
-    assert settings["judge"]["model"] is None
+    config = load_run_config(cfg, ["generation.examples_per_call=2", "complexities=[advanced, beginner]", "judge.model=null"])
+    assert config.generation.examples_per_call == 2
+    assert config.complexities == ("advanced", "beginner")
+    assert config.judge.model is None
 
 
 def test_set_override_bad_value_names_the_override(project_dir):
@@ -190,6 +193,75 @@ def test_bad_values_name_line_key_and_expectation(project_dir, text, line, key, 
     error = load_error(child)
     assert (error.file, error.line, error.key) == (str(child), line, key)
     assert expected in str(error)
+
+
+def _leaves(data: dict, prefix: tuple = ()):
+    for key, value in data.items():
+        if isinstance(value, dict) and key not in ("mix", "templates"):
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+def _typed(config, key_path: tuple):
+    value = config
+    for key in key_path:
+        value = value[key] if isinstance(value, Mapping) else getattr(value, key)
+    return value
+
+
+def test_settings_of_the_builtin_preset_are_the_values_in_default_yaml():
+    """Every typed setting is the value default.yaml writes (paths resolved next to it): no default held in code
+    drifts from it, and default.yaml names every field (build() refuses a mismatch either way)."""
+    data = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    config = load_run_config("default")
+    path_keys = {("models_table",), ("checks",), ("types_dirs",), ("extra_types_dirs",), ("template_dirs",), ("context_dirs",)}
+    compared = 0
+    for key_path, expected in _leaves(data):
+        if key_path in path_keys:
+            resolve = lambda p: os.path.normpath(REPO / "configs" / p)  # noqa: E731
+            expected = [resolve(p) for p in expected] if isinstance(expected, list) else resolve(expected)
+        actual = _typed(config, key_path)
+        if isinstance(expected, list):
+            expected = tuple(expected)
+        elif isinstance(expected, dict):
+            actual = dict(actual)
+        assert actual == expected, key_path
+        compared += 1
+    assert compared >= 60
+    assert {f.name for f in dataclasses.fields(Settings)} == set(data)
+
+
+def test_preset_without_extends_gets_every_default_from_default_yaml(project_dir):
+    ready_project(project_dir)
+    full = yaml.safe_load((project_dir / "configs" / "default.yaml").read_text())
+    minimal = {key: full[key] for key in ("model", "num_examples", "output", "seed", "types_dirs", "template_dirs",
+                                           "context_dirs", "models_table", "scoring")}
+    minimal |= {"templates": {"system": "system.md.j2", "generate": "generate.md.j2", "judge": "judge.md.j2"},
+                "generation": {"examples_per_call": 2, "max_tokens": 4000}, "judge": {"max_tokens": 2000},
+                "concurrency": {"max": 3}}
+    alone = write_yaml(project_dir / "configs" / "alone.yaml", minimal)
+    config = load_project(alone).config
+    builtin = load_run_config("default")
+    assert (config.generation.examples_per_call, config.judge.max_tokens, config.concurrency.max) == (2, 2000, 3)
+    assert config.generation.effort == builtin.generation.effort == "high"
+    assert config.concurrency.timeout_seconds == builtin.concurrency.timeout_seconds
+    for section in ("dedup", "batch", "grounding", "budget", "export", "compiler", "ladders", "cross_validation"):
+        assert getattr(config, section) == getattr(builtin, section), section
+    assert config.checks == builtin.checks and config.symbols == "default"
+    assert config.mix == {}  # no `mix:`: every type weighs its own `weight`, not the built-in preset's mix
+    assert set(config.templates) == {"system", "generate", "judge"}  # a preset states its templates whole
+    assert config.source.locate(("dedup", "num_perm"))[0] == str(REPO / "configs" / "default.yaml")
+
+
+def test_recorded_settings_fill_what_an_older_run_did_not_record():
+    builtin = load_run_config("default")
+    stored = {k: v for k, v in builtin.raw.items() if k not in ("cross_validation", "ladders", "judges")}
+    stored |= {"mix": {"code_explanation": 2.0}, "export": {"empty_input": "omit"}}
+    recorded = recorded_settings(stored)
+    assert recorded.cross_validation == builtin.cross_validation and recorded.judges is None
+    assert recorded.mix == {"code_explanation": 2.0}  # the recorded mix whole, not merged with the built-in one
+    assert recorded.export.empty_input == "omit" and recorded.export.hf == builtin.export.hf
 
 
 def test_missing_required_key(project_dir):
@@ -299,7 +371,7 @@ def test_unknown_models_anywhere_are_warned_in_validate_and_near_misses_refused(
 def test_output_in_folders_still_to_create_is_fine(project_dir):
     config = ready_project(project_dir)
     project = load_project(config, [f"output={project_dir / 'new' / 'deeper' / 'data.jsonl'}"])
-    assert project.config["output"].endswith("data.jsonl")
+    assert project.config.output.endswith("data.jsonl")
     assert not (project_dir / "new").exists()  # checking writes nothing
 
 
@@ -317,4 +389,4 @@ def test_paths_are_kept_as_written_so_a_symlinked_file_is_judged_by_its_own_fold
     config = ready_project(project_dir)
     (project_dir / "configs" / "checks_alias.yaml").symlink_to(project_dir / "configs" / "checks.yaml")
     project = load_project(config, [f"checks={project_dir / 'configs' / 'checks_alias.yaml'}"])
-    assert project.config["checks"].endswith("checks_alias.yaml")
+    assert project.config.checks.endswith("checks_alias.yaml")

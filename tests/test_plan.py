@@ -61,7 +61,7 @@ def test_topics_do_not_repeat_before_the_list_is_exhausted(project_dir):
     project = load_project(ready_project(project_dir), ["complexities=[intermediate]"])
     by_pair: dict[tuple[str, str], list[str]] = defaultdict(list)
     for task in plan_tasks(project, 400):
-        assert len(task.topics) == project.config["generation"]["examples_per_call"]
+        assert len(task.topics) == project.config.generation.examples_per_call
         by_pair[(task.type, task.context)].extend(task.topics)
     assert by_pair
     for (type_name, context_id), topics in by_pair.items():

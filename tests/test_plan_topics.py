@@ -44,7 +44,7 @@ def reachable(project) -> set[tuple[str, str, str]]:
     for name in project.mix:
         example_type = project.types[name]
         for context_id in example_type.contexts:
-            for level in project.config["complexities"]:
+            for level in project.config.complexities:
                 if level in example_type.complexities and project.contexts[context_id].topics_for(example_type.topic_type, level):
                     found.add((name, context_id, level))
     return found
@@ -77,7 +77,7 @@ def _requests():
 @pytest.mark.parametrize(("key", "task"), _requests(), ids=lambda v: "-".join(v) if isinstance(v, tuple) else "")
 def test_every_planned_request_renders_to_a_sensible_request(key, task):
     project = shipped_project()
-    structured = project.models.resolve(project.config["model"]).structured
+    structured = project.models.resolve(project.config.model).structured
     variables = generation_vars(task, project, structured=structured)
     prompt = project.renderer.generation_prompt(variables, override=project.types[task.type].generate_template)
     example_type = project.types[task.type]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import Example, Finding
+from ..settings import CompilerSettings, GroundingSettings
 from ._assets import write_asset_headers
 from ._makefile import CompileFlags, read_cc_check
 
@@ -748,9 +749,10 @@ def answer_code(example: Example, checks) -> AnswerCode:
                             for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()))
 
 
-def checkout_from_config(compiler: dict, grounding: dict) -> str | None:
-    """The checkout the compiler layer uses: `compiler.checkout`, else the grounding checkout of a grounded run."""
-    return compiler.get("checkout") or (grounding.get("decomp_dir") if grounding.get("enabled") else None)
+def checkout_from_config(compiler: CompilerSettings, grounding: GroundingSettings) -> str | None:
+    """The checkout the compiler layer uses: `compiler.checkout`, else the grounding checkout of a run that
+    sets `grounding.enabled: true`."""
+    return compiler.checkout or (grounding.decomp_dir if grounding.enabled else None)
 
 
 def open_compiler(checkout: str | Path | None, *, version: str | None = None,

@@ -7,7 +7,10 @@ clean static-only example just above the default threshold (6.0) while one stati
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ..records import Finding, ScoreBreakdown
+from ..settings import ScoringSettings
 
 STATIC_ONLY_USEFULNESS = 0.7
 _TERMINOLOGY_BREAKERS = ("UNKNOWN_FUNCTION", "OLD_NAME", "NAMING_ERA_MIX")
@@ -24,7 +27,7 @@ def score_candidate(
     *,
     requires_code: bool,
     has_code: bool,
-    scoring: dict,
+    scoring: ScoringSettings,
     checks: dict,
     known_identifiers: int = 1,
 ) -> ScoreBreakdown:
@@ -40,34 +43,33 @@ def score_candidate(
         usefulness = STATIC_ONLY_USEFULNESS
     else:
         accuracy = verdict["technical_accuracy"] / 10.0
-        usefulness = _weighted({k: v / 10.0 for k, v in verdict["usefulness"].items()}, scoring["usefulness_weights"])
-    base_weights = scoring["base_weights"]
-    base = 10.0 * _weighted({"technical_accuracy": accuracy, "usefulness": usefulness}, base_weights)
+        usefulness = _weighted({k: v / 10.0 for k, v in verdict["usefulness"].items()}, asdict(scoring.usefulness_weights))
+    base = 10.0 * _weighted({"technical_accuracy": accuracy, "usefulness": usefulness}, asdict(scoring.base_weights))
 
     bonuses: dict[str, float] = {}
     if has_code:  # a fence where the type asks for code, or any fence at all
-        bonuses["code_example"] = float(scoring["bonuses"]["code_example"])
+        bonuses["code_example"] = scoring.bonuses.code_example
     if verdict is None:
         terminology = known_identifiers > 0 and not any(f.code in _TERMINOLOGY_BREAKERS for f in findings)
     else:
         terminology = bool(verdict.get("uses_correct_terminology"))
     if terminology:
-        bonuses["correct_terminology"] = float(scoring["bonuses"]["correct_terminology"])
+        bonuses["correct_terminology"] = scoring.bonuses.correct_terminology
 
-    p = scoring["penalties"]
+    p = scoring.penalties
     penalties: dict[str, float] = {}
     if verdict is not None:
-        issues = min(len(verdict.get("technical_issues", [])), int(p["max_technical_issues"]))
+        issues = min(len(verdict.get("technical_issues", [])), p.max_technical_issues)
         if issues:
-            penalties["technical_issue"] = issues * float(p["technical_issue"])
-    if usefulness < float(p["low_usefulness_below"]):
-        penalties["low_usefulness"] = float(p["low_usefulness"])
+            penalties["technical_issue"] = issues * p.technical_issue
+    if usefulness < p.low_usefulness_below:
+        penalties["low_usefulness"] = p.low_usefulness
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = sum(1 for f in findings if f.severity == "warning")
     if errors:
-        penalties["static_error"] = errors * float(p["static_error"])
+        penalties["static_error"] = errors * p.static_error
     if warnings:
-        penalties["static_warning"] = warnings * float(p["static_warning"])
+        penalties["static_warning"] = warnings * p.static_warning
     if requires_code and not has_code:
         pass  # MISSING_CODE is a static finding already; no second penalty here
 
@@ -75,10 +77,10 @@ def score_candidate(
     score = round(score, 2)
     # The floor: a judged answer with a wrong fact is rejected however useful it reads (static-only scoring has no
     # judge accuracy to hold to it).
-    floor = int(scoring["min_technical_accuracy"])
+    floor = scoring.min_technical_accuracy
     rejection = None
     if verdict is not None and verdict["technical_accuracy"] < floor:
         rejection = f"low_technical_accuracy ({verdict['technical_accuracy']} < {floor})"
-    accepted = score >= float(scoring["threshold"]) and errors == 0 and rejection is None
+    accepted = score >= scoring.threshold and errors == 0 and rejection is None
     return ScoreBreakdown(score=score, base=round(base, 2), bonuses=bonuses, penalties=penalties,
                           accepted=accepted, static_only=static_only, rejection=rejection)
