@@ -137,7 +137,6 @@ def parse_c(code: str):
     parser = _ts()["parser"]
     src = preprocess(code.encode("utf-8", "replace"))
     cleaned = _ELLIPSIS.sub(rb"\1", src) if b"..." in src else src
-    header = _has_function_header(cleaned)
     tree = parser.parse(cleaned)
     if not tree.root_node.has_error:
         return tree, cleaned, 0, None
@@ -146,7 +145,7 @@ def parse_c(code: str):
         if not t.root_node.has_error:
             return t, src, 0, None
         tree = t
-    if not header:
+    if not _has_function_header(cleaned):
         wrapped = _WRAP_HEAD + cleaned + b"\n}\n"
         t = parser.parse(wrapped)
         if not t.root_node.has_error:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..symbols import SymbolIndex, base_type_name
 from .context import Context
 from .cstructure import CFacts, Parsed
-from .policy import CheckPolicy, trie_regex
+from .policy import CheckPolicy, Tokens, trie_regex
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
@@ -31,6 +31,7 @@ class RenameTables:
     substring: re.Pattern
     substring_items: list
     word_keys: frozenset
+    word_tokens: Tokens
     suffix: re.Pattern
     field_hints: dict  # (struct, member) -> difflib hint of UNKNOWN_FIELD
 
@@ -48,6 +49,7 @@ class RenameTables:
         return cls(
             live_paths=live, path_gates=tuple(sorted(gates)), substring=re.compile(trie_regex(substring)),
             substring_items=list(substring.items()), word_keys=frozenset(index.renames("word")),
+            word_tokens=Tokens(index.renames("word")),
             suffix=re.compile(r"\b\w+(?:" + "|".join(re.escape(k) for k in suffixes) + r")\b" if suffixes else r"(?!x)x"),
             field_hints={},
         )
@@ -383,22 +385,26 @@ def _relevant_sentences(prose: str, relevant) -> list[str]:
 def check_naming(ctx: Context, code: str) -> None:
     """Old names in the answer's code are errors; in its prose (outside history sentences) warnings."""
     policy, index = ctx.policy, ctx.index
-    code_words = set(_WORD.findall(code))
+    tables = _tables(index)
+
+    def naming_words(text: str) -> set[str]:
+        """The tokens of `text` this check can report (era names, renamed words): none of the others matter."""
+        return policy.era_words.found(text) | tables.word_tokens.found(text)
+
+    code_words = naming_words(code)
     prose_words: set[str] = set()
     words = index.renames("word")
-    tables = _tables(index)
-    prose_tokens = set(_WORD.findall(ctx.prose))
-    relevant = prose_tokens & (policy.era_old | policy.era_new | tables.word_keys)
-    if relevant:
-        inline_words = set(_WORD.findall(" ".join(_INLINE.findall(ctx.prose))))
-        suspicious = (prose_tokens & policy.era_old) or (inline_words & words.keys())
+    relevant = naming_words(ctx.prose)
+    # prose that names only current-era words can change the result only by mixing them with old names in the code
+    if relevant and (code_words & policy.era_old or not relevant <= policy.era_new):
+        inline_words = naming_words(" ".join(_INLINE.findall(ctx.prose)))
+        suspicious = (relevant & policy.era_old) or (inline_words & words.keys())
         if suspicious or inline_words & policy.era_new:
-            for sentence in _relevant_sentences(ctx.prose, relevant):
-                if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
-                    continue
-                prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or (w in policy.era_new and w != "play"))
-                for inline in _INLINE.findall(sentence):
-                    prose_words.update(_WORD.findall(inline))
+            sentences = [s for s in _relevant_sentences(ctx.prose, relevant)
+                         if s and any(w in s for w in relevant) and not policy.history_words.search(s)]
+            joined = "\n".join(sentences)  # (tokens never span the joins)
+            prose_words = {w for w in policy.era_words.found(joined) if w in policy.era_old or w != "play"}
+            prose_words |= naming_words(" ".join(_INLINE.findall(joined)))
     used = code_words | prose_words
     old = sorted(used & policy.era_old)
     new = sorted(used & policy.era_new)
