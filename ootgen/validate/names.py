@@ -278,6 +278,8 @@ class NameChecks:
         memo: dict = {}
         for p in parsed:
             for call in p.calls:
+                if not call.takes_address:
+                    continue
                 for i, arg in enumerate(call.args):
                     if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
                         continue
@@ -312,9 +314,11 @@ class NameChecks:
         memo: dict = {}
         index, ctx = self.index, self.ctx
         for arg, member in p.fields:
-            base = self.type_of(arg, memo)
-            if base is None or member in self.facts.names or index.is_macro(member):
+            if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
+            base = self.type_of(arg, memo)
+            if base is None:
+                continue
             # (a name declared in the text is a substring of it: skip the text scan for any other member)
             if self._struct_has(base, member) is False and (member not in ctx.all_text or member not in self.text_decls()):
                 shown = base.split("::")[0]
