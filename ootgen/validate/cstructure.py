@@ -246,6 +246,9 @@ class Parsed:
     asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
 
 
+_ASSET_OR_CONSTANT = frozenset(b"gABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def _in_order(nodes: list) -> list:
     """Captures in source order: py-tree-sitter does not always return one name's captures in order (the same
     tree gave different orders from run to run), and findings follow the order of the code."""
@@ -341,7 +344,9 @@ def _gather(caps: dict, src: bytes) -> tuple:
             fields.append((arg, fld.text.decode()))
     constants = []
     assets = set()
-    for node in _in_order(caps.get("ident", ())):
+    # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
+    # before asking for the text (each Node attribute costs a Python object)
+    for node in _in_order([n for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT]):
         text = node.text
         if len(text) > 2 and text[0] == 103 and 65 <= text[1] <= 90:  # g[A-Z]...
             assets.add(text.decode())
