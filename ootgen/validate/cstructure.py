@@ -241,6 +241,7 @@ class Parsed:
     facts: BlockFacts
     calls: list[Call]
     fields: list  # (argument node, member name) of field expressions
+    field_map: dict  # the same by the field expression's node id (for typing member chains)
     constants: list[tuple[str, int]]  # (ALL_CAPS identifier, line) outside declarations
     includes: list[tuple[str, int]]  # (path, line)
     asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
@@ -337,11 +338,14 @@ def _gather(caps: dict, src: bytes) -> tuple:
         c = Call(fn.text.decode(), args.named_child_count, args, src.find(b"&", start, end) >= 0)
         calls.append(c if src.find(b"/", start, end) < 0 else Call(c.name, len(c.args), args, c.takes_address))
     fields = []
+    field_map = {}
     for node in _in_order(caps.get("field", ())):
         arg = node.child_by_field_name("argument")
         fld = node.child_by_field_name("field")
         if arg is not None and fld is not None:
-            fields.append((arg, fld.text.decode()))
+            entry = (arg, fld.text.decode())
+            field_map[node.id] = entry
+            fields.append(entry)
     constants = []
     assets = set()
     # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
@@ -364,7 +368,7 @@ def _gather(caps: dict, src: bytes) -> tuple:
         text = node.text.decode("utf-8", "replace").strip()
         if len(text) > 2 and text[0] in "\"<":
             includes.append((text[1:-1], node.start_point[0] + 1))
-    return facts, calls, fields, constants, includes, sorted(assets)
+    return facts, calls, fields, field_map, constants, includes, sorted(assets)
 
 
 def merge(block: BlockFacts, facts: CFacts) -> None:

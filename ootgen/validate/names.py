@@ -113,6 +113,8 @@ class NameChecks:
         self.protos = prose_prototypes(ctx.prose)
         self._text_decls: set | None = None
         self._own_upper = {p.upper() for p in facts.prefixes}
+        self._variables: dict[str, str | None] = {}  # variable -> type (the declarations never change)
+        self._members: dict | None = None  # (base, member) -> type, once inferred member types are final
 
     def run(self) -> None:
         checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
@@ -120,6 +122,7 @@ class NameChecks:
         for p in checked:
             self.check_calls(p)
         self.infer_member_types(checked)
+        self._members = {}
         for p in checked:
             self.check_fields(p)
             if p.block.cap is None:  # constants, includes and assets: the answer's code only
@@ -220,6 +223,15 @@ class NameChecks:
         return self.index.resolve_struct(type_name) or type_name
 
     def member_type(self, base: str | None, member: str) -> str | None:
+        memo = self._members
+        if memo is None:
+            return self._member_type(base, member)
+        key = (base, member)
+        if key not in memo:
+            memo[key] = self._member_type(base, member)
+        return memo[key]
+
+    def _member_type(self, base: str | None, member: str) -> str | None:
         facts, index = self.facts, self.index
         if base is not None:
             local = facts.structs.get(base)
@@ -236,30 +248,40 @@ class NameChecks:
             return self._resolve(member_default) if member_default else None
         return None
 
-    def type_of(self, node, memo: dict) -> str | None:
+    def variable_type(self, name: str) -> str | None:
+        if name in self._variables:
+            return self._variables[name]
+        if name in self.facts.var_types:
+            result = self.facts.var_types[name]
+        elif name in self.policy.var_types:
+            result = self.policy.var_types[name]
+        else:
+            gtype = self.index.global_type(name)
+            result = base_type_name(gtype) if gtype else None
+        self._variables[name] = result = self._resolve(result)
+        return result
+
+    def type_of(self, node, memo: dict, fields: dict) -> str | None:
+        """The type name of an expression node; `fields`: the block's member expressions by node id (Parsed.field_map)."""
         key = node.id
         if key in memo:
             return memo[key]
+        field = fields.get(key)
+        if field is not None:  # a member expression the parse already took apart
+            memo[key] = result = self.member_type(self.type_of(field[0], memo, fields), field[1])
+            return result
         t = node.type
         result = None
         if t == "identifier":
-            name = node.text.decode()
-            if name in self.facts.var_types:
-                result = self.facts.var_types[name]
-            elif name in self.policy.var_types:
-                result = self.policy.var_types[name]
-            else:
-                gtype = self.index.global_type(name)
-                result = base_type_name(gtype) if gtype else None
-            result = self._resolve(result)
+            result = self.variable_type(node.text.decode())
         elif t == "field_expression":
             fld = node.child_by_field_name("field")
             if fld is not None:
-                base = self.type_of(node.child_by_field_name("argument"), memo)
+                base = self.type_of(node.child_by_field_name("argument"), memo, fields)
                 result = self.member_type(base, fld.text.decode())
         elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
             inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
-            result = self.type_of(inner, memo) if inner is not None else None
+            result = self.type_of(inner, memo, fields) if inner is not None else None
         elif t == "cast_expression":
             tn = node.child_by_field_name("type")
             if tn is not None:
@@ -290,7 +312,7 @@ class NameChecks:
                     if len(types) != 1:
                         continue
                     fld = target.child_by_field_name("field")
-                    base = self.type_of(target.child_by_field_name("argument"), memo)
+                    base = self.type_of(target.child_by_field_name("argument"), memo, p.field_map)
                     member = fld.text.decode() if fld is not None else ""
                     if not member or self.member_type(base, member) is not None:
                         continue
@@ -316,7 +338,7 @@ class NameChecks:
         for arg, member in p.fields:
             if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
-            base = self.type_of(arg, memo)
+            base = self.type_of(arg, memo, p.field_map)
             if base is None:
                 continue
             # (a name declared in the text is a substring of it: skip the text scan for any other member)
