@@ -31,7 +31,6 @@ class RenameTables:
     substring: re.Pattern
     substring_items: list
     word_keys: frozenset
-    word_tokens: Tokens
     suffix: re.Pattern
     field_hints: dict  # (struct, member) -> difflib hint of UNKNOWN_FIELD
 
@@ -49,7 +48,6 @@ class RenameTables:
         return cls(
             live_paths=live, path_gates=tuple(sorted(gates)), substring=re.compile(trie_regex(substring)),
             substring_items=list(substring.items()), word_keys=frozenset(index.renames("word")),
-            word_tokens=Tokens(index.renames("word")),
             suffix=re.compile(r"\b\w+(?:" + "|".join(re.escape(k) for k in suffixes) + r")\b" if suffixes else r"(?!x)x"),
             field_hints={},
         )
@@ -412,10 +410,9 @@ def check_naming(ctx: Context, code: str) -> None:
     """Old names in the answer's code are errors; in its prose (outside history sentences) warnings."""
     policy, index = ctx.policy, ctx.index
     tables = _tables(index)
-
-    def naming_words(text: str) -> set[str]:
-        """The tokens of `text` this check can report (era names, renamed words): none of the others matter."""
-        return policy.era_words.found(text) | tables.word_tokens.found(text)
+    era = policy.era_words
+    # the tokens this check can report (era names, renamed words), found in one scan; no other token matters
+    naming_words = index.derived("validate.naming " + era.key, lambda i: Tokens(era.words | i.renames("word").keys())).found
 
     code_words = naming_words(code)
     prose_words: set[str] = set()

@@ -59,10 +59,11 @@ class Tokens:
     """Which of a fixed set of identifiers occur in a text as whole tokens of `_IDENT.findall(text)`, found with
     one prefix-trie scan: tokenising every word of a text to intersect with a few hundred names is ~5x slower."""
 
-    __slots__ = ("_rx", "words")
+    __slots__ = ("_rx", "key", "words")
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(w for w in words if _IDENT.fullmatch(w))
+        self.key = " ".join(sorted(self.words))  # names the word list (e.g. for SymbolIndex.derived)
         self._rx = re.compile(rf"(?:{trie_regex(sorted(self.words))})(?!\w)")
 
     def found(self, text: str) -> set[str]:
