@@ -298,16 +298,14 @@ class NameChecks:
         memo: dict = {}
         for p in parsed:
             for call in p.calls:
-                if not call.takes_address:
+                if not call.takes_address or not index.has_function(call.name):
                     continue
                 for i, arg in enumerate(call.args):
-                    if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
+                    types = index.param_types(call.name, i)  # (before the node: asking a node costs more)
+                    if len(types) != 1 or arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
                         continue
                     target = arg.child_by_field_name("argument")
                     if target is None or target.type != "field_expression":
-                        continue
-                    types = index.param_types(call.name, i)
-                    if len(types) != 1:
                         continue
                     fld = target.child_by_field_name("field")
                     base = self.type_of(target.child_by_field_name("argument"), memo, p.field_map)
