@@ -160,3 +160,18 @@ def test_the_policy_makes_findings_for_another_layer(env):
     assert policy.finding("COMPILE_ERROR", "implicit declaration", "output fence 1").severity == "error"
     assert policy.finding("COMPILE_ERROR", "x", "input", cap="warning").severity == "warning"
     assert compile_policy(policy) is policy
+
+
+def test_findings_follow_the_order_of_the_code_from_run_to_run(env):
+    """py-tree-sitter may return one tree's captures out of source order; the findings must not follow it."""
+    from ootgen.validate import cstructure
+
+    body = ("typedef struct EnMine {\n    Actor actor;\n} EnMine;\n\n"
+            "void EnMine_Init(Actor* thisx, PlayState* play) {\n    EnMine* this = (EnMine*)thisx;\n\n"
+            "    SkelAnime_InitFlex(play, &this->skelAnime, NULL, NULL, this->jointTable, this->morphTable, 4);\n"
+            "    this->timer = this->speedTarget;\n}")
+    expected = ["skelAnime", "jointTable", "morphTable", "timer", "speedTarget"]
+    for _ in range(30):
+        cstructure.clear_parse_cache()
+        found = [f.message.split("`")[3] for f in findings(env, _c(body)) if f.code == "UNKNOWN_FIELD"]
+        assert found == expected

@@ -137,7 +137,6 @@ def parse_c(code: str):
     parser = _ts()["parser"]
     src = preprocess(code.encode("utf-8", "replace"))
     cleaned = _ELLIPSIS.sub(rb"\1", src) if b"..." in src else src
-    header = _has_function_header(cleaned)
     tree = parser.parse(cleaned)
     if not tree.root_node.has_error:
         return tree, cleaned, 0, None
@@ -146,7 +145,7 @@ def parse_c(code: str):
         if not t.root_node.has_error:
             return t, src, 0, None
         tree = t
-    if not header:
+    if not _has_function_header(cleaned):
         wrapped = _WRAP_HEAD + cleaned + b"\n}\n"
         t = parser.parse(wrapped)
         if not t.root_node.has_error:
@@ -219,7 +218,15 @@ class BlockFacts:
 class Call:
     name: str
     nargs: int
-    args: tuple  # argument nodes
+    arguments: Any  # the argument_list node, or None
+    takes_address: bool  # some argument holds `&`
+
+    @property
+    def args(self) -> tuple:
+        """The argument nodes (comments left out)."""
+        if self.arguments is None:
+            return ()
+        return tuple(a for a in self.arguments.named_children if a.type != "comment")
 
 
 @dataclass
@@ -234,12 +241,26 @@ class Parsed:
     facts: BlockFacts
     calls: list[Call]
     fields: list  # (argument node, member name) of field expressions
+    field_map: dict  # the same by the field expression's node id (for typing member chains)
     constants: list[tuple[str, int]]  # (ALL_CAPS identifier, line) outside declarations
     includes: list[tuple[str, int]]  # (path, line)
     asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
 
 
-def _gather(caps: dict) -> tuple:
+_ASSET_OR_CONSTANT = frozenset(b"gABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _in_order(nodes: list) -> list:
+    """Captures in source order: py-tree-sitter does not always return one name's captures in order (the same
+    tree gave different orders from run to run), and findings follow the order of the code."""
+    return sorted(nodes, key=_start) if len(nodes) > 1 else nodes
+
+
+def _start(node) -> int:
+    return node.start_byte
+
+
+def _gather(caps: dict, src: bytes) -> tuple:
     facts = BlockFacts()
     for n in caps.get("fname", ()):
         fdecl = n.parent
@@ -273,7 +294,7 @@ def _gather(caps: dict) -> tuple:
                 continue
             facts.names.add(name)
             facts.typed.append((name, type_name))
-    for body in caps.get("fields", ()):
+    for body in _in_order(caps.get("fields", ())):
         owner = body.parent
         name_node = owner.child_by_field_name("name") if owner is not None else None
         typedef = owner.parent if owner is not None else None
@@ -304,22 +325,32 @@ def _gather(caps: dict) -> tuple:
             facts.structs.append((n, members))
             facts.prefixes.add(n)
     calls = []
-    for call in caps.get("call", ()):
+    for call in _in_order(caps.get("call", ())):
         fn = call.child_by_field_name("function")
         if fn is None or fn.type != "identifier":
             continue  # calls through pointers: this->actionFunc(this, play), (*f)(x)
         args = call.child_by_field_name("arguments")
-        arg_nodes = tuple(a for a in args.named_children if a.type != "comment") if args is not None else ()
-        calls.append(Call(fn.text.decode(), len(arg_nodes), arg_nodes))
+        if args is None:
+            calls.append(Call(fn.text.decode(), 0, None, False))
+            continue
+        start, end = args.start_byte, args.end_byte
+        # (named children cost a Python object each: count them, and list them only when a comment may be one)
+        c = Call(fn.text.decode(), args.named_child_count, args, src.find(b"&", start, end) >= 0)
+        calls.append(c if src.find(b"/", start, end) < 0 else Call(c.name, len(c.args), args, c.takes_address))
     fields = []
-    for node in caps.get("field", ()):
+    field_map = {}
+    for node in _in_order(caps.get("field", ())):
         arg = node.child_by_field_name("argument")
         fld = node.child_by_field_name("field")
         if arg is not None and fld is not None:
-            fields.append((arg, fld.text.decode()))
+            entry = (arg, fld.text.decode())
+            field_map[node.id] = entry
+            fields.append(entry)
     constants = []
     assets = set()
-    for node in caps.get("ident", ()):
+    # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
+    # before asking for the text (each Node attribute costs a Python object)
+    for node in _in_order([n for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT]):
         text = node.text
         if len(text) > 2 and text[0] == 103 and 65 <= text[1] <= 90:  # g[A-Z]...
             assets.add(text.decode())
@@ -333,11 +364,11 @@ def _gather(caps: dict) -> tuple:
                 continue  # checked as a call
             constants.append((text.decode(), node.start_point[0] + 1))
     includes = []
-    for node in caps.get("include", ()):
+    for node in _in_order(caps.get("include", ())):
         text = node.text.decode("utf-8", "replace").strip()
         if len(text) > 2 and text[0] in "\"<":
             includes.append((text[1:-1], node.start_point[0] + 1))
-    return facts, calls, fields, constants, includes, sorted(assets)
+    return facts, calls, fields, field_map, constants, includes, sorted(assets)
 
 
 def merge(block: BlockFacts, facts: CFacts) -> None:
@@ -368,7 +399,7 @@ def parse_block(block: Block) -> Parsed:
     else:
         tree, src, offset, error_line = parse_c(code)
         caps = _ts()["cursor"]().captures(tree.root_node)
-        hit = (tree, src, offset, error_line, *_gather(caps))
+        hit = (tree, src, offset, error_line, *_gather(caps, src))
         if PARSE_CACHE_SIZE[0] > 0:
             _PARSE_CACHE[code] = hit
             if len(_PARSE_CACHE) > PARSE_CACHE_SIZE[0]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..symbols import SymbolIndex, base_type_name
 from .context import Context
 from .cstructure import CFacts, Parsed
-from .policy import CheckPolicy, trie_regex
+from .policy import CheckPolicy, Tokens, trie_regex
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
@@ -111,6 +111,8 @@ class NameChecks:
         self.protos = prose_prototypes(ctx.prose)
         self._text_decls: set | None = None
         self._own_upper = {p.upper() for p in facts.prefixes}
+        self._variables: dict[str, str | None] = {}  # variable -> type (the declarations never change)
+        self._members: dict | None = None  # (base, member) -> type, once inferred member types are final
 
     def run(self) -> None:
         checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
@@ -118,6 +120,7 @@ class NameChecks:
         for p in checked:
             self.check_calls(p)
         self.infer_member_types(checked)
+        self._members = {}
         for p in checked:
             self.check_fields(p)
             if p.block.cap is None:  # constants, includes and assets: the answer's code only
@@ -218,6 +221,15 @@ class NameChecks:
         return self.index.resolve_struct(type_name) or type_name
 
     def member_type(self, base: str | None, member: str) -> str | None:
+        memo = self._members
+        if memo is None:
+            return self._member_type(base, member)
+        key = (base, member)
+        if key not in memo:
+            memo[key] = self._member_type(base, member)
+        return memo[key]
+
+    def _member_type(self, base: str | None, member: str) -> str | None:
         facts, index = self.facts, self.index
         if base is not None:
             local = facts.structs.get(base)
@@ -234,30 +246,40 @@ class NameChecks:
             return self._resolve(member_default) if member_default else None
         return None
 
-    def type_of(self, node, memo: dict) -> str | None:
+    def variable_type(self, name: str) -> str | None:
+        if name in self._variables:
+            return self._variables[name]
+        if name in self.facts.var_types:
+            result = self.facts.var_types[name]
+        elif name in self.policy.var_types:
+            result = self.policy.var_types[name]
+        else:
+            gtype = self.index.global_type(name)
+            result = base_type_name(gtype) if gtype else None
+        self._variables[name] = result = self._resolve(result)
+        return result
+
+    def type_of(self, node, memo: dict, fields: dict) -> str | None:
+        """The type name of an expression node; `fields`: the block's member expressions by node id (Parsed.field_map)."""
         key = node.id
         if key in memo:
             return memo[key]
+        field = fields.get(key)
+        if field is not None:  # a member expression the parse already took apart
+            memo[key] = result = self.member_type(self.type_of(field[0], memo, fields), field[1])
+            return result
         t = node.type
         result = None
         if t == "identifier":
-            name = node.text.decode()
-            if name in self.facts.var_types:
-                result = self.facts.var_types[name]
-            elif name in self.policy.var_types:
-                result = self.policy.var_types[name]
-            else:
-                gtype = self.index.global_type(name)
-                result = base_type_name(gtype) if gtype else None
-            result = self._resolve(result)
+            result = self.variable_type(node.text.decode())
         elif t == "field_expression":
             fld = node.child_by_field_name("field")
             if fld is not None:
-                base = self.type_of(node.child_by_field_name("argument"), memo)
+                base = self.type_of(node.child_by_field_name("argument"), memo, fields)
                 result = self.member_type(base, fld.text.decode())
         elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
             inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
-            result = self.type_of(inner, memo) if inner is not None else None
+            result = self.type_of(inner, memo, fields) if inner is not None else None
         elif t == "cast_expression":
             tn = node.child_by_field_name("type")
             if tn is not None:
@@ -276,17 +298,17 @@ class NameChecks:
         memo: dict = {}
         for p in parsed:
             for call in p.calls:
+                if not call.takes_address or not index.has_function(call.name):
+                    continue
                 for i, arg in enumerate(call.args):
-                    if arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
+                    types = index.param_types(call.name, i)  # (before the node: asking a node costs more)
+                    if len(types) != 1 or arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
                         continue
                     target = arg.child_by_field_name("argument")
                     if target is None or target.type != "field_expression":
                         continue
-                    types = index.param_types(call.name, i)
-                    if len(types) != 1:
-                        continue
                     fld = target.child_by_field_name("field")
-                    base = self.type_of(target.child_by_field_name("argument"), memo)
+                    base = self.type_of(target.child_by_field_name("argument"), memo, p.field_map)
                     member = fld.text.decode() if fld is not None else ""
                     if not member or self.member_type(base, member) is not None:
                         continue
@@ -310,9 +332,11 @@ class NameChecks:
         memo: dict = {}
         index, ctx = self.index, self.ctx
         for arg, member in p.fields:
-            base = self.type_of(arg, memo)
-            if base is None or member in self.facts.names or index.is_macro(member):
+            if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
+            base = self.type_of(arg, memo, p.field_map)
+            if base is None:
+                continue
             # (a name declared in the text is a substring of it: skip the text scan for any other member)
             if self._struct_has(base, member) is False and (member not in ctx.all_text or member not in self.text_decls()):
                 shown = base.split("::")[0]
@@ -383,22 +407,25 @@ def _relevant_sentences(prose: str, relevant) -> list[str]:
 def check_naming(ctx: Context, code: str) -> None:
     """Old names in the answer's code are errors; in its prose (outside history sentences) warnings."""
     policy, index = ctx.policy, ctx.index
-    code_words = set(_WORD.findall(code))
+    tables = _tables(index)
+    era = policy.era_words
+    # the tokens this check can report (era names, renamed words), found in one scan; no other token matters
+    naming_words = index.derived("validate.naming " + era.key, lambda i: Tokens(era.words | i.renames("word").keys())).found
+
+    code_words = naming_words(code)
     prose_words: set[str] = set()
     words = index.renames("word")
-    tables = _tables(index)
-    prose_tokens = set(_WORD.findall(ctx.prose))
-    relevant = prose_tokens & (policy.era_old | policy.era_new | tables.word_keys)
-    if relevant:
-        inline_words = set(_WORD.findall(" ".join(_INLINE.findall(ctx.prose))))
-        suspicious = (prose_tokens & policy.era_old) or (inline_words & words.keys())
+    relevant = naming_words(ctx.prose)
+    # prose that names only current-era words can change the result only by mixing them with old names in the code
+    if relevant and (code_words & policy.era_old or not relevant <= policy.era_new):
+        inline_words = naming_words(" ".join(_INLINE.findall(ctx.prose)))
+        suspicious = (relevant & policy.era_old) or (inline_words & words.keys())
         if suspicious or inline_words & policy.era_new:
-            for sentence in _relevant_sentences(ctx.prose, relevant):
-                if not sentence or not any(w in sentence for w in relevant) or policy.history_words.search(sentence):
-                    continue
-                prose_words.update(w for w in _WORD.findall(sentence) if w in policy.era_old or (w in policy.era_new and w != "play"))
-                for inline in _INLINE.findall(sentence):
-                    prose_words.update(_WORD.findall(inline))
+            sentences = [s for s in _relevant_sentences(ctx.prose, relevant)
+                         if s and any(w in s for w in relevant) and not policy.history_words.search(s)]
+            joined = "\n".join(sentences)  # (tokens never span the joins)
+            prose_words = {w for w in policy.era_words.found(joined) if w in policy.era_old or w != "play"}
+            prose_words |= naming_words(" ".join(_INLINE.findall(joined)))
     used = code_words | prose_words
     old = sorted(used & policy.era_old)
     new = sorted(used & policy.era_new)

@@ -52,6 +52,35 @@ class Words:
         return self._rx.search(text.casefold())
 
 
+_IDENT = re.compile(r"[A-Za-z_]\w*")  # an identifier as the checks tokenise text
+
+
+class Tokens:
+    """Which of a fixed set of identifiers occur in a text as whole tokens of `_IDENT.findall(text)`, found with
+    one prefix-trie scan: tokenising every word of a text to intersect with a few hundred names is ~5x slower."""
+
+    __slots__ = ("_rx", "key", "words")
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = frozenset(w for w in words if _IDENT.fullmatch(w))
+        self.key = " ".join(sorted(self.words))  # names the word list (e.g. for SymbolIndex.derived)
+        self._rx = re.compile(rf"(?:{trie_regex(sorted(self.words))})(?!\w)")
+
+    def found(self, text: str) -> set[str]:
+        return {m.group() for m in self._rx.finditer(text) if _token_start(text, m.start())}
+
+
+def _token_start(text: str, start: int) -> bool:
+    """Whether `_IDENT.findall` starts a token at `start`: it skips the digits (and other non-ASCII word characters)
+    that open a run of word characters, so only an [A-Za-z_] of the same run before `start` rules it out."""
+    i = start - 1
+    while i >= 0 and (text[i].isalnum() or text[i] == "_"):
+        if text[i] == "_" or (text[i].isascii() and text[i].isalpha()):
+            return False
+        i -= 1
+    return True
+
+
 @dataclass(frozen=True)
 class AddressRange:
     name: str
@@ -94,6 +123,7 @@ class CheckPolicy:
     era_old: frozenset[str]
     era_new: frozenset[str]
     era_map: dict[str, str]
+    era_words: Tokens  # era_old | era_new
     history_words: Words
     var_types: dict[str, str]
     member_types: dict[str, str]
@@ -166,6 +196,7 @@ def compile_policy(checks: dict | CheckPolicy) -> CheckPolicy:
         era_old=frozenset(era_old),
         era_new=frozenset(era_new),
         era_map=era_map,
+        era_words=Tokens(era_old | era_new),
         history_words=Words(naming.get("history_words", [])),
         var_types=dict(checks.get("types", {}).get("variables", {})),
         member_types=dict(checks.get("types", {}).get("members", {})),
