@@ -15,6 +15,7 @@ import pytest
 from ootgen.records import Example
 from ootgen.validate._makefile import evaluate_makefile, read_cc_check
 from ootgen.validate.compile import (
+    checkout_from_config,
     CODE,
     AnswerCode,
     CodeBlock,
@@ -242,3 +243,19 @@ def test_check_with_decomp_rejects_the_answer_gcc_rejects(tmp_path):
     assert [r["accepted"] for r in rows] == [True, False]
     [finding] = [f for f in rows[1]["findings"] if f["code"] == CODE]
     assert finding["message"].startswith("line 4 of output:") and "too few arguments" in finding["message"]
+
+
+def test_a_grounded_run_compiles_against_its_grounding_checkout_by_default(tmp_path):
+    """default.yaml: `compiler.checkout: null` means the grounding checkout when grounding is on — which it is
+    once `grounding.decomp_dir` is set, without `enabled: true` (issue 11: grounded runs use the layer)."""
+    from ootgen.load import load_run_config
+
+    preset = tmp_path / "p.yaml"
+    preset.write_text(f"extends: default\ngrounding:\n  decomp_dir: {tmp_path}\n")
+    config = load_run_config(preset)
+    assert config.grounding_on
+    assert checkout_from_config(config.compiler, config.grounding) == str(tmp_path)
+    off = tmp_path / "off.yaml"
+    off.write_text(f"extends: default\ngrounding:\n  decomp_dir: {tmp_path}\n  enabled: false\n")
+    config = load_run_config(off)
+    assert checkout_from_config(config.compiler, config.grounding) is None

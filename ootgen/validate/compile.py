@@ -750,9 +750,9 @@ def answer_code(example: Example, checks) -> AnswerCode:
 
 
 def checkout_from_config(compiler: CompilerSettings, grounding: GroundingSettings) -> str | None:
-    """The checkout the compiler layer uses: `compiler.checkout`, else the grounding checkout of a run that
-    sets `grounding.enabled: true`."""
-    return compiler.checkout or (grounding.decomp_dir if grounding.enabled else None)
+    """The checkout the compiler layer uses: `compiler.checkout`, else the grounding checkout of a grounded run
+    (`grounding.decomp_dir` set and `grounding.enabled` not false, as configs/default.yaml documents)."""
+    return compiler.checkout or (grounding.decomp_dir if grounding.enabled is not False else None)
 
 
 def open_compiler(checkout: str | Path | None, *, version: str | None = None,
