@@ -154,11 +154,11 @@ def export_hf(store: RunStore, out_dir: Path, *, run_name: str, settings: HfSett
     out_dir = Path(out_dir)
     run_settings = store.get_meta("settings", {}) or {}
     seed = int(run_settings.get("seed") or 0)
-    multi_turn = recorded_settings(run_settings).export.alpaca_multi_turn
+    export_settings = recorded_settings(run_settings).export
     chosen = accepted_for_export(store, store.get_meta("target"), min_score)
     rows: list[tuple[StoredCandidate, dict]] = []
     for candidate in chosen:
-        row = record(candidate.example, settings.rows, multi_turn)
+        row = record(candidate.example, settings.rows, export_settings.alpaca_multi_turn, export_settings.empty_input)
         if row is not None:
             rows.append((candidate, row))
     examples = [candidate for candidate, _ in rows]

@@ -15,13 +15,13 @@ import pytest
 from ootgen.records import Example
 from ootgen.validate._makefile import evaluate_makefile, read_cc_check
 from ootgen.validate.compile import (
-    checkout_from_config,
     CODE,
     AnswerCode,
     CodeBlock,
     CompileChecker,
     Unavailable,
     answer_code,
+    checkout_from_config,
     open_compiler,
 )
 from tests.conftest import clean_env, run_cli

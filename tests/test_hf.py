@@ -175,7 +175,7 @@ def test_same_run_gives_the_same_splits_and_parquet_rows_match(big_run, tmp_path
                      "--set", "export.hf.file_format=parquet", "--set", "export.hf.rows=alpaca")
     assert result.returncode == 0, result.stderr
     parquet = datasets.load_dataset(str(tmp_path / "p"))
-    assert parquet["validation"].column_names == ["instruction", "output"]
+    assert parquet["validation"].column_names == ["instruction", "input", "output"]  # export.empty_input: empty_string
     assert len(parquet["validation"]) == len((tmp_path / "x/data/validation.jsonl").read_text().splitlines())
 
 
