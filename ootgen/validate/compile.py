@@ -45,6 +45,7 @@ class CodeBlock:
 @dataclass(frozen=True)
 class AnswerCode:
     blocks: tuple[CodeBlock, ...]
+    table_ids: frozenset[str] = frozenset()  # ids the answer says it adds to a decomp table (ACTOR_EN_MY_NPC)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class _Prepared:
     opaque_types: tuple[str, ...] = ()  # the user's own types, declared as incomplete structs
     declared_calls: tuple[str, ...] = ()  # the user's own functions, declared without a prototype
     declared_objects: tuple[str, ...] = ()  # the user's own variables and constants, declared as int
+    table_ids: tuple[str, ...] = ()  # the ids it adds to a decomp table, declared as enum members
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -387,10 +389,10 @@ class CompileChecker:
                 files = {f for h in p.extra_headers for f in self._sources_beside(h)}
                 if len(files) == 1:
                     p.grounded, p.extra_headers = files.pop(), []
-        self._declare_users_names(p, bare_all)
+        self._declare_users_names(p, bare_all, answer.table_ids)
         return p
 
-    def _declare_users_names(self, p: _Prepared, bare: str) -> None:
+    def _declare_users_names(self, p: _Prepared, bare: str, table_ids: frozenset[str]) -> None:
         """Declare up front the names the answer uses that neither it nor the decomp declares (its own helpers,
         statics, constants, types), so gcc neither reports nor spell-checks them (a spelling search over the
         decomp's ~20k names costs gcc 0.1-0.25 s per name). Decomp-like names are left for gcc to report."""
@@ -401,18 +403,20 @@ class CompileChecker:
         types = set(_TYPE_USE.findall(text)) | set(_TYPE_DECL.findall(text))
         calls: set[str] = set()
         others: set[str] = set()
+        ids: set[str] = set()
         for m in _NAME_USE.finditer(text):
             name = m.group(1)
-            if (name in names or name in context or name in own or name in _C_WORDS or name.startswith("__")
-                    or self._is_decomp_like(name)):
+            if name in names or name in context or name in own or name in _C_WORDS or name.startswith("__"):
                 continue
-            if name in types:
-                continue
-            (calls if m.group(2) else others).add(name)
+            if name in table_ids:
+                ids.add(name)
+            elif name not in types and not self._is_decomp_like(name):
+                (calls if m.group(2) else others).add(name)
         p.opaque_types = tuple(sorted(t for t in types if t not in names and t not in context and t not in own
                                       and not self._is_decomp_like(t)))
         p.declared_calls = tuple(sorted(calls))
         p.declared_objects = tuple(sorted(others - calls))
+        p.table_ids = tuple(sorted(ids))
 
     def _asset_names(self, p: _Prepared) -> set[str]:
         included = set(p.asset_includes)
@@ -468,8 +472,11 @@ class CompileChecker:
         parts = [self._context_source(context)]
         for p in batch:
             k = p.index
+            # the answer's declarations below are no line of an answer: without this gcc would place them at the
+            # end of the previous answer's `#line` file and blame that answer for errors they cause
+            parts.append('#line 1 "<ootgen>"\n')
             renamed = sorted({n for n in p.defined if n not in p.macros}
-                             | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects))
+                             | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects) | set(p.table_ids))
             saved = sorted(set(renamed) | set(p.macros))
             parts.extend(f'#pragma push_macro("{n}")\n#undef {n}\n' for n in saved)
             parts.extend(f'#include "{self.checkout / h}"\n' for h in p.extra_headers)
@@ -478,6 +485,8 @@ class CompileChecker:
             parts.extend(f"typedef struct {t} {t};\n" for t in p.opaque_types)
             parts.extend(f"int {n}();\n" for n in p.declared_calls)
             parts.extend(f"extern int {n};\n" for n in p.declared_objects)
+            if p.table_ids:
+                parts.append(f"enum {{ {', '.join(p.table_ids)} }};\n")
             for b, (block, code, top) in enumerate(p.blocks):
                 directive = f'#line {block.first_line} "@{k}.{b}"\n'
                 if top:
@@ -536,7 +545,7 @@ class CompileChecker:
 
     # -- which diagnostics are the answer's errors -----------------------------------------------------
     def _judge(self, p: _Prepared, diags: list[_Diag]) -> tuple[list[Finding], set[str]]:
-        tolerated: set[str] = set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects)
+        tolerated = {*p.opaque_types, *p.declared_calls, *p.declared_objects, *p.table_ids}
         opaque: set[str] = set()
         kept: list[_Diag] = []
         for d in diags:
@@ -741,11 +750,13 @@ def answer_code(example: Example, checks) -> AnswerCode:
     """The C fences of an example's answer (every assistant turn), without quoted counterexamples.
 
     `checks`: the CheckPolicy or the checks.yaml mapping (fence tags, counterexample words)."""
-    from .static import answer_code_blocks, compile_policy
+    from .static import answer_code_blocks, answer_texts, compile_policy
 
-    blocks = answer_code_blocks(example, compile_policy(checks))
+    policy = compile_policy(checks)
+    blocks = answer_code_blocks(example, policy)
     return AnswerCode(tuple(CodeBlock(b.code, b.start_line, b.where.rsplit(" fence ", 1)[0])
-                            for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()))
+                            for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()),
+                      policy.table_names("\n".join(text for _, text in answer_texts(example))))
 
 
 def checkout_from_config(compiler: dict, grounding: dict) -> str | None:
