@@ -30,7 +30,7 @@ CLASS_CODES = {
     "MARKDOWN": {"UNCLOSED_FENCE", "TOO_SHORT", "MISSING_CODE", "EMPTY_OUTPUT", "MISSING_INPUT"},
 }
 SUBTLE_CODES = {
-    "CONSTANT": {"UNKNOWN_CONSTANT"},
+    "CONSTANT": {"UNKNOWN_CONSTANT", "OLD_NAME"},  # OLD_NAME: a constant that was renamed, reported with its new name
     "INCLUDE": {"UNKNOWN_INCLUDE"},
     "FIELD": {"UNKNOWN_FIELD"},
     "ASSET": {"ASSET_NOT_LOADED"},
