@@ -147,6 +147,14 @@ def test_one_answers_errors_do_not_hide_anothers_in_the_same_batch(checker):
     assert any("too many arguments" in m for m in errors(results[2]))
 
 
+@needs_gcc
+def test_an_answers_own_function_pointer_typedef_types_its_struct_member(checker):
+    header = ("struct EnMine;\n\ntypedef void (*EnMineFunc)(struct EnMine*, struct PlayState*);\n\n"
+              "typedef struct EnMine {\n    Actor actor;\n    EnMineFunc draw;\n} EnMine;")
+    update = "void EnMine_Update(Actor* thisx, PlayState* play) {\n    ((EnMine*)thisx)->draw((EnMine*)thisx, play);\n}"
+    assert checker.check([answer(header, update)]) == [[]]
+
+
 PROFILE = ("ActorProfile En_Mine_Profile = {\n    ACTOR_EN_MINE, ACTORCAT_ENEMY, 0, 0x0002, 4,\n"
            "    EnMine_Init, EnMine_Destroy, EnMine_Update, EnMine_Draw,\n};")
 
