@@ -126,7 +126,7 @@ _GLOBAL_DEF = re.compile(r"^(?:static[ \t]+)?(?:const[ \t]+)?(?!return\b|else\b|
 _TAG_DEF = re.compile(r"\b(?:struct|union|enum)\s+(\w+)\s*\{")
 _TYPEDEF_END = re.compile(r"\}\s*(\w+)\s*;")
 _TYPEDEF_SIMPLE = re.compile(r"^\s*typedef\b[^;{}]*?\b(\w+)\s*(?:\[[^\]]*\])?\s*;", re.M)
-_TYPEDEF_FUNC = re.compile(r"^\s*typedef\b[^;{}()]*\(\s*\*\s*(\w+)\s*\)\s*\(", re.M)  # typedef void (*EnMineActionFunc)(...);
+_TYPEDEF_FUNC = re.compile(r"^\s*typedef\b[^;{}()]*\(\s*\*\s*(\w+)\s*\)\s*\(", re.M)  # typedef void (*EnMineFunc)(..);
 _ENUM_BODY = re.compile(r"\benum\b[^{;]*\{([^}]*)\}")
 _MACRO_DEF = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
 _THIS_DECL = re.compile(r"\*\s*this\s*[=;,)]")
