@@ -209,7 +209,7 @@ class _Prepared:
 _DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<kind>fatal error|error|warning|note): "
                    r"(?P<msg>.*)$")
 _INCLUDED_FROM = re.compile(r"^(?:In file included|\s+) from (?P<file>[^:\n]+):(?P<line>\d+)[:,]")
-_ANSWER_FILE = re.compile(r"^@(\d+)\.(\d+)$")
+_ANSWER_FILE = re.compile(r"^@(\d+)\.(\d+|d)$")  # @answer.block, or @answer.d: the declarations made for it
 _UNDECLARED = re.compile(r"^'(\w+)' undeclared")
 _IMPLICIT = re.compile(r"^implicit declaration of function '(\w+)'")
 _UNKNOWN_TYPE = re.compile(r"^unknown type name '(\w+)'")
@@ -259,13 +259,14 @@ def _parse_diagnostics(stderr: str) -> list[_Diag]:
         for file_name, n in where:
             fm = _ANSWER_FILE.match(file_name)
             if fm:
-                answer, block, line_no = int(fm.group(1)), int(fm.group(2)), n
+                answer, block, line_no = int(fm.group(1)), -1 if fm.group(2) == "d" else int(fm.group(2)), n
                 break
         if m.group("kind") == "note":
-            if answer is not None and last_main is not None and out[last_main].answer is None:
-                # an error inside a macro's definition, reported where the answer expands the macro
-                last = out[last_main]
-                out[last_main] = _Diag(answer, block, line_no, last.kind, last.message, last.raw)
+            last = out[last_main] if last_main is not None and answer is not None and block >= 0 else None
+            if last is not None and (last.answer is None or (last.answer == answer and last.block < 0)):
+                # an error inside a macro's definition (or a declaration made for the answer), reported where the
+                # answer expands the macro
+                out[-1] = _Diag(answer, block, line_no, last.kind, last.message, last.raw)
             continue
         last_main = len(out)
         out.append(_Diag(answer, block, line_no, m.group("kind"), m.group("msg"), line))
@@ -474,9 +475,9 @@ class CompileChecker:
         parts = [self._context_source(context)]
         for p in batch:
             k = p.index
-            # the answer's declarations below are no line of an answer: without this gcc would place them at the
-            # end of the previous answer's `#line` file and blame that answer for errors they cause
-            parts.append('#line 1 "<ootgen>"\n')
+            # the declarations made for the answer are in a file of their own, not at the end of the previous
+            # answer's `#line` file (gcc would blame that answer), nor outside every answer (it would split the batch)
+            parts.append(f'#line 1 "@{k}.d"\n')
             renamed = sorted({n for n in p.defined if n not in p.macros}
                              | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects) | set(p.table_ids))
             saved = sorted(set(renamed) | set(p.macros))
@@ -569,8 +570,9 @@ class CompileChecker:
                 continue  # a consequence of a tolerated name, or of the wrapper itself
             if _TYPE_CONFUSION.search(d.message) and tolerated.intersection(_IDENT.findall(self._line(p, d))):
                 continue  # a type mismatch on a line using the user's own name, whose real type is unknown
-            block = p.blocks[d.block][0] if d.block < len(p.blocks) else p.blocks[0][0]
-            text = f"line {d.line} of {block.where}: {d.message}"
+            block = p.blocks[d.block][0] if 0 <= d.block < len(p.blocks) else p.blocks[0][0]
+            line = d.line if d.block >= 0 else block.first_line  # a declaration made for it: its first line
+            text = f"line {line} of {block.where}: {d.message}"
             near = None if "did you mean" in d.message else self._near_miss_hint(d.message)
             if near:
                 text += f" (did you mean `{near}`?)"
@@ -581,7 +583,7 @@ class CompileChecker:
 
     @staticmethod
     def _line(p: _Prepared, d: _Diag) -> str:
-        if d.block >= len(p.blocks):
+        if not 0 <= d.block < len(p.blocks):
             return ""
         block, code, _ = p.blocks[d.block]
         lines = code.split("\n")
