@@ -1,7 +1,12 @@
-"""Compiler layer on real decomp code: real actor functions (8-60 lines, src/overlays/actors of a checkout) each
-wrapped as a good answer must compile with no COMPILE_ERROR; prints `name: value` lines.
+"""Compiler layer on a decomp checkout; prints `name: value` lines and `ROW` lines for bench/run_all.py.
 
-    python bench/bench_compile.py /tmp/oot [--limit N] [--show N] [--fragments N]
+1. The subtle-error set (tests/calibration/subtle_bad.jsonl / subtle_good.jsonl) checked as `ootgen check --decomp`
+   does (static checks, then the compiler layer): bad answers rejected (target >= 95 %), good ones (target 0);
+   and the good answers of the tuning and held-out sets, for information.
+2. Real actor functions (8-60 lines, src/overlays/actors of the checkout) each wrapped as a good answer must
+   compile with no COMPILE_ERROR (skipped with --calibration-only).
+
+    python bench/bench_compile.py /tmp/oot [--limit N] [--show N] [--fragments N] [--calibration-only]
 
 Without a checkout path (argument or OOTGEN_DECOMP) it prints why and exits 0: the checkout is not in the repo.
 """
@@ -17,9 +22,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ootgen.validate.compile import AnswerCode, CodeBlock, CompileChecker, Unavailable
+from ootgen.check import check_examples, load_checks, load_example_types, load_scoring, read_examples
+from ootgen.symbols import SymbolIndex
+from ootgen.validate.compile import AnswerCode, CodeBlock, CompileChecker, Unavailable, compile_findings
 
 _FUNC = re.compile(r"^(?![ \t#/])(?:[\w*]+[ \t]+)+\**[ \t]*(\w+)\([^;{}]*\)\s*\{[ \t]*$", re.M)
+CALIBRATION = Path(__file__).resolve().parent.parent / "tests" / "calibration"
+TARGET_SUBTLE = 0.95  # share of the subtle bad answers rejected with the compiler layer
 PROSE = "Here is the function from the decomp, as it is in the actor's file:\n\n```c\n"
 FIRST_LINE = PROSE.count("\n") + 1
 
@@ -53,6 +62,34 @@ def _timed(checker: CompileChecker, answers: list[AnswerCode], ground: bool = Tr
     return results, wall, cpu
 
 
+def _calibration(checker: CompileChecker, name: str) -> tuple[int, int, int]:
+    """(rejected, examples, examples with a COMPILE_ERROR) of one calibration file, checked as `ootgen check --decomp`
+    does: the static checks, then the compiler layer."""
+    examples = list(read_examples(CALIBRATION / name))
+    checks = load_checks()
+    compiled = compile_findings(checker, examples, checks)
+    results = check_examples(examples, index=SymbolIndex.load("default"), checks=checks, scoring=load_scoring(),
+                             example_types=load_example_types(), compiled=compiled)
+    return (sum(not r.accepted for r in results), len(examples),
+            sum(any(f.severity == "error" for f in found) for found in compiled))
+
+
+def bench_calibration(checker: CompileChecker) -> None:
+    """The subtle-error set with the compiler layer (issue 11's target), and the good answers of every set."""
+    bad, n_bad, bad_gcc = _calibration(checker, "subtle_bad.jsonl")
+    good, n_good, good_gcc = _calibration(checker, "subtle_good.jsonl")
+    print(f"ROW subtle-error set: bad answers rejected, static + compiler layer | {bad}/{n_bad} = {bad / n_bad:.0%} | "
+          f">= {TARGET_SUBTLE:.0%} | {'ok' if bad / n_bad >= TARGET_SUBTLE else 'MISS'}")
+    print(f"ROW subtle-error set: good answers rejected, static + compiler layer | {good}/{n_good} | 0 | "
+          f"{'ok' if good == 0 else 'MISS'}")
+    print(f"ROW subtle-error set: answers with a COMPILE_ERROR (the compiler layer alone) | bad {bad_gcc}/{n_bad}, "
+          f"good {good_gcc}/{n_good} |  | info")
+    for name in ("good.jsonl", "heldout_good.jsonl"):
+        rejected, n, by_gcc = _calibration(checker, name)
+        print(f"ROW {name}: good answers rejected, static + compiler layer | {rejected}/{n}, {by_gcc} with a "
+              f"COMPILE_ERROR |  | info")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkout", nargs="?", default=None)
@@ -60,6 +97,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N functions")
     parser.add_argument("--show", type=int, default=10, help="print the first N rejections")
     parser.add_argument("--fragments", type=int, default=1000, help="actor function bodies checked as fragments")
+    parser.add_argument("--calibration-only", action="store_true", help="only the calibration sets, not the real functions")
     args = parser.parse_args()
     args.checkout = args.checkout or args.decomp or os.environ.get("OOTGEN_DECOMP")
     if not args.checkout:
@@ -72,13 +110,16 @@ def main() -> int:
             print(f"skipped: {checker.status}")
             return 0
         setup = time.perf_counter() - started
+        print(f"checker: {checker.status}")
+        bench_calibration(checker)
+        if args.calibration_only:
+            return 0
         functions = real_functions(Path(args.checkout))
         if args.limit:
             functions = functions[: args.limit]
         answers = [AnswerCode((CodeBlock(body, FIRST_LINE),)) for _, body in functions]
         results, wall, cpu = _timed(checker, answers)
         rejected = [(functions[i], r) for i, r in enumerate(results) if any(f.severity == "error" for f in r)]
-        print(f"checker: {checker.status}")
         print(f"setup_seconds_first_use: {setup:.1f}")
         print(f"real_actor_functions: {len(answers)}")
         print(f"source_files: {len({f for f, _ in functions})}")

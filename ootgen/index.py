@@ -80,8 +80,15 @@ def _flatten_fact_fields(owner: str, fields: list, structs: dict) -> list:
     return out
 
 
+# Renamed families found in the decomp's history (`git log -S OLD`) that renames.json does not record; a substring
+# rename reports an old name only when its new name exists (COLTYPE_HIT0 -> COL_MATERIAL_HIT0).
+HISTORY_SUBSTRING_RENAMES = {
+    "COLTYPE_": "COL_MATERIAL_",  # f193311013 'Colliders: colType -> colMaterial (#2186)' 2024-09-12
+}
+
+
 def _renames_from_facts(renames: dict) -> dict:
-    word, path, substring, suffix = {}, {}, {}, {}
+    word, path, substring, suffix = {}, {}, dict(HISTORY_SUBSTRING_RENAMES), {}
     for old, new in renames.get("namefixer", {}).get("wordReplace", {}).get("map", {}).items():
         key = old.rstrip("(").strip()
         if _IDENT.match(key):

@@ -6,6 +6,7 @@ verdicts -> L3 score -> cross-validation rule -> accepted or rejected, stored in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,16 +97,32 @@ class CandidatePipeline:
                              "message": f"the input is {source['function']} unchanged: no bug was introduced"})
         return findings
 
-    def candidates(self, task: Task, reply: Reply) -> list[dict]:
-        """Candidate rows from a valid generation reply: static L1, then dedup of what passed it."""
+    def _examples(self, task: Task, reply: Reply) -> list[Example]:
+        assert reply.data is not None
+        example_type = self.project.types[task.type]
+        return [example_from_reply(item, task, example_type, slot)
+                for slot, item in enumerate(reply.data["examples"][: task.count])]
+
+    async def compile_reply(self, task: Task, reply: Reply) -> list[list[Finding]] | None:
+        """The compiler layer's findings of a reply, with gcc in a worker thread (not blocking the event loop);
+        None when the layer is off."""
+        from .validate.compile import CompileChecker, compile_findings
+
+        if not isinstance(self.compiler, CompileChecker):
+            return None
+        return await asyncio.to_thread(compile_findings, self.compiler, self._examples(task, reply), self.check_policy)
+
+    def candidates(self, task: Task, reply: Reply, compiled: list[list[Finding]] | None = None) -> list[dict]:
+        """Candidate rows from a valid generation reply: static L1, then dedup of what passed it.
+
+        `compiled`: the reply's compiler-layer findings from `compile_reply`, else computed here."""
         from .validate.compile import compile_findings
 
         example_type = self.project.types[task.type]
-        assert reply.data is not None
         rows = []
-        examples = [example_from_reply(item, task, example_type, slot)
-                    for slot, item in enumerate(reply.data["examples"][: task.count])]
-        compiled = compile_findings(self.compiler, examples, self.check_policy)  # one gcc call for the reply
+        examples = self._examples(task, reply)
+        if compiled is None:
+            compiled = compile_findings(self.compiler, examples, self.check_policy)  # one gcc call for the reply
         for slot, example in enumerate(examples):
             findings = self.static_findings(task, slot, example, example_type) + [f.as_dict() for f in compiled[slot]]
             row = {"task_idx": task.index, "slot": slot, "example": example, "context": task.context,
@@ -123,10 +140,10 @@ class CandidatePipeline:
             rows.append(row)
         return rows
 
-    def accept_generation(self, task: Task, answer: Answer) -> None:
+    def accept_generation(self, task: Task, answer: Answer, compiled: list[list[Finding]] | None = None) -> None:
         """Store a valid generation reply and its candidates in one transaction."""
         reply = answer.reply
-        rows = self.candidates(task, reply)
+        rows = self.candidates(task, reply, compiled)
         made = len((reply.data or {})["examples"])
         if made < task.count:
             self.store.record_failure(task.index, "generate", f"short_reply: {made} of {task.count} examples")

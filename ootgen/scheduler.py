@@ -120,7 +120,8 @@ class StreamScheduler:
                 self.store.set_task_state(task.index, "failed", "no valid reply")
                 return
             self.warm_contexts.add(task.context)
-            self.pipeline.accept_generation(task, answer)
+            compiled = await self.pipeline.compile_reply(task, answer.reply)  # gcc off the event loop
+            self.pipeline.accept_generation(task, answer, compiled)
         finally:
             self.post_processing -= 1
 

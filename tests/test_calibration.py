@@ -30,7 +30,7 @@ CLASS_CODES = {
     "MARKDOWN": {"UNCLOSED_FENCE", "TOO_SHORT", "MISSING_CODE", "EMPTY_OUTPUT", "MISSING_INPUT"},
 }
 SUBTLE_CODES = {
-    "CONSTANT": {"UNKNOWN_CONSTANT"},
+    "CONSTANT": {"UNKNOWN_CONSTANT", "OLD_NAME"},  # OLD_NAME: a constant that was renamed, reported with its new name
     "INCLUDE": {"UNKNOWN_INCLUDE"},
     "FIELD": {"UNKNOWN_FIELD"},
     "ASSET": {"ASSET_NOT_LOADED"},
@@ -39,9 +39,10 @@ SUBTLE_CODES = {
     "DIFF": {"UNKNOWN_CONSTANT", "OLD_NAME", "UNKNOWN_INCLUDE", "UNKNOWN_FUNCTION", "ARG_COUNT", "UNKNOWN_FIELD"},
     "CALL": {"UNKNOWN_FUNCTION", "ARG_COUNT"},
 }
-# The good sets were written before the type files required an input and code for debugging_help: these shape
-# findings are what rejects their debugging_help examples under the shipped types (README: target missed).
-SHAPE_CODES = {"MISSING_INPUT", "MISSING_CODE"}
+# The good sets were written before the type files required an input and code for debugging_help. The inputs were
+# added since (the broken code each question is about); three answers still give their fix as a checklist or an
+# inline call, not the corrected code in a fence the type requires: MISSING_CODE is what rejects them (README).
+SHAPE_CODES = {"MISSING_CODE"}
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +118,8 @@ def test_recall_per_defect_class_and_false_rejections(setup):
     caught, total, rejected = _calibrate(setup, "tuning corpus good/bad.jsonl", "good.jsonl", "bad.jsonl", CLASS_CODES)
     for cls in CLASS_CODES:
         assert caught[cls] / total[cls] >= 0.95, cls
-    # 6/60 good examples are rejected, all debugging_help answers without the input the shipped type requires
-    assert len(rejected) <= 6 and _shape_only(rejected)
+    # 2/60 good examples are rejected, debugging_help answers without the code fence the shipped type requires
+    assert len(rejected) <= 2 and _shape_only(rejected)
 
 
 def test_heldout_recall_and_false_rejections(setup):
@@ -127,7 +128,7 @@ def test_heldout_recall_and_false_rejections(setup):
                                          "heldout_bad.jsonl", CLASS_CODES)
     for cls in CLASS_CODES:
         assert caught[cls] / total[cls] >= 0.95, cls
-    assert len(rejected) <= 2 and _shape_only(rejected)
+    assert len(rejected) <= 1 and _shape_only(rejected)
 
 
 def test_subtle_errors_are_rejected_and_good_answers_are_not(setup):

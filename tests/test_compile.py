@@ -149,6 +149,38 @@ def test_one_answers_errors_do_not_hide_anothers_in_the_same_batch(checker):
 
 
 @needs_gcc
+def test_an_answers_own_function_pointer_typedef_types_its_struct_member(checker):
+    header = ("struct EnMine;\n\ntypedef void (*EnMineFunc)(struct EnMine*, struct PlayState*);\n\n"
+              "typedef struct EnMine {\n    Actor actor;\n    EnMineFunc draw;\n} EnMine;")
+    update = "void EnMine_Update(Actor* thisx, PlayState* play) {\n    ((EnMine*)thisx)->draw((EnMine*)thisx, play);\n}"
+    assert checker.check([answer(header, update)]) == [[]]
+
+
+PROFILE = ("ActorProfile En_Mine_Profile = {\n    ACTOR_EN_MINE, ACTORCAT_ENEMY, 0, 0x0002, 4,\n"
+           "    EnMine_Init, EnMine_Destroy, EnMine_Update, EnMine_Draw,\n};")
+
+
+@needs_gcc
+def test_errors_from_an_answers_own_declarations_are_not_blamed_on_the_answer_before_it(checker):
+    # the profile's user functions are declared by the wrapper before the answer's `#line`: gcc's errors there
+    # (int used as a function pointer) belong to the profile's answer and are tolerated, not the previous one's
+    profile = PROFILE.replace("ACTOR_EN_MINE", "0x0001")
+    assert checker.check([answer("Actor_SetScale(thisx, 0.01f);"), answer(profile)]) == [[], []]
+
+
+@needs_gcc
+def test_an_actor_id_the_answer_adds_to_the_table_is_its_own(checker):
+    from ootgen.check import load_checks
+
+    fence = f"```c\n{PROFILE}\n```\n"
+    added = Example(instruction="q", output=f"The profile:\n\n{fence}\nAdd `ACTOR_EN_MINE` with DEFINE_ACTOR.\n")
+    unsaid = Example(instruction="q", output=f"The profile:\n\n{fence}\nRebuild with make.\n")
+    ok, bad = checker.check([answer_code(added, load_checks()), answer_code(unsaid, load_checks())])
+    assert ok == []
+    assert any("ACTOR_EN_MINE" in m for m in errors(bad))
+
+
+@needs_gcc
 def test_answer_code_keeps_c_fences_with_their_lines_and_skips_counterexamples(checker):
     from ootgen.check import load_checks
 

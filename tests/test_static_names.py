@@ -111,6 +111,14 @@ def test_old_names_are_errors_in_the_answers_code_and_warnings_in_its_prose(env)
     assert "OLD_NAME" in errors(env, _c(profile))
 
 
+@pytest.mark.parametrize("old, new", [("COLTYPE_METAL", "COL_MATERIAL_METAL"), ("COLTYPE_HIT8", "COL_MATERIAL_HIT8")])
+def test_a_renamed_family_of_constants_is_an_old_name_with_its_current_name(env, old, new):
+    # the whole ColliderType family became ColliderMaterial (decomp #2186), not only COLTYPE_HIT0
+    found = [f for f in findings(env, _c(f"static ColliderInit sInit = {{ {old}, AT_NONE }};")) if f.severity == "error"]
+    assert [f.code for f in found] == ["OLD_NAME"] and f"`{new}`" in found[0].message
+    assert errors(env, _c(f"static ColliderInit sInit = {{ {new}, AT_NONE }};")) == set()
+
+
 def test_diff_fences_are_checked_on_their_added_lines(env):
     diff = ("Apply this patch:\n\n```diff\n--- a/src/overlays/actors/ovl_En_Box/z_en_box.c\n+++ b/src/overlays/actors/ovl_En_Box/z_en_box.c\n"
             "@@ -10,4 +10,4 @@ void EnBox_Update(Actor* thisx, PlayState* play) {\n     EnBox* this = (EnBox*)thisx;\n"

@@ -46,6 +46,7 @@ class CodeBlock:
 @dataclass(frozen=True)
 class AnswerCode:
     blocks: tuple[CodeBlock, ...]
+    table_ids: frozenset[str] = frozenset()  # ids the answer says it adds to a decomp table (ACTOR_EN_MY_NPC)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ _GLOBAL_DEF = re.compile(r"^(?:static[ \t]+)?(?:const[ \t]+)?(?!return\b|else\b|
 _TAG_DEF = re.compile(r"\b(?:struct|union|enum)\s+(\w+)\s*\{")
 _TYPEDEF_END = re.compile(r"\}\s*(\w+)\s*;")
 _TYPEDEF_SIMPLE = re.compile(r"^\s*typedef\b[^;{}]*?\b(\w+)\s*(?:\[[^\]]*\])?\s*;", re.M)
+_TYPEDEF_FUNC = re.compile(r"^\s*typedef\b[^;{}()]*\(\s*\*\s*(\w+)\s*\)\s*\(", re.M)  # typedef void (*EnMineFunc)(..);
 _ENUM_BODY = re.compile(r"\benum\b[^{;]*\{([^}]*)\}")
 _MACRO_DEF = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
 _THIS_DECL = re.compile(r"\*\s*this\s*[=;,)]")
@@ -198,6 +200,7 @@ class _Prepared:
     opaque_types: tuple[str, ...] = ()  # the user's own types, declared as incomplete structs
     declared_calls: tuple[str, ...] = ()  # the user's own functions, declared without a prototype
     declared_objects: tuple[str, ...] = ()  # the user's own variables and constants, declared as int
+    table_ids: tuple[str, ...] = ()  # the ids it adds to a decomp table, declared as enum members
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ class _Prepared:
 _DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<kind>fatal error|error|warning|note): "
                    r"(?P<msg>.*)$")
 _INCLUDED_FROM = re.compile(r"^(?:In file included|\s+) from (?P<file>[^:\n]+):(?P<line>\d+)[:,]")
-_ANSWER_FILE = re.compile(r"^@(\d+)\.(\d+)$")
+_ANSWER_FILE = re.compile(r"^@(\d+)\.(\d+|d)$")  # @answer.block, or @answer.d: the declarations made for it
 _UNDECLARED = re.compile(r"^'(\w+)' undeclared")
 _IMPLICIT = re.compile(r"^implicit declaration of function '(\w+)'")
 _UNKNOWN_TYPE = re.compile(r"^unknown type name '(\w+)'")
@@ -257,13 +260,14 @@ def _parse_diagnostics(stderr: str) -> list[_Diag]:
         for file_name, n in where:
             fm = _ANSWER_FILE.match(file_name)
             if fm:
-                answer, block, line_no = int(fm.group(1)), int(fm.group(2)), n
+                answer, block, line_no = int(fm.group(1)), -1 if fm.group(2) == "d" else int(fm.group(2)), n
                 break
         if m.group("kind") == "note":
-            if answer is not None and last_main is not None and out[last_main].answer is None:
-                # an error inside a macro's definition, reported where the answer expands the macro
-                last = out[last_main]
-                out[last_main] = _Diag(answer, block, line_no, last.kind, last.message, last.raw)
+            last = out[last_main] if last_main is not None and answer is not None and block >= 0 else None
+            if last is not None and (last.answer is None or (last.answer == answer and last.block < 0)):
+                # an error inside a macro's definition (or a declaration made for the answer), reported where the
+                # answer expands the macro
+                out[-1] = _Diag(answer, block, line_no, last.kind, last.message, last.raw)
             continue
         last_main = len(out)
         out.append(_Diag(answer, block, line_no, m.group("kind"), m.group("msg"), line))
@@ -370,6 +374,7 @@ class CompileChecker:
         defined.update(m.group(1) for m in _TAG_DEF.finditer(top))
         defined.update(m.group(1) for m in _TYPEDEF_END.finditer(outside))
         defined.update(m.group(1) for m in _TYPEDEF_SIMPLE.finditer(outside))
+        defined.update(m.group(1) for m in _TYPEDEF_FUNC.finditer(outside))
         defined.update(m.group(1) for m in _PROTOTYPE.finditer(outside))
         for body in _ENUM_BODY.finditer(top):
             defined.update(m.group(1) for m in re.finditer(r"(?:^|,)\s*([A-Za-z_]\w*)", body.group(1)))
@@ -388,10 +393,10 @@ class CompileChecker:
                 files = {f for h in p.extra_headers for f in self._sources_beside(h)}
                 if len(files) == 1:
                     p.grounded, p.extra_headers = files.pop(), []
-        self._declare_users_names(p, bare_all)
+        self._declare_users_names(p, bare_all, answer.table_ids)
         return p
 
-    def _declare_users_names(self, p: _Prepared, bare: str) -> None:
+    def _declare_users_names(self, p: _Prepared, bare: str, table_ids: frozenset[str]) -> None:
         """Declare up front the names the answer uses that neither it nor the decomp declares (its own helpers,
         statics, constants, types), so gcc neither reports nor spell-checks them (a spelling search over the
         decomp's ~20k names costs gcc 0.1-0.25 s per name). Decomp-like names are left for gcc to report."""
@@ -402,18 +407,20 @@ class CompileChecker:
         types = set(_TYPE_USE.findall(text)) | set(_TYPE_DECL.findall(text))
         calls: set[str] = set()
         others: set[str] = set()
+        ids: set[str] = set()
         for m in _NAME_USE.finditer(text):
             name = m.group(1)
-            if (name in names or name in context or name in own or name in _C_WORDS or name.startswith("__")
-                    or self._is_decomp_like(name)):
+            if name in names or name in context or name in own or name in _C_WORDS or name.startswith("__"):
                 continue
-            if name in types:
-                continue
-            (calls if m.group(2) else others).add(name)
+            if name in table_ids:
+                ids.add(name)
+            elif name not in types and not self._is_decomp_like(name):
+                (calls if m.group(2) else others).add(name)
         p.opaque_types = tuple(sorted(t for t in types if t not in names and t not in context and t not in own
                                       and not self._is_decomp_like(t)))
         p.declared_calls = tuple(sorted(calls))
         p.declared_objects = tuple(sorted(others - calls))
+        p.table_ids = tuple(sorted(ids))
 
     def _asset_names(self, p: _Prepared) -> set[str]:
         included = set(p.asset_includes)
@@ -469,8 +476,11 @@ class CompileChecker:
         parts = [self._context_source(context)]
         for p in batch:
             k = p.index
+            # the declarations made for the answer are in a file of their own, not at the end of the previous
+            # answer's `#line` file (gcc would blame that answer), nor outside every answer (it would split the batch)
+            parts.append(f'#line 1 "@{k}.d"\n')
             renamed = sorted({n for n in p.defined if n not in p.macros}
-                             | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects))
+                             | set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects) | set(p.table_ids))
             saved = sorted(set(renamed) | set(p.macros))
             parts.extend(f'#pragma push_macro("{n}")\n#undef {n}\n' for n in saved)
             parts.extend(f'#include "{self.checkout / h}"\n' for h in p.extra_headers)
@@ -479,6 +489,8 @@ class CompileChecker:
             parts.extend(f"typedef struct {t} {t};\n" for t in p.opaque_types)
             parts.extend(f"int {n}();\n" for n in p.declared_calls)
             parts.extend(f"extern int {n};\n" for n in p.declared_objects)
+            if p.table_ids:
+                parts.append(f"enum {{ {', '.join(p.table_ids)} }};\n")
             for b, (block, code, top) in enumerate(p.blocks):
                 directive = f'#line {block.first_line} "@{k}.{b}"\n'
                 if top:
@@ -537,7 +549,7 @@ class CompileChecker:
 
     # -- which diagnostics are the answer's errors -----------------------------------------------------
     def _judge(self, p: _Prepared, diags: list[_Diag]) -> tuple[list[Finding], set[str]]:
-        tolerated: set[str] = set(p.opaque_types) | set(p.declared_calls) | set(p.declared_objects)
+        tolerated = {*p.opaque_types, *p.declared_calls, *p.declared_objects, *p.table_ids}
         opaque: set[str] = set()
         kept: list[_Diag] = []
         for d in diags:
@@ -559,8 +571,9 @@ class CompileChecker:
                 continue  # a consequence of a tolerated name, or of the wrapper itself
             if _TYPE_CONFUSION.search(d.message) and tolerated.intersection(_IDENT.findall(self._line(p, d))):
                 continue  # a type mismatch on a line using the user's own name, whose real type is unknown
-            block = p.blocks[d.block][0] if d.block < len(p.blocks) else p.blocks[0][0]
-            text = f"line {d.line} of {block.where}: {d.message}"
+            block = p.blocks[d.block][0] if 0 <= d.block < len(p.blocks) else p.blocks[0][0]
+            line = d.line if d.block >= 0 else block.first_line  # a declaration made for it: its first line
+            text = f"line {line} of {block.where}: {d.message}"
             near = None if "did you mean" in d.message else self._near_miss_hint(d.message)
             if near:
                 text += f" (did you mean `{near}`?)"
@@ -571,7 +584,7 @@ class CompileChecker:
 
     @staticmethod
     def _line(p: _Prepared, d: _Diag) -> str:
-        if d.block >= len(p.blocks):
+        if not 0 <= d.block < len(p.blocks):
             return ""
         block, code, _ = p.blocks[d.block]
         lines = code.split("\n")
@@ -742,11 +755,13 @@ def answer_code(example: Example, checks) -> AnswerCode:
     """The C fences of an example's answer (every assistant turn), without quoted counterexamples.
 
     `checks`: the CheckPolicy or the checks.yaml mapping (fence tags, counterexample words)."""
-    from .static import answer_code_blocks, compile_policy
+    from .static import answer_code_blocks, answer_texts, compile_policy
 
-    blocks = answer_code_blocks(example, compile_policy(checks))
+    policy = compile_policy(checks)
+    blocks = answer_code_blocks(example, policy)
     return AnswerCode(tuple(CodeBlock(b.code, b.start_line, b.where.rsplit(" fence ", 1)[0])
-                            for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()))
+                            for b in blocks if b.lang == "c" and not b.counterexample and b.code.strip()),
+                      policy.table_names("\n".join(text for _, text in answer_texts(example))))
 
 
 def checkout_from_config(compiler: CompilerSettings, grounding: GroundingSettings) -> str | None:

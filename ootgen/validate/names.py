@@ -182,7 +182,7 @@ class NameChecks:
                 continue
             if name in tables.word_keys or tables.substring.search(name):
                 continue  # an old name: the naming check reports it with the current one
-            if name.split("_", 1)[0] in self._own_upper or (name.startswith(policy.table_prefixes) and self._declared_in_table(name)):
+            if name.split("_", 1)[0] in self._own_upper or name in policy.table_names(self.ctx.all_text):
                 continue  # the answer's own constant (EN_MY_NPC_..., an actor id it adds to the table)
             if _HEX_TAIL.search(name) or not _in_family(name, _families(index), policy.min_family):
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
@@ -190,10 +190,6 @@ class NameChecks:
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
             self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(line - p.offset)}) is not a decomp constant, "
                          f"enum member or macro{mean}", p.block.where)
-
-    def _declared_in_table(self, name: str) -> bool:
-        text = self.ctx.all_text
-        return any(f"{word}" in text for word in self.policy.table_words) and name in text.replace("`", " ")
 
     # -- includes -----------------------------------------------------------------------------------------
     def check_includes(self, p: Parsed) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..records import Finding
 
+_TABLE_ID = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
+
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
@@ -137,6 +139,13 @@ class CheckPolicy:
     keep_objects: tuple[str, ...]
     asset_kinds: frozenset[str]
     checks: dict[str, Any]  # the raw mapping, for the scorer's penalties
+
+    def table_names(self, text: str) -> frozenset[str]:
+        """The ids an answer adds to a decomp table (`ACTOR_EN_MY_NPC` when the text names DEFINE_ACTOR or the
+        actor table): the answer's own constants, though they look like the decomp's."""
+        if not any(word in text for word in self.table_words):
+            return frozenset()
+        return frozenset(w for w in _TABLE_ID.findall(text) if w.startswith(self.table_prefixes))
 
     def finding(self, code: str, message: str, where: str = "", cap: str | None = None) -> Finding:
         """A Finding with the severity checks.yaml gives `code`, lowered to `cap` for code the user supplied."""

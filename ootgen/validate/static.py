@@ -33,12 +33,8 @@ def run_static_checks(example: Example, index: SymbolIndex, checks: CheckPolicy 
     example_type = example_type or {}
     ctx = Context(example, index, policy, example_type, example_type.get("name") or example.type or "")
     ex = example
-    if ex.turns:
-        answers = [(f"turn {i + 1}", t.content) for i, t in enumerate(ex.turns) if t.role == "assistant"]
-        users = [(f"turn {i + 1}", t.content) for i, t in enumerate(ex.turns) if t.role != "assistant"]
-    else:
-        answers = [("output", ex.output)]
-        users = []
+    answers = answer_texts(ex)
+    users = [(f"turn {i + 1}", t.content) for i, t in enumerate(ex.turns) if t.role != "assistant"]
     blocks, prose_parts = answer_blocks(ctx, answers)
     supplied = user_blocks(ctx, [("input", ex.input), *users])
     ctx.prose = "\n".join(prose_parts)
@@ -56,10 +52,15 @@ def run_static_checks(example: Example, index: SymbolIndex, checks: CheckPolicy 
     return ctx.findings
 
 
+def answer_texts(example: Example) -> list[tuple[str, str]]:
+    """(where, text) of the answer: the output, or every assistant turn of a dialogue."""
+    if example.turns:
+        return [(f"turn {i + 1}", t.content) for i, t in enumerate(example.turns) if t.role == "assistant"]
+    return [("output", example.output)]
+
+
 def answer_code_blocks(example: Example, policy: CheckPolicy) -> list[Block]:
     """The fenced code blocks of the answer (for a later layer such as the compiler)."""
     ctx = Context(example, SymbolIndex({}), policy, {}, "")
-    texts = [(f"turn {i + 1}", t.content) for i, t in enumerate(example.turns) if t.role == "assistant"] \
-        if example.turns else [("output", example.output)]
-    blocks, _ = answer_blocks(ctx, texts)
+    blocks, _ = answer_blocks(ctx, answer_texts(example))
     return blocks

@@ -19,6 +19,13 @@ typedef enum ActorCategory {
     ACTORCAT_ENEMY
 } ActorCategory;
 
+typedef enum ActorID {
+    ACTOR_PLAYER,
+    ACTOR_EN_TEST,
+    ACTOR_EN_ITEM,
+    ACTOR_EN_BOX
+} ActorID;
+
 typedef struct PosRot {
     Vec3f pos;
     Vec3s rot;
