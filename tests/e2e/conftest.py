@@ -167,6 +167,20 @@ def posts(fake: FakeAnthropic, since: int = 0) -> list[dict]:
     return [e for e in fake.requests(MESSAGES, "POST") if e["seq"] > since and e.get("body") is not None]
 
 
+def billed_usd(fake: FakeAnthropic) -> float:
+    """Dollars the fake billed: the usage of every answered POST /v1/messages at configs/models.yaml prices."""
+    from ootgen.models import Usage, load_model_table
+
+    table = load_model_table(REPO / "configs" / "models.yaml")
+    total = 0.0
+    for entry in fake.requests(MESSAGES, "POST"):
+        if entry.get("usage"):
+            usage = Usage(*(entry["usage"][f] for f in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                                                         "cache_read_input_tokens")))
+            total += table.resolve(entry["model"]).cost(usage) or 0.0
+    return total
+
+
 def body_hash(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 

@@ -81,6 +81,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "ratelimit_tokens_limit": 2_000_000,
     "responder": "default",  # "default", "oot" or "echo"; in-process code may set a callable instead
     "oot": {},  # keyword arguments for OotResponder (bad_fraction, duplicate_fraction, seed, ...)
+    "models": None,  # model ids served; any other model on /v1/messages(/count_tokens) -> 404 (null: any model)
 }
 
 
@@ -732,8 +733,12 @@ class FakeAnthropic:
         if parts[:2] != ["v1", "messages"]:
             raise _Reply(404, "not_found_error", f"Not found: {method} {path}")
         headers = self._ratelimit_headers()
+        served = self._config["models"]
+        if rest in ([], ["count_tokens"]) and method == "POST" and served is not None and body.get("model") not in served:
+            raise _Reply(404, "not_found_error", f"model: {body.get('model')}")
         if rest == [] and method == "POST":
             message = self._message(body, fault)
+            entry["usage"], entry["stop_reason"] = message["usage"], message["stop_reason"]  # what was billed
             if body.get("stream"):
                 return 200, self._sse_events(message), headers
             return 200, message, headers
