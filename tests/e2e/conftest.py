@@ -168,17 +168,11 @@ def posts(fake: FakeAnthropic, since: int = 0) -> list[dict]:
 
 
 def billed_usd(fake: FakeAnthropic) -> float:
-    """Dollars the fake billed: the usage of every answered POST /v1/messages at configs/models.yaml prices."""
+    """Dollars the fake billed: its billed tokens per model at configs/models.yaml prices."""
     from ootgen.models import Usage, load_model_table
 
     table = load_model_table(REPO / "configs" / "models.yaml")
-    total = 0.0
-    for entry in fake.requests(MESSAGES, "POST"):
-        if entry.get("usage"):
-            usage = Usage(*(entry["usage"][f] for f in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                                         "cache_read_input_tokens")))
-            total += table.resolve(entry["model"]).cost(usage) or 0.0
-    return total
+    return sum(table.resolve(model).cost(Usage(**tokens)) or 0.0 for model, tokens in fake.billed_usage().items())
 
 
 def body_hash(body: dict) -> str:

@@ -405,6 +405,15 @@ class FakeAnthropic:
             if (path is None or e["path"] == path) and (method is None or e["method"] == method.upper())
         ]
 
+    def billed_usage(self) -> dict[str, dict[str, int]]:
+        """Tokens billed per model: the usage of every answered POST /v1/messages, summed (price them outside)."""
+        totals: dict[str, Counter[str]] = {}
+        for entry in self.requests("/v1/messages", "POST"):
+            if entry.get("usage"):
+                totals.setdefault(entry["model"], Counter()).update(
+                    {k: v for k, v in entry["usage"].items() if k.endswith("_tokens")})
+        return {model: dict(counts) for model, counts in totals.items()}
+
     @property
     def max_concurrency_seen(self) -> int:
         """Most /v1 requests in flight at once, counting queued and rejected ones."""
