@@ -8,9 +8,9 @@ When even the floor does not fit, the call waits for the calls in flight to sett
 the run stops only when nothing is in flight and the floor still does not fit.
 
 Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
-leaves room for judging its own candidates: `judge_calls_per_generation` judge calls at the dearest judge
-call's cost so far plus 25 % (a plan, not a guarantee: the cap itself is kept by the reservations), or at
-a judge call's worst case at its floor until one has been paid for.
+goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
+candidates still fit. "Likely" is the dearest call of that kind so far plus 25 %, or its worst case at its
+floor until one has been paid for: a plan, not a guarantee (the cap itself is kept by the reservations).
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class Budget:
         self.cap = cap
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
-        self._judge_cost = 0.0  # what room to leave for one judge call (see the module docstring)
-        self._judge_paid = 0.0  # the dearest judge call so far
+        self._dearest: dict[str, float] = {}  # the dearest call of each kind so far
+        self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         self.spent = spent  # dollars charged for replies received (this run and earlier sessions)
         self.reserved = 0.0  # worst cases of the calls in flight
@@ -88,15 +88,27 @@ class Budget:
     def fits(self, amount: float) -> bool:
         return self.cap is None or self.spent + self.reserved + amount <= self.cap
 
-    def affordable_tokens(self, worst: WorstCase, max_tokens: int, keep: float = 0.0) -> int:
-        """The largest max_tokens (at most `max_tokens`) whose worst case fits now with `keep` dollars left over;
-        negative when not even the input fits."""
+    def affordable_tokens(self, worst: WorstCase, max_tokens: int) -> int:
+        """The largest max_tokens (at most `max_tokens`) whose worst case fits now; negative when not even the input fits."""
         left = self.left()
         if left is None:
             return max_tokens
         if worst.per_output_token <= 0:
-            return max_tokens if worst.input + keep <= left else -1
-        return min(max_tokens, math.floor((left - keep - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
+            return max_tokens if worst.input <= left else -1
+        return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
+
+    def likely_cost(self, kind: str, worst_at_floor: float, worst: float) -> float:
+        """What a call of `kind` likely costs: the dearest so far + 25 % (at most `worst`, its worst case as sent),
+        or `worst_at_floor` until one has been paid for."""
+        dearest = self._dearest.get(kind)
+        return min(dearest * FLOOR_MARGIN, worst) if dearest else worst_at_floor
+
+    def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
+        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates."""
+        left = self.left()
+        judge = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
+        judging = self.judge_calls_per_generation * judge - _CENT_FRACTION  # float noise
+        return left is None or left - self.likely_cost("generate", worst_at_floor, worst) >= judging
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
         """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
@@ -106,16 +118,15 @@ class Budget:
         async with self._settled:
             while True:
                 floor = self.floors.floor(request)
+                tokens = self.affordable_tokens(worst, request.max_tokens)
                 if judge:
-                    self._judge_cost = self._judge_paid * FLOOR_MARGIN if self._judge_paid else worst.at(floor)
-                    tokens = self.affordable_tokens(worst, request.max_tokens)
+                    self._judge_floor_cost = worst.at(floor)
                     if tokens >= floor:
                         break
-                else:
-                    keep = self.judge_calls_per_generation * self._judge_cost
-                    tokens = self.affordable_tokens(worst, request.max_tokens, keep)
-                    if tokens >= floor and not self._judges_waiting:
+                elif not self._judges_waiting:
+                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens)):
                         break
+                    tokens = -1  # does not go: a stop when nothing is in flight
                 if self.reserved <= 0 and tokens < floor:
                     self.exhausted = True
                     self._settled.notify_all()  # a generation call waiting behind this judge call decides now
@@ -145,9 +156,7 @@ class Budget:
         async with self._settled:
             if request is not None:
                 self.floors.observe(request, output_tokens)
-                if request.kind == "judge":
-                    self._judge_paid = max(self._judge_paid, cost or 0.0)
-                    self._judge_cost = self._judge_paid * FLOOR_MARGIN
+                self._dearest[request.kind] = max(self._dearest.get(request.kind, 0.0), cost or 0.0)
             self.release_now(amount, cost)
             self._settled.notify_all()
 

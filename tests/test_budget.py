@@ -140,15 +140,23 @@ def test_a_judge_call_waiting_for_money_goes_before_a_generation_call():
     asyncio.run(scenario())
 
 
-def test_a_generation_call_leaves_room_to_judge_its_candidates():
+def test_a_generation_call_goes_only_if_judging_its_candidates_still_fits_after_its_likely_cost():
     async def scenario() -> None:
         budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
         amount, _ = await budget.reserve(fixed(0.02), JUDGE)
-        await budget.settle(amount, 0.02, JUDGE, 500)  # a judge call costs $0.02: keep 2 x 0.025 = $0.05
-        amount, tokens = await budget.reserve(CALL, GENERATE)  # $0.18 left - $0.05 kept = input + 12,000 tokens
+        await budget.settle(amount, 0.02, JUDGE, 500)  # judging one generation's candidates: 2 x 0.02 x 1.25 = $0.05
+        amount, tokens = await budget.reserve(CALL, GENERATE)  # nothing paid for a generation yet: likely = its worst
+        assert tokens == 12_000  # at the floor ($0.03), which leaves $0.15 > $0.05 for judging
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # a generation costs $0.04: likely $0.05 from now on
+        amount, tokens = await budget.reserve(CALL, GENERATE)  # $0.14 left: $0.05 + $0.05 fit, sent with all of it
         assert tokens == 12_000
-        await budget.settle(amount, 0.1, GENERATE, 1_000)  # $0.08 left - $0.05 kept: input + 2,000 tokens
-        assert (await budget.reserve(CALL, GENERATE))[1] == 2_000
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.10 left: $0.05 + $0.05 still fit, lowered to $0.10
+        amount, tokens = await budget.reserve(CALL, GENERATE)
+        assert tokens == 9_000
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.06 left: the generation's worst case at its floor
+        with pytest.raises(BudgetStop):  # would fit ($0.03), but its candidates could not be judged after it
+            await budget.reserve(CALL, GENERATE)
+        assert (await budget.reserve(fixed(0.02), JUDGE))[0] == pytest.approx(0.02)  # judging still goes
 
     asyncio.run(scenario())
 
