@@ -9,8 +9,8 @@ the run stops only when nothing is in flight and the floor still does not fit.
 
 Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
 goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
-candidates still fit. "Likely" is the dearest call of that kind so far plus 25 %, or its worst case at its
-floor until one has been paid for: a plan, not a guarantee (the cap itself is kept by the reservations).
+candidates still fit. "Likely" is the mean cost of that kind of call so far plus 25 %, or its worst case at
+its floor until one has been paid for: a plan, not a guarantee (the cap itself is kept by the reservations).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Budget:
         self.cap = cap
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
-        self._dearest: dict[str, float] = {}  # the dearest call of each kind so far
+        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         self.spent = spent  # dollars charged for replies received (this run and earlier sessions)
@@ -98,10 +98,10 @@ class Budget:
         return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
     def likely_cost(self, kind: str, worst_at_floor: float, worst: float) -> float:
-        """What a call of `kind` likely costs: the dearest so far + 25 % (at most `worst`, its worst case as sent),
+        """What a call of `kind` likely costs: the mean so far + 25 % (at most `worst`, its worst case as sent),
         or `worst_at_floor` until one has been paid for."""
-        dearest = self._dearest.get(kind)
-        return min(dearest * FLOOR_MARGIN, worst) if dearest else worst_at_floor
+        count, dollars = self._paid.get(kind, (0, 0.0))
+        return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
 
     def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates."""
@@ -156,7 +156,8 @@ class Budget:
         async with self._settled:
             if request is not None:
                 self.floors.observe(request, output_tokens)
-                self._dearest[request.kind] = max(self._dearest.get(request.kind, 0.0), cost or 0.0)
+                count, dollars = self._paid.get(request.kind, (0, 0.0))
+                self._paid[request.kind] = (count + 1, dollars + (cost or 0.0))
             self.release_now(amount, cost)
             self._settled.notify_all()
 

@@ -375,6 +375,8 @@ class ClaudeClient:
 
         http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
         self.http = HttpCounts()
+        self._answered_models: set[str] = set()  # models the API has answered once
+        self._first_call: dict[str, asyncio.Lock] = {}  # one request at a time per model until then
         # Count at the transport (every attempt the SDK makes); keeps the SDK's own transport settings.
         http_client._transport = _CountingTransport(http_client._transport, self.http)
         http_client._mounts = {pattern: _CountingTransport(t, self.http) if t is not None else None
@@ -384,7 +386,19 @@ class ClaudeClient:
         )
 
     async def call(self, request: Request) -> tuple[str, str | None, Usage]:
-        """Send one request; return (text, stop_reason, usage). Raises TransientFailure or RunAborted."""
+        """Send one request; return (text, stop_reason, usage). Raises TransientFailure or an OotgenError.
+
+        Until a model has answered once its requests go one at a time, so a model the API does not know
+        (a judge model too, after the generator proved the key) costs one request."""
+        if request.model not in self._answered_models:
+            async with self._first_call.setdefault(request.model, asyncio.Lock()):
+                if request.model not in self._answered_models:  # else: answered while this call waited
+                    answer = await self._send(request)
+                    self._answered_models.add(request.model)
+                    return answer
+        return await self._send(request)
+
+    async def _send(self, request: Request) -> tuple[str, str | None, Usage]:
         anthropic = self.anthropic
         params = request.api_params()
         temperature = params.pop("temperature", None)

@@ -220,14 +220,18 @@ def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli, nam
     assert cli.fake.log == []
 
 
-def test_a_model_the_api_does_not_know_costs_one_request_and_names_the_flag(cli: Cli):
+@pytest.mark.parametrize("flag", ["--model", "--judge-model"])
+def test_a_model_the_api_does_not_know_costs_one_request_and_names_the_flag(cli: Cli, flag):
     cli.fake.configure(models=["claude-sonnet-5"])  # the API answers 404 not_found_error for any other model
-    result = cli.run("--model", "claude-nonexistent-1", num=6)
+    result = cli.run(flag, "claude-nonexistent-1", num=6)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "--model claude-nonexistent-1" in errors[0] and "404" in errors[0], errors[0]
-    assert [(e["path"], e["status"]) for e in cli.fake.log] == [("/v1/messages", 404)]
+    assert f"{flag} claude-nonexistent-1" in errors[0] and "404" in errors[0], errors[0]
+    refused = [e for e in cli.fake.log if e["status"] == 404]
+    assert [(e["path"], e["model"]) for e in refused] == [("/v1/messages", "claude-nonexistent-1")]
+    if flag == "--model":
+        assert len(cli.fake.log) == 1
 
 
 def test_retired_model_is_refused_with_its_replacement(cli: Cli):
