@@ -153,3 +153,18 @@ def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
         assert sum(quotas.values()) == n
         assert all(abs(quotas[name] - n * w / 5.8) < 1 for name, w in mix.items())
     assert type_quotas({"a": 1.0, "b": 3.0}, 4) == {"a": 1, "b": 3}
+
+
+# --- progress -------------------------------------------------------------------------------------------
+
+
+def test_the_progress_bar_says_cost_unknown_instead_of_zero_dollars_for_an_unpriced_model():
+    from ootgen.progress import LiveProgress
+
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    for known_model, cost, shown in ((True, 0.125, "$0.12"), (False, None, "cost unknown"), (True, None, "cost unknown")):
+        bar = LiveProgress()  # the last case: a priced generator, an unpriced judge
+        bar("start", {"accepted": 0, "target": 4, "resuming": False, "spent": 0.0, "known_model": known_model})
+        bar("call", {"kind": "judge", "usage": usage, "cost": cost, "spent": cost or 0.0})
+        assert bar.cost_text() == shown and "$0.00" not in bar.progress.tasks[0].fields["stats"]
+        bar.close()
