@@ -201,7 +201,10 @@ class BatchRun:
         reserved, refused = 0.0, False
         try:
             for chunk in _chunks(_unique(work), self.max_requests, self.max_bytes):
-                worst = sum(self.budget.worst_case(r, self.pipeline.model_for(r.kind, r.model), batch=True) for _, r, _ in chunk)
+                worst = 0.0
+                for _, request, _ in chunk:  # input tokens counted by the API (once per prompt shape), not guessed
+                    cost = await self.exchange.worst_case(request, self.pipeline.model_for(request.kind, request.model), batch=True)
+                    worst += cost.at(request.max_tokens)
                 if not self.budget.reserve_now(worst):
                     refused = True
                     break

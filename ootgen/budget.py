@@ -1,41 +1,86 @@
 """Run loop piece: the money. Every API call reserves its worst-case cost against `--max-cost` first.
 
-Near the cap fewer calls fit at once, so calls wait for reservations in flight to settle (concurrency
-drops) instead of stopping; the run stops only when nothing is in flight and one more call's worst case
-still does not fit.
+A call's worst case is its input (every token written to the cache) plus its max_tokens at the output
+price. Near the cap a streaming call is sent with a lower max_tokens, as many output tokens as the money
+left affords, but never below a floor learned from the run's own replies (the longest one seen of that
+kind, plus 25 %), so the run spends up to the cap instead of stopping a whole worst case short of it.
+When even the floor does not fit, the call waits for the calls in flight to settle (concurrency drops);
+the run stops only when nothing is in flight and the floor still does not fit.
+
+Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
+goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
+candidates still fit. "Likely" is the mean cost of that kind of call so far plus 25 %, or its worst case at
+its floor until one has been paid for: a plan, not a guarantee (the cap itself is kept by the reservations).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from dataclasses import dataclass
 
 from .generate import Request
 from .models import ModelInfo
 
 _CENT_FRACTION = 1e-9  # dollars; far below any call's worst case
+FLOOR_MARGIN = 1.25  # a lowered max_tokens keeps this much room over the longest reply seen of its kind
 
 
 class BudgetStop(Exception):
     """One more call's worst case does not fit under the cap, with nothing else in flight."""
 
 
+@dataclass(frozen=True)
+class WorstCase:
+    """The most one call can cost: `input` dollars plus `per_output_token` for each token of its max_tokens."""
+
+    input: float
+    per_output_token: float
+
+    def at(self, max_tokens: int) -> float:
+        return self.input + self.per_output_token * max_tokens
+
+
+class OutputFloors:
+    """The lowest max_tokens a call of one (kind, model) may be sent with near the cap: the longest reply of
+    that kind seen so far (this session or stored by an earlier one) x FLOOR_MARGIN, or the configured
+    max_tokens until one reply has been seen (nothing lower is known to be safe)."""
+
+    def __init__(self, seen: dict[tuple[str, str], int] | None = None):
+        self._longest = dict(seen or {})
+
+    def floor(self, request: Request) -> int:
+        longest = self._longest.get((request.kind, request.model))
+        return request.max_tokens if longest is None else min(request.max_tokens, math.ceil(longest * FLOOR_MARGIN))
+
+    def observe(self, request: Request, output_tokens: int) -> None:
+        key = (request.kind, request.model)
+        self._longest[key] = max(self._longest.get(key, 0), output_tokens)
+
+
 class Budget:
-    def __init__(self, cap: float | None, spent: float = 0.0):
+    def __init__(self, cap: float | None, spent: float = 0.0, floors: OutputFloors | None = None,
+                 judge_calls_per_generation: float = 0.0):
         self.cap = cap
+        self.floors = floors or OutputFloors()
+        self.judge_calls_per_generation = judge_calls_per_generation
+        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
+        self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
+        self._judges_waiting = 0
         self.spent = spent  # dollars charged for replies received (this run and earlier sessions)
         self.reserved = 0.0  # worst cases of the calls in flight
         self.exhausted = False  # set once a call's worst case did not fit with nothing in flight
         self._settled = asyncio.Condition()
 
     @staticmethod
-    def worst_case(request: Request, model: ModelInfo, *, batch: bool = False, input_tokens: int | None = None) -> float:
+    def worst_case(request: Request, model: ModelInfo, *, batch: bool = False, input_tokens: int | None = None) -> WorstCase:
         """The most `request` can cost: every input token written to the cache, every output token used."""
         if not model.priced:
-            return 0.0
+            return WorstCase(0.0, 0.0)
         assert model.cache_write_per_mtok is not None and model.output_per_mtok is not None
         tokens_in = request.estimated_input_tokens() if input_tokens is None else input_tokens
-        dollars = (tokens_in * model.cache_write_per_mtok + request.max_tokens * model.output_per_mtok) / 1_000_000
-        return dollars * (model.batch_multiplier if batch else 1.0)
+        scale = (model.batch_multiplier if batch else 1.0) / 1_000_000
+        return WorstCase(tokens_in * model.cache_write_per_mtok * scale, model.output_per_mtok * scale)
 
     def left(self) -> float | None:
         return None if self.cap is None else self.cap - self.spent - self.reserved
@@ -43,22 +88,59 @@ class Budget:
     def fits(self, amount: float) -> bool:
         return self.cap is None or self.spent + self.reserved + amount <= self.cap
 
-    def calls_that_fit(self, amount: float) -> int | None:
-        """How many more calls of worst case `amount` fit now (None: no cap)."""
+    def affordable_tokens(self, worst: WorstCase, max_tokens: int) -> int:
+        """The largest max_tokens (at most `max_tokens`) whose worst case fits now; negative when not even the input fits."""
         left = self.left()
-        if left is None or amount <= 0:
-            return None
-        return max(0, int(left // amount))
+        if left is None:
+            return max_tokens
+        if worst.per_output_token <= 0:
+            return max_tokens if worst.input <= left else -1
+        return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
-    async def reserve(self, amount: float) -> None:
-        """Reserve `amount`; wait while calls in flight may still leave room; BudgetStop when none can."""
+    def likely_cost(self, kind: str, worst_at_floor: float, worst: float) -> float:
+        """What a call of `kind` likely costs: the mean so far + 25 % (at most `worst`, its worst case as sent),
+        or `worst_at_floor` until one has been paid for."""
+        count, dollars = self._paid.get(kind, (0, 0.0))
+        return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
+
+    def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
+        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates."""
+        left = self.left()
+        judge = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
+        judging = self.judge_calls_per_generation * judge - _CENT_FRACTION  # float noise
+        return left is None or left - self.likely_cost("generate", worst_at_floor, worst) >= judging
+
+    async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
+        """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
+        floor; wait while calls in flight may still free room; BudgetStop when none can. Returns (amount
+        reserved, max_tokens to send)."""
+        judge = request.kind == "judge"
         async with self._settled:
-            while not self.fits(amount):
-                if self.reserved <= 0:
+            while True:
+                floor = self.floors.floor(request)
+                tokens = self.affordable_tokens(worst, request.max_tokens)
+                if judge:
+                    self._judge_floor_cost = worst.at(floor)
+                    if tokens >= floor:
+                        break
+                elif not self._judges_waiting:
+                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens)):
+                        break
+                    tokens = -1  # does not go: a stop when nothing is in flight
+                if self.reserved <= 0 and tokens < floor:
                     self.exhausted = True
+                    self._settled.notify_all()  # a generation call waiting behind this judge call decides now
                     raise BudgetStop()
-                await self._settled.wait()
+                self._judges_waiting += judge
+                try:
+                    await self._settled.wait()
+                finally:
+                    self._judges_waiting -= judge
+            amount = worst.at(tokens)
             self.reserved += amount
+            if judge:
+                self._settled.notify_all()  # a generation call waiting behind this judge call may go now
+            return amount, tokens
 
     def reserve_now(self, amount: float) -> bool:
         """Reserve without waiting (a batch is sent whole or not at all)."""
@@ -68,9 +150,14 @@ class Budget:
         self.reserved += amount
         return True
 
-    async def settle(self, amount: float, cost: float | None) -> None:
-        """Release a reservation and charge what the call really cost."""
+    async def settle(self, amount: float, cost: float | None, request: Request | None = None, output_tokens: int = 0) -> None:
+        """Release a reservation and charge what the call really cost; what `request`'s reply used (when it
+        came) sets the floors and the room left for judging that the calls waiting see."""
         async with self._settled:
+            if request is not None:
+                self.floors.observe(request, output_tokens)
+                count, dollars = self._paid.get(request.kind, (0, 0.0))
+                self._paid[request.kind] = (count + 1, dollars + (cost or 0.0))
             self.release_now(amount, cost)
             self._settled.notify_all()
 

@@ -51,3 +51,11 @@ class RunAborted(OotgenError):
     """The run stopped on purpose (authentication failure, budget, changed config)."""
 
     exit_code = 1
+
+
+class ModelNotFound(OotgenError):
+    """The API answered 404 for a model id: bad input (exit 2); the run names where the model was set."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(message, key="model")
+        self.model = model

@@ -14,9 +14,9 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .budget import Budget
+from .budget import Budget, WorstCase
 from .generate import ClaudeClient, Reply, Request, TransientFailure, build_request, parse_reply
 from .models import ModelInfo, Usage
 from .settings import GenerationSettings, JudgeSettings
@@ -95,19 +95,28 @@ class Exchange:
         if cached is not None:
             return cached
         assert self.client is not None
-        worst = self.budget.worst_case(request, model, input_tokens=await self.input_tokens(request, model))
-        await self.budget.reserve(worst)  # BudgetStop when it can never fit
-        cost: float | None = None
+        worst = await self.worst_case(request, model)
+        # BudgetStop when even the floor can never fit; near the cap max_tokens is lowered to what is left.
+        reserved, max_tokens = await self.budget.reserve(worst, request)
+        lowered = max_tokens < request.max_tokens
         try:
-            text, stop_reason, usage = await self.client.call(request)
-            cost = model.cost(usage)
-        finally:
-            await self.budget.settle(worst, cost)
+            text, stop_reason, usage = await self.client.call(replace(request, lowered_max_tokens=max_tokens) if lowered else request)
+        except BaseException:
+            await self.budget.settle(reserved, None)
+            raise
+        cost = model.cost(usage)
+        await self.budget.settle(reserved, cost, request, usage.output_tokens)
         reply = parse_reply(request, text, stop_reason, usage)
+        if lowered and stop_reason == "max_tokens":
+            reply = replace(reply, error=f"truncated at max_tokens {max_tokens}, lowered near the --max-cost cap")
         if reply.data is not None and self.cache is not None:
             self.cache.put(request.key, text, stop_reason, usage)
         self.emit("call", {"kind": request.kind, "usage": usage.as_dict(), "cost": cost, "spent": self.budget.spent})
         return Answer(reply, response_row(request.key, request.kind, request.model, task_idx, reply, cost=cost, batch=False))
+
+    async def worst_case(self, request: Request, model: ModelInfo, *, batch: bool = False) -> WorstCase:
+        """The most `request` can cost, its input counted by the API under a cap (streaming and batch alike)."""
+        return self.budget.worst_case(request, model, batch=batch, input_tokens=await self.input_tokens(request, model))
 
     async def input_tokens(self, request: Request, model: ModelInfo) -> int | None:
         """Input tokens for the budget under a cap: counted by the API (messages.count_tokens) for the first

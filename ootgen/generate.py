@@ -7,6 +7,7 @@ recognise a request whose response was already paid for. Replies are validated a
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import math
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx2
 
-from .errors import RunAborted
+from .errors import ModelNotFound, OotgenError, RunAborted
 from .models import ModelInfo, Usage
 
 CHARS_PER_TOKEN = 3.3
@@ -39,6 +40,10 @@ class Request:
     temperature: float | None = None
     attempt: int = 0
     items: int | None = None  # judge: exactly this many verdicts, one per candidate index 1..items
+    # max_tokens as sent when a cost cap lowered it (budget.py). Not part of the key: a complete reply answers the
+    # question whatever room it had, so a resumed run finds it under the configured request; one cut short is
+    # stored as unusable under that key and re-asked like any truncated reply.
+    lowered_max_tokens: int | None = None
 
     @property
     def key(self) -> str:
@@ -53,7 +58,7 @@ class Request:
         """Keyword arguments for `messages.create` (and the `params` of a batch entry)."""
         params: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": self.max_tokens,
+            "max_tokens": self.max_tokens if self.lowered_max_tokens is None else self.lowered_max_tokens,
             # Two cache breakpoints: the context (shared by every call on it) and the role's instructions.
             "system": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
                        for text in (self.system, self.instructions) if text],
@@ -188,7 +193,7 @@ class AdaptiveLimiter:
         # request, not a burst of them.
         self.limit = 1
         self._proven = False
-        self.refused = False  # set on 401: no further request may leave
+        self.refusal: OotgenError | None = None  # set on 401 or an unknown model: no further request may leave
         self.in_flight = 0
         self.peak = 0
         self._successes = 0
@@ -206,8 +211,8 @@ class AdaptiveLimiter:
                     await asyncio.wait_for(self._cond.wait(), timeout=wait if wait > 0 else None)
                 except asyncio.TimeoutError:
                     pass
-            if self.refused:
-                raise key_rejected()
+            if self.refusal is not None:
+                raise copy.copy(self.refusal)
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
 
@@ -219,7 +224,7 @@ class AdaptiveLimiter:
     def on_response(self, status: int, headers) -> None:
         """Called for every HTTP response, retries included (an httpx event hook)."""
         if status == 401:
-            self.refused = True
+            self.refusal = key_rejected()
             return
         if status in (429, 529):
             self.throttle_events += 1
@@ -370,6 +375,8 @@ class ClaudeClient:
 
         http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
         self.http = HttpCounts()
+        self._answered_models: set[str] = set()  # models the API has answered once
+        self._first_call: dict[str, asyncio.Lock] = {}  # one request at a time per model until then
         # Count at the transport (every attempt the SDK makes); keeps the SDK's own transport settings.
         http_client._transport = _CountingTransport(http_client._transport, self.http)
         http_client._mounts = {pattern: _CountingTransport(t, self.http) if t is not None else None
@@ -379,7 +386,19 @@ class ClaudeClient:
         )
 
     async def call(self, request: Request) -> tuple[str, str | None, Usage]:
-        """Send one request; return (text, stop_reason, usage). Raises TransientFailure or RunAborted."""
+        """Send one request; return (text, stop_reason, usage). Raises TransientFailure or an OotgenError.
+
+        Until a model has answered once its requests go one at a time, so a model the API does not know
+        (a judge model too, after the generator proved the key) costs one request."""
+        if request.model not in self._answered_models:
+            async with self._first_call.setdefault(request.model, asyncio.Lock()):
+                if request.model not in self._answered_models:  # else: answered while this call waited
+                    answer = await self._send(request)
+                    self._answered_models.add(request.model)
+                    return answer
+        return await self._send(request)
+
+    async def _send(self, request: Request) -> tuple[str, str | None, Usage]:
         anthropic = self.anthropic
         params = request.api_params()
         temperature = params.pop("temperature", None)
@@ -397,7 +416,8 @@ class ClaudeClient:
         except anthropic.PermissionDeniedError as error:
             raise RunAborted(f"the API refused access (403): {_api_message(error)}") from None
         except anthropic.NotFoundError as error:
-            raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
+            self.limiter.refusal = not_found(request.model, error)  # no other request leaves (calls waiting included)
+            raise self.limiter.refusal from None
         except anthropic.BadRequestError as error:
             raise RunAborted(f"the API rejected the request (400): {_api_message(error)}") from None
         except (anthropic.APIError, json.JSONDecodeError, self._httpx.HTTPError) as error:
@@ -419,11 +439,19 @@ class ClaudeClient:
         except anthropic.AuthenticationError:
             raise key_rejected() from None
         except anthropic.NotFoundError as error:
-            raise RunAborted(f"the API does not know this model or endpoint (404): {_api_message(error)}", key="model") from None
+            raise not_found(request.model, error) from None
         return int(counted.input_tokens)
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def not_found(model: str, error: Exception) -> OotgenError:
+    """A 404: the model is unknown to the API (bad input, named where it was set) or the endpoint is wrong."""
+    message = _api_message(error)
+    if model in message:
+        return ModelNotFound(model, f"the API does not know model '{model}' (404 not_found_error: {message})")
+    return RunAborted(f"the API does not know this endpoint (404): {message}")
 
 
 def usage_from(raw: Any) -> Usage:

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .budget import BudgetStop
 from .exchange import Answer, Exchange
 from .generate import Reply
 from .models import ModelInfo
@@ -167,10 +168,16 @@ class CandidatePipeline:
         group = self.pending_group(cids)
         if not group:
             return
-        replies = []
+        replies: list[JudgeReply] = []
         for model in self.judges:
-            answer = await self.exchange.ask("judge", model, self.judge_prompt(context_id, group, model), None,
-                                             self.config.judge, "judge_reply", items=len(group))
+            try:
+                answer = await self.exchange.ask("judge", model, self.judge_prompt(context_id, group, model), None,
+                                                 self.config.judge, "judge_reply", items=len(group))
+            except BudgetStop:  # the replies of the judges before this one are paid for: kept for the next run
+                for reply in replies:
+                    if reply.answer is not None and reply.answer.row is not None:
+                        self.store.save_response(**reply.answer.row)
+                raise
             replies.append(JudgeReply(model.id, answer))
         self.accept_judgement(group, replies)
 

@@ -74,6 +74,7 @@ def summarise(store: RunStore, name: str) -> RunSummary:
     threshold = (settings.get("scoring") or {}).get("threshold")
     meta = {key: store.get_meta(key) for key in ("model", "seed", "target", "created", "total_duration_seconds", "last_duration_seconds")}
     meta["judge_model"] = (settings.get("judge") or {}).get("model")
+    meta["http"] = store.get_meta("http")  # measured at the HTTP layer: attempts, SDK retries, peak concurrency, faults
     dataset_name = ((settings.get("export") or {}).get("hf") or {}).get("name")
     summary = RunSummary(name=dataset_name or name, meta=meta, totals=dict(store.totals()), threshold=threshold)
     dimensions: dict[str, dict[str, _Tally]] = {"type": {}, "context": {}, "complexity": {}}

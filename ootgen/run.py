@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .budget import Budget
-from .errors import ConfigError, RunAborted
+from .budget import Budget, OutputFloors
+from .errors import ConfigError, ModelNotFound, RunAborted
 from .exchange import Exchange
 from .generate import AdaptiveLimiter, ClaudeClient
+from .models import ModelInfo
 from .pipeline import CandidatePipeline
 from .scheduler import StreamScheduler, Targets
 from .store import ACCEPTED, ResponseCache, RunStore
+from .yamlfile import format_key
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,15 @@ class RunParts:
     def build(cls, project, options: RunOptions, store: RunStore, emit: Event) -> RunParts:
         config = project.config
         cache = ResponseCache(options.cache_path or ResponseCache.default_path()) if options.use_cache else None
-        budget = Budget(options.max_cost, spent=store.totals()["cost_usd"] or 0.0)
+        budget = Budget(options.max_cost, spent=store.totals()["cost_usd"] or 0.0, floors=OutputFloors(store.longest_outputs()))
         exchange = Exchange(store, cache, budget, emit, reasks=config.generation.malformed_retries)
         pipeline = CandidatePipeline(project, store, exchange, emit)
+        targets = Targets.from_config(config, options.num_examples)
+        budget.judge_calls_per_generation = math.ceil(targets.per_call / targets.judge_batch) * len(pipeline.judges)
         pipeline.rebuild_dedup()
         concurrency = options.concurrency or config.concurrency.max
         limiter = AdaptiveLimiter(concurrency, min(config.concurrency.min, concurrency))
-        return cls(project, options, store, emit, Targets.from_config(config, options.num_examples), budget, limiter,
+        return cls(project, options, store, emit, targets, budget, limiter,
                    exchange, pipeline, cache)
 
     def client(self) -> ClaudeClient:
@@ -100,14 +105,33 @@ def check_can_run(project, options: RunOptions) -> None:
             "no API key: set ANTHROPIC_API_KEY (or pass --api-key KEY in scripts; --dry-run needs no key)",
             key="api key",
         )
-    # Every model the run can pay for: the generator, the judge and each cross-validation judge.
-    named = [project.config.model, project.config.judge_model_id, *(project.config.judges or ())]
-    for info in (project.models.resolve(name) for name in dict.fromkeys(named)):
+    for info, _ in paid_models(project):
         if not info.known and options.max_cost is not None:
             raise ConfigError(
                 f"model '{info.id}' is not in the model table, so its cost is unknown and --max-cost cannot be enforced",
                 file=project.models.file, key="models", expected="an entry with prices for this model, or no --max-cost",
             )
+
+
+def paid_models(project) -> list[tuple[ModelInfo, tuple]]:
+    """Every model the run can pay for, once, with the config key that names it: the generator, the judge and
+    each cross-validation judge."""
+    config = project.config
+    named = [(config.model, ("model",)), (config.judge_model_id, ("judge", "model")),
+             *((name, ("judges", index)) for index, name in enumerate(config.judges or ()))]
+    models: dict[str, tuple[ModelInfo, tuple]] = {}
+    for name, key in named:
+        info = project.models.resolve(name)
+        models.setdefault(info.id, (info, key))
+    return list(models.values())
+
+
+def unknown_model_error(project, error: ModelNotFound) -> ConfigError:
+    """The API's 404 for a model, named where the user set it (`--model X`, or the preset's file and line)."""
+    key = next((key for info, key in paid_models(project) if info.id == error.model), ("model",))
+    file, line = project.config.source.locate(key)
+    return ConfigError(error.message, file=file, line=line, key=format_key(key),
+                       expected=f"a model id the API serves (see {project.models.file})")
 
 
 def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunResult:
@@ -137,6 +161,8 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
             stop = asyncio.run(_execute(run))
         except KeyboardInterrupt:  # Ctrl-C: everything stored stays; export what was accepted
             stop = "interrupted"
+        except ModelNotFound as error:
+            raise unknown_model_error(project, error) from None
         except sqlite3.OperationalError as error:  # e.g. a full disk: the last transaction rolled back
             raise RunAborted(
                 f"the run store could not be written ({error}); everything committed before is safe: "

@@ -100,7 +100,7 @@ class StreamScheduler:
         self.warm_contexts: set[str] = set()  # contexts whose cache prefix has been written
         self.busy_cold: set[str] = set()  # cold contexts with a call in flight
         self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
-        self.budget_hit = False
+        self.out_of_budget: set[str] = set()  # call kinds ("generate", "judge") whose floor no longer fits the cap
         self.wake = asyncio.Event()
 
     def may_start(self, task: Task) -> bool:
@@ -149,7 +149,9 @@ class StreamScheduler:
             for context_id, ids in by_context.items():
                 # Full groups go at once; a partial group goes when no generation for its context is in flight
                 # (nothing more is coming for it soon), so paid-for candidates never wait for the run's end.
-                while ids and (len(ids) >= targets.judge_batch or context_id not in generating or exhausted):
+                # Once no generation fits the cap, what was generated is judged with the money left.
+                flush = exhausted or "generate" in self.out_of_budget
+                while ids and "judge" not in self.out_of_budget and (len(ids) >= targets.judge_batch or context_id not in generating or flush):
                     if len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
                         break
                     group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
@@ -157,7 +159,7 @@ class StreamScheduler:
                     inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
             # Start generation while the expected yield of work in flight falls short of the target.
             rate = acceptance_rate(self.store)
-            while not exhausted and not self.budget_hit and len(inflight_gen) - self.post_processing < self.max_parallel:
+            while not exhausted and not self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel:
                 in_pipeline = self.store.count(PENDING) + len(inflight_gen) * targets.per_call
                 if accepted + in_pipeline * rate >= targets.num:
                     break
@@ -171,11 +173,11 @@ class StreamScheduler:
                     self.busy_cold.add(task.context)
                 inflight_gen[asyncio.create_task(self.generate(task))] = task
             if not inflight_gen and not inflight_judge:
-                if self.store.count(PENDING) and not self.budget_hit:
+                if self.store.count(PENDING) and "judge" not in self.out_of_budget:
                     exhausted = True  # flush the last partial judge groups
                     if any(c.id not in queued for c in self.store.candidates(PENDING)):
                         continue
-                stop = "budget" if self.budget_hit else "attempt_limit"
+                stop = "budget" if self.out_of_budget else "attempt_limit"
                 break
             self.wake.clear()
             waker = asyncio.ensure_future(self.wake.wait())
@@ -183,18 +185,18 @@ class StreamScheduler:
             waker.cancel()
             done.discard(waker)
             for job in done:
-                inflight_gen.pop(job, None)
+                kind = "generate" if inflight_gen.pop(job, None) is not None else "judge"
                 inflight_judge.discard(job)
                 error = job.exception()
                 if isinstance(error, BudgetStop):
-                    self.budget_hit = True
+                    self.out_of_budget.add(kind)
+                elif error is None and kind == "judge" and "judge" not in self.out_of_budget:
+                    # Judging set the floors and spent what it needed: a generation that did not fit may now.
+                    self.out_of_budget.discard("generate")
                 elif error is not None:
                     for other in list(inflight_gen) + list(inflight_judge):
                         other.cancel()
                     raise error
-            if self.budget_hit and not inflight_gen and not inflight_judge:
-                stop = "budget"
-                break
         # Calls already in flight are paid for: let them finish and store their results (surplus examples
         # stay in the store as accepted beyond the target) rather than throwing their responses away.
         leftovers = list(inflight_gen) + list(inflight_judge)

@@ -423,6 +423,11 @@ class RunStore:
 
     # totals -------------------------------------------------------------------------------------
 
+    def longest_outputs(self) -> dict[tuple[str, str], int]:
+        """The most output tokens of one stored reply, per (kind, model)."""
+        rows = self.db.execute("SELECT kind, model, MAX(json_extract(usage, '$.output_tokens')) FROM requests GROUP BY kind, model")
+        return {(kind, model): int(longest) for kind, model, longest in rows if longest is not None}
+
     def totals(self) -> dict:
         # Aggregates in SQL (issue 17): a resumed 100k run does not parse every stored response's usage.
         usage = Usage()

@@ -1,12 +1,33 @@
-"""The budget's reservations return to exactly zero once every call has settled, so a call never waits for none."""
+"""The budget under `--max-cost`: reservations settle to exactly zero, max_tokens is lowered near the cap down to a
+floor learned from the run's replies, judging comes before generating, and a call stops only when even its floor
+cannot fit with nothing in flight."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from ootgen.budget import Budget, BudgetStop
+from ootgen.budget import Budget, BudgetStop, OutputFloors, WorstCase
+from ootgen.generate import Request
+
+# $0.01 of input plus $10 per million output tokens: max_tokens 12,000 is a $0.13 worst case.
+CALL = WorstCase(0.01, 10.0 / 1_000_000)
+GENERATE = Request(kind="generate", model="claude-sonnet-5", system="s", user="u", max_tokens=12_000,
+                   schema_name="generation_reply", structured=True)
+JUDGE = replace(GENERATE, kind="judge", max_tokens=3_000, schema_name="judge_reply")
+
+
+def fixed(amount: float) -> WorstCase:
+    """A call whose worst case does not depend on its max_tokens."""
+    return WorstCase(amount, 0.0)
+
+
+def floors(generate: int | None = None, judge: int | None = None) -> OutputFloors:
+    """Floors as if the longest replies seen were `generate` / `judge` output tokens (floor: that x 1.25)."""
+    seen = {("generate", GENERATE.model): generate, ("judge", JUDGE.model): judge}
+    return OutputFloors({key: value for key, value in seen.items() if value is not None})
 
 
 def test_settled_reservations_leave_nothing_reserved_despite_float_rounding():
@@ -23,11 +44,130 @@ def test_settled_reservations_leave_nothing_reserved_despite_float_rounding():
 def test_a_call_that_cannot_fit_with_nothing_in_flight_stops_instead_of_waiting():
     async def scenario() -> None:
         budget = Budget(cap=0.5)
-        await budget.reserve(0.1)
-        await budget.reserve(0.2)
-        await budget.settle(0.1, 0.05)
-        await budget.settle(0.2, 0.05)  # leaves 0.1 + 0.2 - 0.1 - 0.2 = 2.8e-17 reserved without the snap to zero
+        first, _ = await budget.reserve(fixed(0.1), GENERATE)
+        second, _ = await budget.reserve(fixed(0.2), GENERATE)
+        await budget.settle(first, 0.05)
+        await budget.settle(second, 0.05)  # leaves 0.1 + 0.2 - 0.1 - 0.2 = 2.8e-17 reserved without the snap to zero
         with pytest.raises(BudgetStop):
-            await budget.reserve(0.45)  # 0.1 spent + 0.45 > 0.5, and nothing is in flight (before the fix: waits forever)
+            await budget.reserve(fixed(0.45), GENERATE)  # 0.1 spent + 0.45 > 0.5, and nothing is in flight
 
     asyncio.run(scenario())
+
+
+def test_far_from_the_cap_a_call_keeps_its_configured_max_tokens():
+    async def scenario() -> None:
+        amount, tokens = await Budget(cap=10.0, floors=floors(generate=1_600)).reserve(CALL, GENERATE)
+        assert tokens == 12_000 and amount == pytest.approx(0.13)
+        assert (await Budget(cap=None).reserve(CALL, GENERATE))[1] == 12_000
+
+    asyncio.run(scenario())
+
+
+def test_near_the_cap_max_tokens_is_lowered_to_what_the_money_left_affords():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.45, floors=floors(generate=1_600))  # $0.05 left: input + 4,000 tokens
+        amount, tokens = await budget.reserve(CALL, GENERATE)
+        assert tokens == 4_000 and amount == pytest.approx(0.05)
+        assert budget.spent + budget.reserved <= budget.cap
+
+    asyncio.run(scenario())
+
+
+def test_until_a_reply_is_seen_the_floor_is_the_configured_max_tokens():
+    async def scenario() -> None:
+        with pytest.raises(BudgetStop):  # $0.05 left would afford 4,000 tokens, but nothing lower is known to be safe
+            await Budget(cap=0.5, spent=0.45).reserve(CALL, GENERATE)
+
+    asyncio.run(scenario())
+
+
+def test_below_its_floor_a_call_waits_for_the_calls_in_flight_and_stops_when_none_is_left():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=6_400))  # floor 8,000 tokens: $0.09
+        first, tokens = await budget.reserve(CALL, GENERATE)
+        assert tokens == 12_000  # $0.13 of the $0.20 left
+        waiting = asyncio.create_task(budget.reserve(CALL, GENERATE))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # $0.07 left: under the floor, so concurrency drops to one
+        await budget.settle(first, 0.12, GENERATE, 6_000)  # $0.08 left: still under the floor, nothing in flight
+        with pytest.raises(BudgetStop):
+            await waiting
+        assert budget.exhausted and budget.reserved == 0.0 and budget.spent == pytest.approx(0.42)
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_call_goes_as_soon_as_a_settled_call_leaves_room_for_its_floor():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=6_400))
+        first, _ = await budget.reserve(CALL, GENERATE)
+        waiting = asyncio.create_task(budget.reserve(CALL, GENERATE))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        await budget.settle(first, 0.1, GENERATE, 5_000)  # $0.10 left: input + 9,000 tokens
+        assert (await waiting)[1] == 9_000
+
+    asyncio.run(scenario())
+
+
+def test_a_reply_longer_than_the_floor_raises_it_for_the_calls_still_waiting():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=5_600))  # floor 7,000 tokens: $0.08
+        first, _ = await budget.reserve(CALL, GENERATE)
+        waiting = asyncio.create_task(budget.reserve(CALL, GENERATE))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # $0.07 left
+        await budget.settle(first, 0.1, GENERATE, 8_000)  # $0.10 left affords 9,000, but the floor is now 10,000
+        with pytest.raises(BudgetStop):
+            await waiting
+
+    asyncio.run(scenario())
+
+
+def test_a_judge_call_waiting_for_money_goes_before_a_generation_call():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.2, floors=floors(generate=1_600, judge=800))  # floors: 2,000 and 1,000
+        first, _ = await budget.reserve(fixed(0.25), GENERATE)
+        judge = asyncio.create_task(budget.reserve(fixed(0.1), JUDGE))  # does not fit beside the first call
+        await asyncio.sleep(0)
+        generate = asyncio.create_task(budget.reserve(CALL, GENERATE))  # $0.05 left: it would fit, but waits
+        await asyncio.sleep(0)
+        assert not judge.done() and not generate.done()
+        await budget.settle(first, 0.15, GENERATE, 1_000)  # $0.15 left: the judge first, then the generation
+        assert (await judge)[0] == pytest.approx(0.1)
+        assert (await generate)[1] == 4_000  # what the judge left: $0.05
+
+    asyncio.run(scenario())
+
+
+def test_a_generation_call_goes_only_if_judging_its_candidates_still_fits_after_its_likely_cost():
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
+        amount, _ = await budget.reserve(fixed(0.02), JUDGE)
+        await budget.settle(amount, 0.02, JUDGE, 500)  # judging one generation's candidates: 2 x 0.02 x 1.25 = $0.05
+        amount, tokens = await budget.reserve(CALL, GENERATE)  # nothing paid for a generation yet: likely = its worst
+        assert tokens == 12_000  # at the floor ($0.03), which leaves $0.15 > $0.05 for judging
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # a generation costs $0.04: likely $0.05 from now on
+        amount, tokens = await budget.reserve(CALL, GENERATE)  # $0.14 left: $0.05 + $0.05 fit, sent with all of it
+        assert tokens == 12_000
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.10 left: $0.05 + $0.05 still fit, lowered to $0.10
+        amount, tokens = await budget.reserve(CALL, GENERATE)
+        assert tokens == 9_000
+        await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.06 left: the generation's worst case at its floor
+        with pytest.raises(BudgetStop):  # would fit ($0.03), but its candidates could not be judged after it
+            await budget.reserve(CALL, GENERATE)
+        assert (await budget.reserve(fixed(0.02), JUDGE))[0] == pytest.approx(0.02)  # judging still goes
+
+    asyncio.run(scenario())
+
+
+def test_floor_is_the_configured_max_tokens_until_a_reply_is_seen_then_the_longest_reply_plus_a_quarter():
+    learned = OutputFloors()
+    assert learned.floor(GENERATE) == 12_000 and learned.floor(JUDGE) == 3_000
+    for tokens in (2_000, 3_200, 900):
+        learned.observe(GENERATE, tokens)
+    assert learned.floor(GENERATE) == 4_000  # 3,200 x 1.25
+    assert learned.floor(JUDGE) == 3_000  # per call kind
+    learned.observe(JUDGE, 2_900)
+    assert learned.floor(JUDGE) == 3_000  # never above the configured max_tokens
+    assert floors(generate=1_000).floor(GENERATE) == 1_250  # what an earlier session's stored replies showed

@@ -45,6 +45,17 @@ def test_report_shows_the_run_figures(run_dir, facts):
     assert "12 min 34 s" in text
 
 
+def test_report_shows_exported_beside_accepted_and_what_the_http_layer_measured(run_dir, facts):
+    store = RunStore.open_run_dir(run_dir)
+    store.set_meta("target", 5)  # fewer than were accepted: the dataset holds 5
+    store.set_meta("http", {"attempts": 61, "retries": 7, "peak_concurrency": 3, "faults": {"rate_limited_429": 7}})
+    store.close()
+    text = _text(build_report(run_dir))
+    assert "Exported / target 5 / 5" in text
+    assert f"{facts.accepted} accepted ({facts.accepted - 5} beyond the target" in text
+    assert "61 HTTP requests · 7 SDK retries · peak 3 at once" in text and "rate_limited_429" in text
+
+
 def test_report_counts_rejections_by_reason_group_and_findings_by_code(run_dir, facts):
     html = build_report(run_dir)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ootgen.budget import Budget, BudgetStop
+from ootgen.budget import Budget, BudgetStop, WorstCase
 from ootgen.generate import Request, parse_reply
 from ootgen.models import ModelInfo, Usage
 from ootgen.pipeline import combine
@@ -25,17 +25,20 @@ REQUEST = Request(kind="generate", model=SONNET.id, system="s" * 3996, user="", 
 def test_worst_case_prices_every_input_token_as_a_cache_write_and_every_output_token():
     tokens_in = REQUEST.estimated_input_tokens()
     assert tokens_in == 3996 // 3.3 + 1 + 16  # ceil(3996 / 3.3) + 16
-    assert Budget.worst_case(REQUEST, SONNET) == pytest.approx((tokens_in * 2.5 + 1000 * 10.0) / 1e6)
-    assert Budget.worst_case(REQUEST, SONNET, batch=True) == pytest.approx(Budget.worst_case(REQUEST, SONNET) * 0.5)
-    assert Budget.worst_case(REQUEST, SONNET, input_tokens=2000) == pytest.approx((2000 * 2.5 + 1000 * 10.0) / 1e6)
-    assert Budget.worst_case(REQUEST, UNPRICED) == 0.0
+    assert Budget.worst_case(REQUEST, SONNET).at(1000) == pytest.approx((tokens_in * 2.5 + 1000 * 10.0) / 1e6)
+    assert Budget.worst_case(REQUEST, SONNET, batch=True).at(1000) == pytest.approx(Budget.worst_case(REQUEST, SONNET).at(1000) * 0.5)
+    assert Budget.worst_case(REQUEST, SONNET, input_tokens=2000).at(1000) == pytest.approx((2000 * 2.5 + 1000 * 10.0) / 1e6)
+    assert Budget.worst_case(REQUEST, UNPRICED).at(1000) == 0.0
+
+
+FIXED = WorstCase(0.6, 0.0)  # a call whose worst case does not depend on its max_tokens (REQUEST's floor: all of it)
 
 
 def test_a_call_that_does_not_fit_waits_for_calls_in_flight_instead_of_stopping():
     async def scenario():
         budget = Budget(1.0)
-        await budget.reserve(0.6)
-        waiting = asyncio.create_task(budget.reserve(0.6))
+        await budget.reserve(FIXED, REQUEST)
+        waiting = asyncio.create_task(budget.reserve(FIXED, REQUEST))
         await asyncio.sleep(0)
         assert not waiting.done() and budget.reserved == pytest.approx(0.6)  # concurrency dropped to one
         await budget.settle(0.6, cost=0.1)  # the first call cost far less than its worst case
@@ -49,21 +52,20 @@ def test_a_call_that_does_not_fit_waits_for_calls_in_flight_instead_of_stopping(
 def test_it_stops_only_when_one_more_worst_case_cannot_fit_with_nothing_in_flight():
     async def scenario():
         budget = Budget(1.0)
-        await budget.reserve(0.6)
-        waiting = asyncio.create_task(budget.reserve(0.6))
+        await budget.reserve(FIXED, REQUEST)
+        waiting = asyncio.create_task(budget.reserve(FIXED, REQUEST))
         await asyncio.sleep(0)
         await budget.settle(0.6, cost=0.5)  # 0.5 spent: 0.6 more can never fit
         with pytest.raises(BudgetStop):
             await waiting
         assert budget.exhausted and budget.reserved == 0.0
-        assert budget.calls_that_fit(0.2) == 2 and budget.calls_that_fit(0.6) == 0
 
     asyncio.run(scenario())
 
 
 def test_no_cap_never_waits_and_batches_reserve_whole():
     budget = Budget(None)
-    assert budget.reserve_now(10**6) and budget.calls_that_fit(1.0) is None
+    assert budget.reserve_now(10**6) and budget.left() is None
     capped = Budget(1.0, spent=0.7)
     assert not capped.reserve_now(0.4) and capped.exhausted
     assert capped.reserve_now(0.3) and capped.left() == pytest.approx(0.0)
@@ -151,3 +153,18 @@ def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
         assert sum(quotas.values()) == n
         assert all(abs(quotas[name] - n * w / 5.8) < 1 for name, w in mix.items())
     assert type_quotas({"a": 1.0, "b": 3.0}, 4) == {"a": 1, "b": 3}
+
+
+# --- progress -------------------------------------------------------------------------------------------
+
+
+def test_the_progress_bar_says_cost_unknown_instead_of_zero_dollars_for_an_unpriced_model():
+    from ootgen.progress import LiveProgress
+
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    for known_model, cost, shown in ((True, 0.125, "$0.12"), (False, None, "cost unknown"), (True, None, "cost unknown")):
+        bar = LiveProgress()  # the last case: a priced generator, an unpriced judge
+        bar("start", {"accepted": 0, "target": 4, "resuming": False, "spent": 0.0, "known_model": known_model})
+        bar("call", {"kind": "judge", "usage": usage, "cost": cost, "spent": cost or 0.0})
+        assert bar.cost_text() == shown and "$0.00" not in bar.progress.tasks[0].fields["stats"]
+        bar.close()

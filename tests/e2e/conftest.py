@@ -167,6 +167,14 @@ def posts(fake: FakeAnthropic, since: int = 0) -> list[dict]:
     return [e for e in fake.requests(MESSAGES, "POST") if e["seq"] > since and e.get("body") is not None]
 
 
+def billed_usd(fake: FakeAnthropic) -> float:
+    """Dollars the fake billed: its billed tokens per model at configs/models.yaml prices."""
+    from ootgen.models import Usage, load_model_table
+
+    table = load_model_table(REPO / "configs" / "models.yaml")
+    return sum(table.resolve(model).cost(Usage(**tokens)) or 0.0 for model, tokens in fake.billed_usage().items())
+
+
 def body_hash(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 

@@ -86,3 +86,15 @@ def test_batch_killed_between_creating_and_storing_its_id_is_found_not_paid_twic
     ids = _custom_ids(cli.fake)
     assert len(ids) == len(set(ids)), "the batch created before the kill was created (and paid for) again"
     assert [e for e in cli.fake.log if e["method"] == "GET" and e["path"] == "/v1/messages/batches"], "no batches.list lookup"
+
+
+def test_a_capped_batch_counts_its_input_with_the_api_tokenizer(cli: Cli):
+    result = cli.run("--batch", "--batch-poll", "0.05", "--max-cost", "5", num=6)
+    assert result.returncode == 0, result.stderr
+    counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
+    assert counted and all(e["status"] == 200 for e in counted)
+    # One count per prompt shape (model, kind, cached context), whatever the number of batch entries of that shape.
+    shapes = [(e["body"]["model"], *(block["text"] for block in e["body"]["system"])) for e in counted]
+    assert len(shapes) == len(set(shapes)), "a prompt shape was counted twice"
+    entries = [r["params"] for e in _batch_creates(cli.fake) for r in e["body"]["requests"]]
+    assert {(p["model"], *(b["text"] for b in p["system"])) for p in entries} == set(shapes)

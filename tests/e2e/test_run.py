@@ -8,7 +8,17 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import Cli, events, kind_of, posts, request_text, schema_title, wait_for
+from tests.e2e.conftest import (
+    Cli,
+    billed_usd,
+    body_hash,
+    events,
+    kind_of,
+    posts,
+    request_text,
+    schema_title,
+    wait_for,
+)
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_anthropic.oot_responder import OotResponder
 
@@ -146,26 +156,46 @@ def test_tiny_max_cost_stops_cleanly_before_any_request(cli: Cli):
     assert posts(cli.fake) == []
 
 
-def test_max_cost_caps_spending_and_still_writes_valid_outputs(cli: Cli):
-    cap = 0.2  # about a third of the 20 examples
-    result = cli.run("--max-cost", str(cap), num=20, timeout=600)
+def _without_max_tokens(body: dict) -> str:
+    return body_hash({k: v for k, v in body.items() if k != "max_tokens"})
+
+
+def test_max_cost_spends_up_to_the_cap_never_past_it_and_its_answers_are_reused(cli: Cli):
+    cap, num = 0.7, 80  # 80 examples cost about $0.95: the cap stops the run
+    result = cli.run("--max-cost", str(cap), num=num, timeout=600)
     assert result.returncode == 1, result.stderr
     assert "incomplete" in result.stderr and "Traceback" not in result.stderr
     out = cli.outputs()
     meta = out.metadata()
     assert meta["stop_reason"] == "budget"
-    # Spent up to the cap: it stops only when one more call's worst case (12000 output tokens at $10/MTok
-    # plus its input, about $0.13) no longer fits.
-    assert cap - 0.15 < meta["cost_usd"] <= cap
+    # Spent up to the cap, never past it, by the fake's own bill: near the cap calls go with a lower max_tokens
+    # (down to the longest reply seen + 25 %) instead of stopping a whole worst case ($0.13) short of it.
+    billed = billed_usd(cli.fake)
+    assert 0.9 * cap <= billed <= cap, billed
+    assert meta["cost_usd"] == pytest.approx(billed, abs=1e-6)
+    configured = {"generation_reply": 12000, "judge_reply": 3000}
+    first = posts(cli.fake)
+    assert [e for e in first if e["body"]["max_tokens"] < configured[schema_title(e["body"])]], "no max_tokens was lowered"
+    assert meta["candidates"]["pending"] == 0, "paid-for candidates were left unjudged at the cap"
     lines = out.lines()
     _assert_alpaca_lines(lines)
-    assert len(lines) == meta["total_examples"] < 20
-    assert len(posts(cli.fake)) == sum(meta["api"]["calls"].values())
+    assert len(lines) == meta["total_examples"] < num
+    assert len(first) == sum(meta["api"]["calls"].values())
     # Under a cap the input of the first request of each prompt shape is counted by the API's tokenizer.
     counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
     shapes = [(e["body"]["model"], *(block["text"] for block in e["body"]["system"])) for e in counted]
     assert counted and all(e["status"] == 200 for e in counted)
     assert len(shapes) == len(set(shapes)), "a prompt shape was counted twice"
+
+    # The same job without the cap in a new run directory: every question answered under a lowered max_tokens
+    # comes from the response cache (stored under the question's own key), none is asked again.
+    answered = {_without_max_tokens(e["body"]) for e in first if e["stop_reason"] == "end_turn"}
+    seen = max(e["seq"] for e in cli.fake.log)
+    again = cli.run(num=num, output="again/data.jsonl", timeout=600)
+    assert again.returncode == 0, again.stderr
+    resent = [e["seq"] for e in posts(cli.fake, since=seen) if _without_max_tokens(e["body"]) in answered]
+    assert not resent, f"questions answered under the cap were asked again: {resent}"
+    assert len(cli.outputs("again/data.jsonl").lines()) == num
 
 
 def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
@@ -188,6 +218,20 @@ def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli, nam
     assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
     assert "Traceback" not in result.stderr
     assert cli.fake.log == []
+
+
+@pytest.mark.parametrize("flag", ["--model", "--judge-model"])
+def test_a_model_the_api_does_not_know_costs_one_request_and_names_the_flag(cli: Cli, flag):
+    cli.fake.configure(models=["claude-sonnet-5"])  # the API answers 404 not_found_error for any other model
+    result = cli.run(flag, "claude-nonexistent-1", num=6)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{flag} claude-nonexistent-1" in errors[0] and "404" in errors[0], errors[0]
+    refused = [e for e in cli.fake.log if e["status"] == 404]
+    assert [(e["path"], e["model"]) for e in refused] == [("/v1/messages", "claude-nonexistent-1")]
+    if flag == "--model":
+        assert len(cli.fake.log) == 1
 
 
 def test_retired_model_is_refused_with_its_replacement(cli: Cli):

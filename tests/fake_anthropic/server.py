@@ -81,6 +81,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "ratelimit_tokens_limit": 2_000_000,
     "responder": "default",  # "default", "oot" or "echo"; in-process code may set a callable instead
     "oot": {},  # keyword arguments for OotResponder (bad_fraction, duplicate_fraction, seed, ...)
+    "models": None,  # model ids served; any other model on /v1/messages(/count_tokens) -> 404 (null: any model)
 }
 
 
@@ -403,6 +404,15 @@ class FakeAnthropic:
             for e in self.log
             if (path is None or e["path"] == path) and (method is None or e["method"] == method.upper())
         ]
+
+    def billed_usage(self) -> dict[str, dict[str, int]]:
+        """Tokens billed per model: the usage of every answered POST /v1/messages, summed (price them outside)."""
+        totals: dict[str, Counter[str]] = {}
+        for entry in self.requests("/v1/messages", "POST"):
+            if entry.get("usage"):
+                totals.setdefault(entry["model"], Counter()).update(
+                    {k: v for k, v in entry["usage"].items() if k.endswith("_tokens")})
+        return {model: dict(counts) for model, counts in totals.items()}
 
     @property
     def max_concurrency_seen(self) -> int:
@@ -732,8 +742,12 @@ class FakeAnthropic:
         if parts[:2] != ["v1", "messages"]:
             raise _Reply(404, "not_found_error", f"Not found: {method} {path}")
         headers = self._ratelimit_headers()
+        served = self._config["models"]
+        if rest in ([], ["count_tokens"]) and method == "POST" and served is not None and body.get("model") not in served:
+            raise _Reply(404, "not_found_error", f"model: {body.get('model')}")
         if rest == [] and method == "POST":
             message = self._message(body, fault)
+            entry["usage"], entry["stop_reason"] = message["usage"], message["stop_reason"]  # what was billed
             if body.get("stream"):
                 return 200, self._sse_events(message), headers
             return 200, message, headers
