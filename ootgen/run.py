@@ -126,6 +126,7 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
         store.set_meta("seed", project.config["seed"])
         store.set_meta("model", project.config["model"])
         store.set_meta("target", options.num_examples)
+        store.set_meta("mix", project.mix)  # export splits the target into per-type quotas by it
         run = RunParts.build(project, options, store, emit)
         store.set_meta("compiler_layer", run.pipeline.compiler.status)
         if isinstance(run.pipeline.compiler, Unavailable):
