@@ -20,7 +20,7 @@ from .plan import Task, type_quotas, type_streams
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
-# MIN_ACCEPT_RATE were accepted; the first wave asks for the quota itself (an optimistic prior buys no surplus).
+# MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
 MIN_ACCEPT_RATE = 0.15
 WINDOW = 64  # tasks of an open wave taken from the stream ahead of sending (a cold context's tasks may wait)
 
@@ -42,14 +42,17 @@ class Targets:
                    (config.get("judge") or {}).get("candidates_per_call", 3))
 
 
-def wave_size(quota: int, accepted: int, judged: int) -> int:
+def wave_size(quota: int, accepted: int, judged: int, per_call: int) -> int:
     """Candidates the next wave of a type asks for: its deficit over its measured acceptance rate (>= 1), or
-    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1."""
+    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A wave larger
+    than one call is cut to whole calls: the remainder joins the next wave's top-up instead of costing a call
+    of its own."""
     deficit = quota - accepted
     if deficit <= 0:
         return 0
     rate = max(MIN_ACCEPT_RATE, accepted / judged) if judged else 1.0
-    return max(1, round(deficit / rate))
+    size = max(1, round(deficit / rate))
+    return size - size % per_call if size > per_call else size
 
 
 class TypeWaves:
@@ -57,14 +60,15 @@ class TypeWaves:
     the type's earlier waves only. A wave opens when the previous one is fully judged, so its size depends on
     no other type and on no completion order: streaming, --batch and a resumed run send the same tasks."""
 
-    def __init__(self, name: str, stream: Iterator[Task], quota: int, max_candidates: int):
+    def __init__(self, name: str, stream: Iterator[Task], quota: int, max_candidates: int, per_call: int):
         self.name = name
         self.stream = stream
         self.quota = quota
         self.max_candidates = max_candidates
+        self.per_call = per_call
         self.asked = 0  # candidate slots taken from the stream, every wave
         self.accepted = self.judged = 0  # verdicts on the completed waves' candidates
-        self.left = min(quota, max_candidates)  # slots of the open wave still to take from the stream
+        self.left = min(wave_size(quota, 0, 0, per_call), max_candidates)  # slots of the open wave still to take
         self.wave: list[int] = []  # task indexes of the open wave
         self.window: list[Task] = []  # tasks of the open wave taken but not handed out
         self.unsettled: set[int] = set()  # tasks handed out whose reply is not stored yet
@@ -95,7 +99,7 @@ class TypeWaves:
         self.accepted += verdicts[ACCEPTED]
         self.judged += verdicts[ACCEPTED] + verdicts[REJECTED]
         self.wave = []
-        self.left = min(wave_size(self.quota, self.accepted, self.judged), self.max_candidates - self.asked)
+        self.left = min(wave_size(self.quota, self.accepted, self.judged, self.per_call), self.max_candidates - self.asked)
         self.waves += self.left > 0
         self.finished = self.left <= 0
 
@@ -108,8 +112,8 @@ class QuotaPlanner:
         self.store = store
         self.states = store.task_states()
         quotas = type_quotas(project.mix, targets.num)
-        self.types = [TypeWaves(name, stream, quotas[name], max(quotas[name], math.ceil(quotas[name] * targets.attempts_factor)))
-                      for name, stream in type_streams(project).items()]
+        self.types = [TypeWaves(name, stream, quotas[name], max(quotas[name], math.ceil(quotas[name] * targets.attempts_factor)),
+                                targets.per_call) for name, stream in type_streams(project).items()]
 
     @property
     def finished(self) -> bool:
@@ -143,6 +147,10 @@ class QuotaPlanner:
             self.states[task.index] = "planned"
         waves.fill(self._done)
         return task
+
+    def waiting_contexts(self) -> set[str]:
+        """Contexts of open waves' tasks not handed out yet."""
+        return {task.context for waves in self.types for task in waves.window}
 
     def settled(self, task: Task) -> None:
         """The task's reply is stored (or it failed for good): its candidates count towards its wave."""
@@ -198,24 +206,6 @@ class StreamScheduler:
 
         while True:
             self.planner.advance()
-            # Judge pending candidates in groups of one context (one pass over the pending rows).
-            by_context: dict[str, list[int]] = {}
-            pending_ids = set()
-            for candidate in self.store.candidates(PENDING):
-                pending_ids.add(candidate.id)
-                if candidate.id not in queued:
-                    by_context.setdefault(candidate.context, []).append(candidate.id)
-            queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
-            generating = {task.context for task in inflight_gen.values()}
-            for context_id, ids in by_context.items():
-                # Full groups go at once; a partial group goes when no generation for its context is in flight
-                # (nothing more is coming for it soon), so a wave is judged as soon as its replies are in.
-                while ids and (len(ids) >= targets.judge_batch or context_id not in generating):
-                    if len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
-                        break
-                    group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
-                    queued.update(group)
-                    inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
             # Send the open waves' tasks, lowest index first.
             while not self.budget_hit and len(inflight_gen) - self.post_processing < self.max_parallel:
                 task = self.planner.next(self.may_start)
@@ -224,6 +214,26 @@ class StreamScheduler:
                 if task.context not in self.warm_contexts:
                     self.busy_cold.add(task.context)
                 inflight_gen[asyncio.create_task(self.generate(task))] = task
+            # Judge pending candidates in groups of one context (one pass over the pending rows).
+            by_context: dict[str, list[int]] = {}
+            pending_ids = set()
+            for candidate in self.store.candidates(PENDING):
+                pending_ids.add(candidate.id)
+                if candidate.id not in queued:
+                    by_context.setdefault(candidate.context, []).append(candidate.id)
+            queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
+            # A partial group waits while more candidates for its context are coming (a generation in flight or
+            # an open wave's task not sent yet), so the waves' small last calls share judge calls.
+            coming = {task.context for task in inflight_gen.values()}
+            if not self.budget_hit:
+                coming |= self.planner.waiting_contexts()
+            for context_id, ids in by_context.items():
+                while ids and (len(ids) >= targets.judge_batch or context_id not in coming):
+                    if len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
+                        break
+                    group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
+                    queued.update(group)
+                    inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
             if not inflight_gen and not inflight_judge:
                 if self.budget_hit:
                     return "budget"

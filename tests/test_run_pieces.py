@@ -159,15 +159,17 @@ def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
 # --- exact finish: per-type waves -------------------------------------------------------------------
 
 
-def test_a_wave_asks_for_the_deficit_over_the_types_measured_rate():
+def test_a_wave_asks_for_the_deficit_over_the_types_measured_rate_in_whole_calls():
     from ootgen.scheduler import MIN_ACCEPT_RATE, wave_size
 
-    assert wave_size(4, 0, 0) == 4  # the first wave: the quota itself, no surplus bought up front
-    assert wave_size(4, 3, 4) == 1  # 1 missing at 75 %: round(1.33)
-    assert wave_size(10, 4, 8) == 12  # 6 missing at 50 %
-    assert wave_size(4, 0, 4) == round(4 / MIN_ACCEPT_RATE)  # nothing accepted yet: the floor rate
-    assert wave_size(4, 4, 9) == 0 and wave_size(4, 5, 9) == 0
-    assert wave_size(3, 2, 2) == 1  # every candidate accepted so far: ask for exactly the deficit
+    assert wave_size(3, 0, 0, 3) == 3  # the first wave: the quota itself, no surplus bought up front
+    assert wave_size(4, 0, 0, 3) == 3  # ... in whole calls: the fourth joins the next wave's top-up
+    assert wave_size(4, 3, 4, 3) == 1  # 1 missing at 75 %: round(1.33)
+    assert wave_size(10, 4, 8, 3) == 12  # 6 missing at 50 %
+    assert wave_size(10, 4, 8, 5) == 10  # 12, cut to two calls of 5
+    assert wave_size(4, 0, 4, 1) == round(4 / MIN_ACCEPT_RATE)  # nothing accepted yet: the floor rate
+    assert wave_size(4, 4, 9, 3) == 0 and wave_size(4, 5, 9, 3) == 0
+    assert wave_size(3, 2, 2, 3) == 1  # every candidate accepted so far: ask for exactly the deficit
 
 
 def _verdict(task_idx: int, slot: int) -> str:
