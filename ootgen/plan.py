@@ -110,7 +110,7 @@ def type_streams(project, *, examples_per_call: int | None = None) -> dict[str, 
     pool = _function_pool(project)
     grounded = set(project.config.section("grounding")["types"]) if pool is not None else set()
     return {name: _type_stream(project, name, per_call, [t for t in questions if t.type == name], pool if name in grounded else None,
-                               first=len(questions) + rank, step=len(names))
+                               rank=rank, first=len(questions) + rank, step=len(names))
             for rank, name in enumerate(names)}
 
 
@@ -137,7 +137,8 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
         heads[chosen] = next(streams[chosen])
 
 
-def _type_stream(project, name: str, per_call: int, questions: list[Task], pool, *, first: int, step: int) -> Iterator[Task]:
+def _type_stream(project, name: str, per_call: int, questions: list[Task], pool, *, rank: int, first: int, step: int
+                 ) -> Iterator[Task]:
     config = project.config
     rng = random.Random(f"{config['seed']}:{name}")
     example_type = project.types[name]
@@ -148,14 +149,7 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
     for task in questions:
         yield _ground(task, grounder)
 
-    combos = [
-        (ctx, level)
-        for ctx in example_type.contexts
-        for level in complexities
-        if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
-    ]
-    rng.shuffle(combos)
-    slots = itertools.cycle(combos)
+    slots = itertools.cycle(_spread_combos(project, example_type, complexities, rng, offset=rank))
     shuffled_styles = list(example_type.instruction_variants)
     rng.shuffle(shuffled_styles)
     variants = itertools.cycle(shuffled_styles)
@@ -205,6 +199,22 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
         styles = tuple(next(variants).replace("{topic}", t.topic) for t in picked)
         yield _ground(Task(position, name, context_id, level, tuple(t.topic for t in picked), styles,
                            angles=angles if any(angles) else ()), grounder)
+
+
+def _spread_combos(project, example_type, complexities: list[str], rng: random.Random, *, offset: int) -> list[tuple[str, str]]:
+    """One cycle of the type's (context, level) pairs, ordered so that any stretch of it spreads evenly: contexts
+    in a seeded order with no repeat before all were used, and levels rotating along it (shifted by `offset`, so
+    the types of a small run start on different levels). Pairs no topic suits are left out."""
+    levels = [lv for lv in complexities if lv in example_type.complexities]
+    contexts = list(example_type.contexts)
+    rng.shuffle(contexts)
+    combos = []
+    for i in range(len(contexts) * len(levels)):
+        context_id = contexts[i % len(contexts)]
+        level = levels[(i % len(contexts) + i // len(contexts) + offset) % len(levels)]
+        if project.contexts[context_id].topics_for(example_type.topic_type, level):
+            combos.append((context_id, level))
+    return combos
 
 
 class _Grounder:

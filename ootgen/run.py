@@ -1,8 +1,8 @@
 """The main job: plan -> render -> generate -> validate (L1, L2, L3) -> dedup -> store -> export.
 
 `run_dataset` is the library entry point behind `ootgen run`. It resumes from the run directory's
-SQLite store, never re-pays for a stored response, and keeps going until `num_examples` candidates are
-accepted, the attempt limit is reached, or the budget would be passed.
+SQLite store, never re-pays for a stored response, and keeps going until each type's quota of the
+`num_examples` accepted examples is met, its attempt limit is reached, or the budget would be passed.
 """
 
 from __future__ import annotations
