@@ -99,6 +99,8 @@ def main() -> None:
         bound = 1.0 if size < 20 else max(1.0, 0.05 * size)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(meta["type_distribution"].items()))
         row(f"type mix, N={size}: largest distance from a quota ({counts})", f"{deviation:g}", f"<= {bound:g}", deviation <= bound)
+        summary = _run_summary(run)
+        row(f"API calls per exported example, N={size}, clean", f"{summary['calls_per_accepted']:.3f}", "", None)
         levels, contexts = spread(meta)
         row(f"level spread on exported examples, N={size}", " / ".join(f"{k} {v}" for k, v in sorted(levels.items())), "", None)
         row(f"contexts on exported examples, N={size}", f"{len(contexts)} used, {min(contexts.values())}..{max(contexts.values())} each",

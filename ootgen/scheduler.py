@@ -72,7 +72,6 @@ class TypeWaves:
         self.wave: list[int] = []  # task indexes of the open wave
         self.window: list[Task] = []  # tasks of the open wave taken but not handed out
         self.unsettled: set[int] = set()  # tasks handed out whose reply is not stored yet
-        self.waves = 1 if self.left else 0
         self.finished = not self.left
 
     @property
@@ -100,7 +99,6 @@ class TypeWaves:
         self.judged += verdicts[ACCEPTED] + verdicts[REJECTED]
         self.wave = []
         self.left = min(wave_size(self.quota, self.accepted, self.judged, self.per_call), self.max_candidates - self.asked)
-        self.waves += self.left > 0
         self.finished = self.left <= 0
 
 
