@@ -100,6 +100,8 @@ def main() -> None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(meta["type_distribution"].items()))
         row(f"type mix, N={size}: largest distance from a quota ({counts})", f"{deviation:g}", f"<= {bound:g}", deviation <= bound)
         summary = _run_summary(run)
+        share = paid_not_exported(meta)
+        row(f"paid but not exported / N, N={size}, clean fake", f"{share:.3f}", "<= 0.05", share <= 0.05)
         row(f"API calls per exported example, N={size}, clean", f"{summary['calls_per_accepted']:.3f}", "", None)
         levels, contexts = spread(meta)
         row(f"level spread on exported examples, N={size}", " / ".join(f"{k} {v}" for k, v in sorted(levels.items())), "", None)
