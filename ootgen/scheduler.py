@@ -28,12 +28,17 @@ WINDOW = 64  # tasks of an open wave taken from the stream ahead of sending (a c
 @dataclass(frozen=True)
 class Targets:
     """What the run aims for: `num` accepted examples, `per_call` candidates per generation call, at most
-    `attempts_factor` x its quota candidates per type, `judge_batch` candidates per judge call."""
+    `attempts(quota)` candidates per type, `judge_batch` candidates per judge call."""
 
     num: int
     per_call: int
     attempts_factor: float
     judge_batch: int
+
+    def attempts(self, quota: int) -> int:
+        """Candidates a type may try: `attempts_factor` x (its quota + one call), so a type with a small quota
+        is not given up after a call or two of bad luck."""
+        return math.ceil((quota + self.per_call) * self.attempts_factor) if quota else 0
 
     @classmethod
     def from_config(cls, config, num_examples: int) -> Targets:
@@ -110,8 +115,8 @@ class QuotaPlanner:
         self.store = store
         self.states = store.task_states()
         quotas = type_quotas(project.mix, targets.num)
-        self.types = [TypeWaves(name, stream, quotas[name], max(quotas[name], math.ceil(quotas[name] * targets.attempts_factor)),
-                                targets.per_call) for name, stream in type_streams(project).items()]
+        self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call)
+                      for name, stream in type_streams(project).items()]
 
     @property
     def finished(self) -> bool:
