@@ -11,15 +11,15 @@
   <= 5 % of N.
 * calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
   reads 0.1x) per exported example on the clean fake.
+* level / context spread: exported examples per level and per context on the type-mix runs (no target).
 
-`python bench/bench_run.py [--sizes 20,50,200] [--rows reach,paid,mix] [--cap-runs 3]` prints `name: value` lines
-(and `ROW` lines for reach), measured in one run.
+`python bench/bench_run.py [--sizes 20,50,200] [--rows reach,paid,mix] [--cap-runs N]` prints `ROW name | measured | target |
+verdict` lines (bench/run_all.py reads them), each measured in one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import Counter
@@ -85,7 +85,7 @@ def paid_not_exported(meta: dict) -> float:
 
 def type_mix_deviation(meta: dict, mix: dict[str, float], num: int) -> float:
     """Largest distance of a type's count in the dataset from its whole-example quota (type_quotas)."""
-    from ootgen.scheduler import type_quotas
+    from ootgen.plan import type_quotas
 
     counts = Counter(meta["type_distribution"])
     return max(abs(counts.get(name, 0) - quota) for name, quota in type_quotas(mix, num).items())
@@ -111,18 +111,47 @@ def main() -> None:
     for name, config in FAKES.items():
         run, _ = _run(config, num=args.num)
         meta = run["metadata"]
-        print(f"paid_not_exported_{name} (N={args.num}): {paid_not_exported(meta):.3f}")
+        share = paid_not_exported(meta)
+        row(f"paid but not exported / N, N={args.num}, {name} fake", f"{share:.3f}", "<= 0.05", share <= 0.05)
         if name == "clean":
             summary = _run_summary(run)
-            print(f"calls_per_accepted (clean, N={args.num}): {summary['calls_per_accepted']:.3f}")
-            print(f"billed_input_per_accepted (clean, N={args.num}): {summary['billed_input_per_accepted']:.0f}")
+            row(f"API calls per exported example, N={args.num}, clean", f"{summary['calls_per_accepted']:.3f}", "<= 0.80",
+                summary["calls_per_accepted"] <= 0.80)
+            row(f"billed input tokens per exported example, N={args.num}, clean", f"{summary['billed_input_per_accepted']:.0f}",
+                "<= 3813", summary["billed_input_per_accepted"] <= 3813)
 
     for size in (int(s) for s in args.sizes.split(",") if s and "mix" in rows):
         run, _ = _run({}, num=size)
-        deviation = type_mix_deviation(run["metadata"], mix, size)
+        meta = run["metadata"]
+        deviation = type_mix_deviation(meta, mix, size)
         bound = 1.0 if size < 20 else max(1.0, 0.05 * size)
-        print(f"type_mix_{size} (largest deviation from quota, bound {bound:g}): {deviation:.1f}")
-        print(f"type_mix_{size}_counts: {json.dumps(dict(sorted(run['metadata']['type_distribution'].items())))}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(meta["type_distribution"].items()))
+        row(f"type mix, N={size}: largest distance from a quota ({counts})", f"{deviation:g}", f"<= {bound:g}", deviation <= bound)
+        summary = _run_summary(run)
+        share = paid_not_exported(meta)
+        row(f"paid but not exported / N, N={size}, clean fake", f"{share:.3f}", "<= 0.05", share <= 0.05)
+        row(f"API calls per exported example, N={size}, clean", f"{summary['calls_per_accepted']:.3f}", "", None)
+        levels, contexts = spread(meta)
+        row(f"level spread on exported examples, N={size}", " / ".join(f"{k} {v}" for k, v in sorted(levels.items())), "", None)
+        row(f"contexts on exported examples, N={size}", f"{len(contexts)} used, {min(contexts.values())}..{max(contexts.values())} each",
+            "", None)
+
+
+def row(name: str, measured: str, target: str, ok: bool | None) -> None:
+    """A `ROW name | measured | target | verdict` line for bench/run_all.py."""
+    verdict = "" if ok is None else ("met" if ok else "missed")
+    print(f"ROW {name} | {measured} | {target} | {verdict}", flush=True)
+
+
+def spread(meta: dict) -> tuple[Counter, Counter]:
+    """Exported examples per level and per context (from the metadata's type/context/complexity coverage)."""
+    levels: Counter = Counter()
+    contexts: Counter = Counter()
+    for key, count in meta["coverage"]["type/context/complexity"].items():
+        _, context, level = key.split("/")
+        levels[level] += count
+        contexts[context] += count
+    return levels, contexts
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,8 +23,8 @@ from .exchange import Answer, question, response_row
 from .generate import ClaudeClient, Request, key_rejected, parse_reply, usage_from
 from .pipeline import JudgeReply
 from .plan import Task
-from .scheduler import PlanCursor, acceptance_rate
-from .store import ACCEPTED, StoredCandidate
+from .scheduler import QuotaPlanner
+from .store import StoredCandidate
 
 # The API's limits per batch: 100,000 requests and 256 MB (docs.anthropic.com, "Create a Message Batch").
 # configs/default.yaml `batch:` sets what a run uses, at most these (the schema enforces it).
@@ -58,7 +57,7 @@ class BatchRun:
         self.emit = parts.emit
         self.client = client
         self.config = parts.project.config
-        self.cursor = PlanCursor(parts.project, self.store)
+        self.planner = QuotaPlanner(parts.project, self.store, self.targets)
         self.retry_tasks: list[Task] = []  # tasks whose last reply was unusable: re-asked in the next wave
         self.entry_failures: Counter[str] = Counter()  # errored / expired / missing results per request key
         limits = self.config.batch
@@ -69,8 +68,9 @@ class BatchRun:
     async def execute(self) -> str:
         await self._resume_open_batches()
         while True:
-            if self.store.count(ACCEPTED) >= self.targets.num:
-                return "complete"
+            self.planner.advance()
+            if self.planner.finished:
+                return "complete" if self.planner.complete else "attempt_limit"
             if self.budget.exhausted:
                 return "budget"
             # At most a wave's worth of pending candidates, as (id, context) only: memory stays bounded.
@@ -86,15 +86,10 @@ class BatchRun:
             await self._generation_wave(wave)
 
     def _new_tasks(self) -> list[Task]:
-        targets = self.targets
-        made = self.store.count()
-        if made >= targets.max_candidates:
-            return []
-        wanted = math.ceil((targets.num - self.store.count(ACCEPTED)) / acceptance_rate(self.store) / targets.per_call)
-        wanted = max(1, min(wanted, math.ceil((targets.max_candidates - made) / targets.per_call), self.wave_requests))
+        """The open waves' tasks, lowest index first, at most a wave's worth of requests."""
         tasks: list[Task] = []
-        while len(tasks) < wanted:
-            task = self.cursor.next()
+        while len(tasks) < self.wave_requests:
+            task = self.planner.next()
             if task is None:
                 break
             tasks.append(task)
@@ -137,6 +132,8 @@ class BatchRun:
         for task in tasks:  # read back what the wave produced; an unusable reply is asked again next wave
             if self._generation_request(task) is not None:
                 self.retry_tasks.append(task)
+            else:
+                self.planner.settled(task)
 
     # --- judging ---------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ and messages (chat role/content).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -22,6 +23,7 @@ import numpy as np
 
 from .errors import OotgenError
 from .load import recorded_settings
+from .plan import type_quotas
 from .records import Example
 from .store import ACCEPTED, PENDING, REJECTED, RunStore, StoredCandidate
 
@@ -94,16 +96,32 @@ def _joined(instruction: str, input_text: str) -> str:
 
 
 def accepted_for_export(store: RunStore, target: int | None, min_score: float | None = None) -> Iterator[StoredCandidate]:
-    """The first `target` accepted examples in plan order (task, then slot): the same stored responses give
-    the same dataset whatever order the calls completed in, and the steps of a difficulty ladder (one task)
-    stay together in step order. Human review decides (ootgen review): its rejections drop out, its
-    acceptances follow the model's. Streamed from the store: memory does not grow with the run (issue 17)."""
+    """`target` accepted examples: each type's first `quota` (the run's mix split by `type_quotas`) in plan
+    order (task, then slot), then, when a type fell short, the others' next ones in that order. The same stored
+    responses give the same dataset whatever order the calls completed in, whichever mode made them, and however
+    far past its quota a type's stream ran; the steps of a difficulty ladder (one task) stay together in step
+    order. Human review decides (ootgen review): its rejections drop out, its acceptances follow the model's.
+    Streamed from the store: memory does not grow with the run (issue 17)."""
+    mix = store.get_meta("mix")
+    if not target or not mix:  # no target (every accepted example), or a run made before quotas existed
+        yield from itertools.islice(_acceptable(store, min_score), target or None)
+        return
+    quotas = type_quotas(mix, target)
     taken = 0
+    for fill in (False, True):  # the quotas first; then, when a type fell short, the others' next ones
+        seen: Counter = Counter()
+        for candidate in _acceptable(store, min_score):
+            if taken >= target:
+                return
+            seen[candidate.example.type] += 1
+            if (seen[candidate.example.type] > quotas.get(candidate.example.type or "", 0)) == fill:
+                taken += 1
+                yield candidate
+
+
+def _acceptable(store: RunStore, min_score: float | None) -> Iterator[StoredCandidate]:
     for candidate in store.curated_candidates(ACCEPTED, order="accepted_seq IS NULL, task_idx, slot"):
-        if target and taken >= target:
-            return
         if min_score is None or (candidate.score or 0) >= min_score:
-            taken += 1
             yield candidate
 
 

@@ -8,6 +8,7 @@ stored in this repository.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 import random
@@ -55,6 +56,12 @@ class FunctionPool:
             )
         self._rng = random.Random(seed)
         self._queue: list[SourceFunction] = []
+
+    def fork(self, seed: int) -> FunctionPool:
+        """The same functions, drawn in an order of their own (each plan stream draws independently)."""
+        pool = copy.copy(self)
+        pool._rng, pool._queue = random.Random(seed), []
+        return pool
 
     def draw(self) -> SourceFunction:
         if not self._queue:

@@ -65,6 +65,14 @@ class Task:
             extras["angles"] = list(self.angles)
         return extras
 
+    def cut(self, slots: int) -> Task:
+        """The task asking for its first `slots` candidates only (the last call of a wave may ask for fewer).
+        Ladders and community questions are never cut: a ladder's steps and a question chunk stay whole."""
+        if slots >= self.count or self.ladder or self.questions:
+            return self
+        return replace(self, topics=self.topics[:slots], instructions=self.instructions[:slots], levels=self.levels[:slots],
+                       sources=self.sources[:slots], angles=self.angles[:slots])
+
     @property
     def key(self) -> str:
         return f"task-{self.index:06d}"
@@ -74,119 +82,155 @@ class Task:
         return len(self.topics)
 
 
-def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
-    """The infinite, deterministic task stream of a project (take as many as the run needs).
+def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
+    """Accepted examples wanted per type: `num` split by the mix weights (largest remainders round up)."""
+    total = sum(mix.values())
+    exact = {name: num * weight / total for name, weight in mix.items()} if total > 0 else {}
+    quotas = {name: int(value) for name, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda name: (-(exact[name] - quotas[name]), name))
+    for name in by_remainder[: num - sum(quotas.values())]:
+        quotas[name] += 1
+    return quotas
 
-    Community questions (config `questions`) come first, then the mix-driven stream.
+
+def type_streams(project, *, examples_per_call: int | None = None) -> dict[str, Iterator[Task]]:
+    """One deterministic, infinite task stream per example type of the mix (take as many as the run needs).
+
+    Each type has its own seeded generator (contexts x levels, topics, angles, styles, real functions), so what a
+    type's stream holds does not depend on how far the other streams were taken: a run that takes more tasks of
+    one type than another (quotas on accepted examples) still asks the same questions in every mode. Community
+    questions (config `questions`) come first in their type's stream. Task indexes are unique across streams:
+    question tasks are numbered first, then position k of type number r (of n, by name) is `questions + k*n + r`.
     """
     config = project.config
     per_call = examples_per_call or config.generation.examples_per_call
-    rng = random.Random(config.seed)
+    names = sorted(project.mix)
+    questions = _question_tasks(project, per_call)
+    questions = [replace(task, index=index) for index, task in enumerate(questions)]
+    pool = _function_pool(project)
+    grounded = set(project.config.grounding.types) if pool is not None else set()
+    return {name: _type_stream(project, name, per_call, [t for t in questions if t.type == name], pool if name in grounded else None,
+                               rank=rank, first=len(questions) + rank, step=len(names))
+            for rank, name in enumerate(names)}
+
+
+def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
+    """Every type's stream merged in the proportions of the mix (smooth weighted round-robin), community
+    questions first: the overview `--dry-run`, `ootgen render` and the estimate read."""
+    streams = type_streams(project, examples_per_call=examples_per_call)
+    heads: dict[str, Task] = {}
+    for name, stream in streams.items():
+        head = next(stream)
+        while head.questions:
+            yield head
+            head = next(stream)
+        heads[name] = head
     mix = project.mix
-    names = sorted(mix)
-    rng.shuffle(names)
+    current = {name: 0.0 for name in streams}
+    total = sum(mix[name] for name in streams)
+    while True:
+        for name in streams:
+            current[name] += mix[name]
+        chosen = max(streams, key=lambda n: current[n])
+        current[chosen] -= total
+        yield heads[chosen]
+        heads[chosen] = next(streams[chosen])
+
+
+def _type_stream(project, name: str, per_call: int, questions: list[Task], pool, *, rank: int, first: int, step: int
+                 ) -> Iterator[Task]:
+    config = project.config
+    rng = random.Random(f"{config.seed}:{name}")
+    example_type = project.types[name]
     complexities = list(config.complexities)
-    ladder_types = set(config.ladders.types) if config.ladders.enabled else set()
-    grounder = _Grounder(project, rng) if config.grounding_on else None
+    ladder = config.ladders.enabled and name in config.ladders.types
+    grounder = _Grounder(project, name, pool, rng) if pool is not None else None
+    for task in questions:
+        yield _ground(task, grounder)
 
-    index = 0
-    for task in _question_tasks(project, per_call):
-        yield _ground(replace(task, index=index), grounder)
-        index += 1
+    slots = itertools.cycle(_spread_combos(project, example_type, complexities, rng, offset=rank))
+    shuffled_styles = list(example_type.instruction_variants)
+    rng.shuffle(shuffled_styles)
+    variants = itertools.cycle(shuffled_styles)
+    topic_queues: dict[str, list[Topic]] = {}
 
-    slots: dict[str, Iterator[tuple[str, str]]] = {}
-    variants: dict[str, Iterator[str]] = {}
-    for name in names:
-        example_type = project.types[name]
-        combos = [
-            (ctx, level)
-            for ctx in example_type.contexts
-            for level in complexities
-            if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
-        ]
-        rng.shuffle(combos)
-        slots[name] = itertools.cycle(combos)
-        shuffled_styles = list(example_type.instruction_variants)
-        rng.shuffle(shuffled_styles)
-        variants[name] = itertools.cycle(shuffled_styles)
-    topic_queues: dict[tuple[str, str], list[Topic]] = {}
+    def next_topic(context_id: str, levels: tuple[str, ...]) -> Topic:
+        """The next topic of the context's cycle that suits the type and one of `levels`.
 
-    def next_topic(type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
-        """The next topic of the (type, context) cycle that suits the type and one of `levels`.
-
-        One shuffled cycle per (type, context), so every suitable topic is used before any repeats;
+        One shuffled cycle per context, so every suitable topic is used before any repeats;
         a topic that does not suit this level waits in the queue for a task that it does suit.
         """
-        queue = topic_queues.setdefault((type_name, context_id), [])
-        topic_type = project.types[type_name].topic_type
+        queue = topic_queues.setdefault(context_id, [])
         for _ in range(2):
             for position, topic in enumerate(queue):
-                if any(topic.suits(topic_type, level) for level in levels):
+                if any(topic.suits(example_type.topic_type, level) for level in levels):
                     return queue.pop(position)
-            cycle = [t for t in project.contexts[context_id].topics_for(topic_type) if t not in queue]
+            cycle = [t for t in project.contexts[context_id].topics_for(example_type.topic_type) if t not in queue]
             rng.shuffle(cycle)
             queue.extend(cycle)  # at most one copy of each topic waits, so the queue stays bounded
-        raise AssertionError(f"no topic of {context_id} suits {type_name} at {levels}")  # combos exclude this case
+        raise AssertionError(f"no topic of {context_id} suits {name} at {levels}")  # combos exclude this case
 
-    angle_cycles: dict[tuple[str, str, str], Iterator[str]] = {}
+    angle_cycles: dict[tuple[str, str], Iterator[str]] = {}
 
-    def next_angle(type_name: str, context_id: str, topic: Topic) -> str:
-        """Each (type, topic) cycles through the topic's angles in a seeded order: variety from the plan."""
-        key = (type_name, context_id, topic.topic)
+    def next_angle(context_id: str, topic: Topic) -> str:
+        """Each topic cycles through its angles in a seeded order: variety from the plan."""
+        key = (context_id, topic.topic)
         if key not in angle_cycles:
             angles = list(topic.angles) or [""]
             rng.shuffle(angles)
             angle_cycles[key] = itertools.cycle(angles)
         return next(angle_cycles[key])
 
-    current = {name: 0.0 for name in names}
-    total = sum(mix.values())
-    for position in itertools.count(index):
-        for name in names:  # smooth weighted round-robin: deterministic and proportional to the mix
-            current[name] += mix[name]
-        chosen = max(names, key=lambda n: current[n])
-        current[chosen] -= total
-        context_id, level = next(slots[chosen])
-        if chosen in ladder_types:
-            steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in project.types[chosen].complexities)
-            ladder_topic = next_topic(chosen, context_id, steps)
+    for position in itertools.count(first, step):
+        context_id, level = next(slots)
+        if ladder:
+            steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in example_type.complexities)
+            ladder_topic = next_topic(context_id, steps)
             steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
-            angle = next_angle(chosen, context_id, ladder_topic)
+            angle = next_angle(context_id, ladder_topic)
             topics = (ladder_topic.topic,) * len(steps)
-            styles = tuple(next(variants[chosen]).replace("{topic}", ladder_topic.topic) for _ in steps)
-            yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True,
+            styles = tuple(next(variants).replace("{topic}", ladder_topic.topic) for _ in steps)
+            yield _ground(Task(position, name, context_id, steps[0], topics, styles, levels=steps, ladder=True,
                                angles=(angle,) * len(steps) if angle else ()), grounder)
             continue
-        picked = [next_topic(chosen, context_id, (level,)) for _ in range(per_call)]
-        angles = tuple(next_angle(chosen, context_id, t) for t in picked)
-        styles = tuple(next(variants[chosen]).replace("{topic}", t.topic) for t in picked)
-        yield _ground(Task(position, chosen, context_id, level, tuple(t.topic for t in picked), styles,
+        picked = [next_topic(context_id, (level,)) for _ in range(per_call)]
+        angles = tuple(next_angle(context_id, t) for t in picked)
+        styles = tuple(next(variants).replace("{topic}", t.topic) for t in picked)
+        yield _ground(Task(position, name, context_id, level, tuple(t.topic for t in picked), styles,
                            angles=angles if any(angles) else ()), grounder)
 
 
+def _spread_combos(project, example_type, complexities: list[str], rng: random.Random, *, offset: int) -> list[tuple[str, str]]:
+    """One cycle of the type's (context, level) pairs, ordered so that any stretch of it spreads evenly: contexts
+    in a seeded order with no repeat before all were used, and levels rotating along it (shifted by `offset`, so
+    the types of a small run start on different levels). Pairs no topic suits are left out."""
+    levels = [lv for lv in complexities if lv in example_type.complexities]
+    contexts = list(example_type.contexts)
+    rng.shuffle(contexts)
+    combos = []
+    for i in range(len(contexts) * len(levels)):
+        context_id = contexts[i % len(contexts)]
+        level = levels[(i % len(contexts) + i // len(contexts) + offset) % len(levels)]
+        if project.contexts[context_id].topics_for(example_type.topic_type, level):
+            combos.append((context_id, level))
+    return combos
+
+
 class _Grounder:
-    """Attaches real decomp functions to tasks of the configured types (see ootgen.grounding).
+    """Attaches real decomp functions to one type's tasks (see ootgen.grounding).
 
     A grounded slot's instruction style comes from the type's `grounded_instruction_variants` (they may name the
     real function); the other variants speak of the user's own code, which a real decomp function is not.
     """
 
-    def __init__(self, project, rng: random.Random):
-        from .grounding import FunctionPool
-        from .symbols import SymbolIndex
-
-        settings = project.config.grounding
-        self.project = project
-        self.types = set(settings.types)
-        self.share = settings.share
+    def __init__(self, project, type_name: str, pool, rng: random.Random):
+        self.share = project.config.grounding.share
         self.rng = random.Random(rng.random())
-        index = settings.index or project.config.symbols
-        self.pool = FunctionPool(settings, SymbolIndex.load(index), seed=self.rng.randrange(2**31))
-        self.styles: dict[str, Iterator[str]] = {}
+        self.pool = pool.fork(self.rng.randrange(2**31))
+        self.variants = project.types[type_name].grounded_instruction_variants
+        self.styles: Iterator[str] | None = None
 
     def sources(self, task: Task) -> tuple[dict, ...]:
-        if task.type not in self.types:
-            return ()
         chosen: list[dict] = []
         for _ in range(task.count):
             if self.rng.random() >= self.share:
@@ -196,15 +240,26 @@ class _Grounder:
             chosen.append({**function.as_dict(), "body": self.pool.body(function)})
         return tuple(chosen) if any(chosen) else ()
 
-    def style(self, type_name: str, topic: str, function: str, fallback: str) -> str:
-        variants = self.project.types[type_name].grounded_instruction_variants
-        if not variants:
+    def style(self, topic: str, function: str, fallback: str) -> str:
+        if not self.variants:
             return fallback
-        if type_name not in self.styles:
-            shuffled = list(variants)
+        if self.styles is None:
+            shuffled = list(self.variants)
             self.rng.shuffle(shuffled)
-            self.styles[type_name] = itertools.cycle(shuffled)
-        return next(self.styles[type_name]).replace("{topic}", topic).replace("{function}", function)
+            self.styles = itertools.cycle(shuffled)
+        return next(self.styles).replace("{topic}", topic).replace("{function}", function)
+
+
+def _function_pool(project):
+    """The real functions grounding draws from (each type's stream forks its own draw order), or None when off."""
+    if not project.config.grounding_on:
+        return None
+    from .grounding import FunctionPool
+    from .symbols import SymbolIndex
+
+    settings = project.config.grounding
+    index = settings.index or project.config.symbols
+    return FunctionPool(settings, SymbolIndex.load(index), seed=project.config.seed)
 
 
 def _ground(task: Task, grounder: _Grounder | None) -> Task:
@@ -214,7 +269,7 @@ def _ground(task: Task, grounder: _Grounder | None) -> Task:
     if not sources:
         return task
     styles = tuple(
-        grounder.style(task.type, topic, source["function"], style) if source and not task.question(slot) else style
+        grounder.style(topic, source["function"], style) if source and not task.question(slot) else style
         for slot, (topic, style, source) in enumerate(zip(task.topics, task.instructions, sources))
     )
     return replace(task, sources=sources, instructions=styles)

@@ -1,8 +1,8 @@
 """The main job: plan -> render -> generate -> validate (L1, L2, L3) -> dedup -> store -> export.
 
 `run_dataset` is the library entry point behind `ootgen run`. It resumes from the run directory's
-SQLite store, never re-pays for a stored response, and keeps going until `num_examples` candidates are
-accepted, the attempt limit is reached, or the budget would be passed.
+SQLite store, never re-pays for a stored response, and keeps going until each type's quota of the
+`num_examples` accepted examples is met, its attempt limit is reached, or the budget would be passed.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def run_dataset(project, options: RunOptions, emit: Event | None = None) -> RunR
         store.set_meta("seed", project.config.seed)
         store.set_meta("model", project.config.model)
         store.set_meta("target", options.num_examples)
+        store.set_meta("mix", project.mix)  # export splits the target into per-type quotas by it
         run = RunParts.build(project, options, store, emit)
         store.set_meta("compiler_layer", run.pipeline.compiler.status)
         if isinstance(run.pipeline.compiler, Unavailable):

@@ -1,91 +1,172 @@
-"""Run loop piece: what to send next. Plan stepping (shared by streaming and batch), how much work to keep
-in flight for the target, and the streaming loop that keeps generation and judge calls going.
+"""Run loop piece: what to send next. Per-type quotas and waves (shared by streaming and batch), and the
+streaming loop that keeps generation and judge calls going.
+
+Finishing exactly: each type asks for its quota of accepted examples in waves sized from its own judged
+history (`wave_size`), so the run buys little beyond the quotas, and what it asks for is the same whatever
+order calls complete in; export then takes each type's first `quota` accepted examples in stream order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .budget import BudgetStop
 from .pipeline import CandidatePipeline
-from .plan import Task, iter_plan
+from .plan import Task, type_quotas, type_streams
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
-# Work in flight is planned as if candidates were accepted until judgements say otherwise: an optimistic
-# prior buys no surplus at the start (rejections are topped up as they come), and the measured rate takes
-# over after a few judgements.
-EXPECTED_ACCEPT_RATE = 1.0
-PRIOR_WEIGHT = 3  # the prior counts as this many judged candidates
-MIN_ACCEPT_RATE = 0.15  # never plan as if fewer than this share were accepted
-DEFERRED_MAX = 64  # tasks held back (cold context busy) before one is sent anyway
+# A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
+# MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
+MIN_ACCEPT_RATE = 0.15
+WINDOW = 64  # tasks of an open wave taken from the stream ahead of sending (a cold context's tasks may wait)
 
 
 @dataclass(frozen=True)
 class Targets:
     """What the run aims for: `num` accepted examples, `per_call` candidates per generation call, at most
-    `max_candidates` candidates in all, `judge_batch` candidates per judge call."""
+    `attempts(quota)` candidates per type, `judge_batch` candidates per judge call."""
 
     num: int
     per_call: int
-    max_candidates: int
+    attempts_factor: float
     judge_batch: int
+
+    def attempts(self, quota: int) -> int:
+        """Candidates a type may try: `attempts_factor` x (its quota + one call), so a type with a small quota
+        is not given up after a call or two of bad luck."""
+        return math.ceil((quota + self.per_call) * self.attempts_factor) if quota else 0
 
     @classmethod
     def from_config(cls, config, num_examples: int) -> Targets:
         gen = config.generation
-        return cls(num_examples, gen.examples_per_call,
-                   math.ceil(num_examples * gen.max_attempts_factor) + gen.examples_per_call,
-                   config.judge.candidates_per_call)
+        return cls(num_examples, gen.examples_per_call, gen.max_attempts_factor, config.judge.candidates_per_call)
 
 
-def acceptance_rate(store: RunStore) -> float:
-    """The measured acceptance rate, smoothed by the prior (a run's tail plans from it: no surplus bought)."""
-    accepted, rejected = store.count(ACCEPTED), store.count(REJECTED)
-    rate = (accepted + EXPECTED_ACCEPT_RATE * PRIOR_WEIGHT) / (accepted + rejected + PRIOR_WEIGHT)
-    return max(MIN_ACCEPT_RATE, rate)
+def wave_size(quota: int, accepted: int, judged: int, per_call: int) -> int:
+    """Candidates the next wave of a type asks for: its deficit over its measured acceptance rate (>= 1), or
+    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A wave larger
+    than one call is cut to whole calls: the remainder joins the next wave's top-up instead of costing a call
+    of its own."""
+    deficit = quota - accepted
+    if deficit <= 0:
+        return 0
+    rate = max(MIN_ACCEPT_RATE, accepted / judged) if judged else 1.0
+    size = max(1, round(deficit / rate))
+    return size - size % per_call if size > per_call else size
 
 
-def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
-    """Accepted examples wanted per type: `num` split by the mix weights (largest remainders round up)."""
-    total = sum(mix.values())
-    exact = {name: num * weight / total for name, weight in mix.items()} if total > 0 else {}
-    quotas = {name: int(value) for name, value in exact.items()}
-    by_remainder = sorted(exact, key=lambda name: (-(exact[name] - quotas[name]), name))
-    for name in by_remainder[: num - sum(quotas.values())]:
-        quotas[name] += 1
-    return quotas
+class TypeWaves:
+    """One type's exact finish: its stream is taken in waves, each sized by `wave_size` from the verdicts of
+    the type's earlier waves only. A wave opens when the previous one is fully judged, so its size depends on
+    no other type and on no completion order: streaming, --batch and a resumed run send the same tasks."""
+
+    def __init__(self, name: str, stream: Iterator[Task], quota: int, max_candidates: int, per_call: int):
+        self.name = name
+        self.stream = stream
+        self.quota = quota
+        self.max_candidates = max_candidates
+        self.per_call = per_call
+        self.asked = 0  # candidate slots taken from the stream, every wave
+        self.accepted = self.judged = 0  # verdicts on the completed waves' candidates
+        self.left = min(wave_size(quota, 0, 0, per_call), max_candidates)  # slots of the open wave still to take
+        self.wave: list[int] = []  # task indexes of the open wave
+        self.window: list[Task] = []  # tasks of the open wave taken but not handed out
+        self.unsettled: set[int] = set()  # tasks handed out whose reply is not stored yet
+        self.finished = not self.left
+
+    @property
+    def met(self) -> bool:
+        return self.accepted >= self.quota
+
+    def fill(self, done: Callable[[Task], bool]) -> None:
+        """Take tasks of the open wave from the stream until the window is full; `done` ones (stored by an
+        earlier session) are settled at once."""
+        while self.left > 0 and len(self.window) < WINDOW:
+            task = next(self.stream).cut(self.left)
+            self.left -= task.count
+            self.asked += task.count
+            self.wave.append(task.index)
+            if not done(task):
+                self.window.append(task)
+                self.unsettled.add(task.index)
+
+    def wave_open(self, pending: int) -> bool:
+        return bool(self.left or self.window or self.unsettled or pending)
+
+    def next_wave(self, verdicts: Counter) -> None:
+        """The open wave is fully judged (`verdicts`: its candidates per status): size the next one, or finish."""
+        self.accepted += verdicts[ACCEPTED]
+        self.judged += verdicts[ACCEPTED] + verdicts[REJECTED]
+        self.wave = []
+        self.left = min(wave_size(self.quota, self.accepted, self.judged, self.per_call), self.max_candidates - self.asked)
+        self.finished = self.left <= 0
 
 
-class PlanCursor:
-    """Walks the deterministic plan, skipping tasks already done, saving each task before it is sent."""
+class QuotaPlanner:
+    """Every type's waves: which task to send next, and when the run is finished (each type's quota of
+    accepted examples met, or its attempts used). Each task is saved to the store before it is handed out."""
 
-    def __init__(self, project, store: RunStore):
+    def __init__(self, project, store: RunStore, targets: Targets):
         self.store = store
         self.states = store.task_states()
-        self._plan: Iterator[Task] = iter_plan(project)
-        self._deferred: list[Task] = []
+        quotas = type_quotas(project.mix, targets.num)
+        self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call)
+                      for name, stream in type_streams(project).items()]
+
+    @property
+    def finished(self) -> bool:
+        return all(t.finished for t in self.types)
+
+    @property
+    def complete(self) -> bool:
+        return all(t.met for t in self.types)
+
+    def advance(self) -> None:
+        """Open the next wave of every type whose open wave is fully judged (a resumed run replays the waves its
+        store already holds here, each sized exactly as the first session sized it)."""
+        pending = self.store.pending_by_type()
+        for waves in self.types:
+            while not waves.finished:
+                waves.fill(self._done)
+                if waves.wave_open(pending[waves.name]):
+                    break
+                waves.next_wave(self.store.statuses_of_tasks(waves.wave))
 
     def next(self, may_start: Callable[[Task], bool] = lambda _task: True) -> Task | None:
-        """The next task to send; a task `may_start` refuses is deferred (sent later, in plan order)."""
-        for pos, task in enumerate(self._deferred):
-            if may_start(task):
-                return self._deferred.pop(pos)
-        for _ in range(10_000):
-            task = next(self._plan)
-            if self.states.get(task.index) == "done":
-                continue
-            if task.index not in self.states:
-                self.store.save_tasks([task])
-                self.states[task.index] = "planned"
-            if may_start(task):
-                return task
-            self._deferred.append(task)
-            if len(self._deferred) > DEFERRED_MAX:
-                return self._deferred.pop(0)
-        return None
+        """The lowest-indexed task of any open wave that `may_start` allows, or None."""
+        ready = [(task.index, waves, task) for waves in self.types if not waves.finished
+                 for task in waves.window if may_start(task)]
+        if not ready:
+            return None
+        _, waves, task = min(ready, key=lambda item: item[0])
+        waves.window.remove(task)
+        if task.index not in self.states:
+            self.store.save_tasks([task])
+            self.states[task.index] = "planned"
+        waves.fill(self._done)
+        return task
+
+    def waiting_contexts(self) -> set[str]:
+        """Contexts of open waves' tasks not handed out yet."""
+        return {task.context for waves in self.types for task in waves.window}
+
+    def requeue(self, task: Task) -> None:
+        """A handed-out task that was not sent (the cap): back into its wave's window, sent when money allows."""
+        for waves in self.types:
+            if task.index in waves.unsettled:
+                waves.window.append(task)
+
+    def settled(self, task: Task) -> None:
+        """The task's reply is stored (or it failed for good): its candidates count towards its wave."""
+        for waves in self.types:
+            waves.unsettled.discard(task.index)
+
+    def _done(self, task: Task) -> bool:
+        return self.states.get(task.index) == "done"
 
 
 class StreamScheduler:
@@ -96,7 +177,7 @@ class StreamScheduler:
         self.pipeline = pipeline
         self.targets = targets
         self.max_parallel = max_parallel
-        self.cursor = PlanCursor(project, store)
+        self.planner = QuotaPlanner(project, store, targets)
         self.warm_contexts: set[str] = set()  # contexts whose cache prefix has been written
         self.busy_cold: set[str] = set()  # cold contexts with a call in flight
         self.post_processing = 0  # generation jobs past their API call, checking and storing the reply
@@ -110,6 +191,9 @@ class StreamScheduler:
     async def generate(self, task: Task) -> None:
         try:
             answer = await self.pipeline.ask_generation(task)
+        except BudgetStop:
+            self.planner.requeue(task)  # not sent: its wave still needs it once the budget allows
+            raise
         finally:
             self.busy_cold.discard(task.context)
         self.post_processing += 1
@@ -118,10 +202,11 @@ class StreamScheduler:
             await asyncio.sleep(0)  # let the scheduler run first
             if answer is None:
                 self.store.set_task_state(task.index, "failed", "no valid reply")
-                return
-            self.warm_contexts.add(task.context)
-            compiled = await self.pipeline.compile_reply(task, answer.reply)  # gcc off the event loop
-            self.pipeline.accept_generation(task, answer, compiled)
+            else:
+                self.warm_contexts.add(task.context)
+                compiled = await self.pipeline.compile_reply(task, answer.reply)  # gcc off the event loop
+                self.pipeline.accept_generation(task, answer, compiled)
+            self.planner.settled(task)
         finally:
             self.post_processing -= 1
 
@@ -130,13 +215,17 @@ class StreamScheduler:
         inflight_gen: dict[asyncio.Task, Task] = {}
         inflight_judge: set[asyncio.Task] = set()
         queued: set[int] = set()  # candidate ids being judged or waiting for a judge call
-        exhausted = False
 
         while True:
-            accepted = self.store.count(ACCEPTED)
-            if accepted >= targets.num:
-                stop = "complete"
-                break
+            self.planner.advance()
+            # Send the open waves' tasks, lowest index first.
+            while "generate" not in self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel:
+                task = self.planner.next(self.may_start)
+                if task is None:
+                    break
+                if task.context not in self.warm_contexts:
+                    self.busy_cold.add(task.context)
+                inflight_gen[asyncio.create_task(self.generate(task))] = task
             # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
             pending_ids = set()
@@ -145,40 +234,23 @@ class StreamScheduler:
                 if candidate.id not in queued:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
             queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
-            generating = {task.context for task in inflight_gen.values()}
+            # A partial group waits while more candidates for its context are coming (a generation in flight or
+            # an open wave's task not sent yet), so the waves' small last calls share judge calls. Once no
+            # generation fits the cap, what was generated is judged with the money left.
+            coming = {task.context for task in inflight_gen.values()}
+            if "generate" not in self.out_of_budget:
+                coming |= self.planner.waiting_contexts()
             for context_id, ids in by_context.items():
-                # Full groups go at once; a partial group goes when no generation for its context is in flight
-                # (nothing more is coming for it soon), so paid-for candidates never wait for the run's end.
-                # Once no generation fits the cap, what was generated is judged with the money left.
-                flush = exhausted or "generate" in self.out_of_budget
-                while ids and "judge" not in self.out_of_budget and (len(ids) >= targets.judge_batch or context_id not in generating or flush):
+                while ids and "judge" not in self.out_of_budget and (len(ids) >= targets.judge_batch or context_id not in coming):
                     if len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
                         break
                     group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
                     queued.update(group)
                     inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
-            # Start generation while the expected yield of work in flight falls short of the target.
-            rate = acceptance_rate(self.store)
-            while not exhausted and not self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel:
-                in_pipeline = self.store.count(PENDING) + len(inflight_gen) * targets.per_call
-                if accepted + in_pipeline * rate >= targets.num:
-                    break
-                if self.store.count() + len(inflight_gen) * targets.per_call >= targets.max_candidates:
-                    exhausted = True
-                    break
-                task = self.cursor.next(self.may_start)
-                if task is None:
-                    break
-                if task.context not in self.warm_contexts:
-                    self.busy_cold.add(task.context)
-                inflight_gen[asyncio.create_task(self.generate(task))] = task
             if not inflight_gen and not inflight_judge:
-                if self.store.count(PENDING) and "judge" not in self.out_of_budget:
-                    exhausted = True  # flush the last partial judge groups
-                    if any(c.id not in queued for c in self.store.candidates(PENDING)):
-                        continue
-                stop = "budget" if self.out_of_budget else "attempt_limit"
-                break
+                if self.out_of_budget:
+                    return "budget"
+                return "complete" if self.planner.complete else "attempt_limit"
             self.wake.clear()
             waker = asyncio.ensure_future(self.wake.wait())
             done, _ = await asyncio.wait(set(inflight_gen) | inflight_judge | {waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -197,12 +269,3 @@ class StreamScheduler:
                     for other in list(inflight_gen) + list(inflight_judge):
                         other.cancel()
                     raise error
-        # Calls already in flight are paid for: let them finish and store their results (surplus examples
-        # stay in the store as accepted beyond the target) rather than throwing their responses away.
-        leftovers = list(inflight_gen) + list(inflight_judge)
-        if leftovers:
-            outcomes = await asyncio.gather(*leftovers, return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException) and not isinstance(outcome, (BudgetStop, asyncio.CancelledError)):
-                    raise outcome
-        return stop

@@ -306,6 +306,19 @@ class RunStore:
         return [(row[0], row[1]) for row in self.db.execute(
             "SELECT id, context FROM candidates WHERE status=? ORDER BY context, id LIMIT ?", (PENDING, limit))]
 
+    def pending_by_type(self) -> Counter:
+        """Pending candidates per example type (through the status index: as cheap as the pending work is small)."""
+        return Counter(dict(self.db.execute("SELECT type, COUNT(*) FROM candidates WHERE status=? GROUP BY type", (PENDING,))))
+
+    def statuses_of_tasks(self, task_indexes: list[int]) -> Counter:
+        """Candidates per status among those of these tasks."""
+        counts: Counter = Counter()
+        for start in range(0, len(task_indexes), 500):
+            chunk = task_indexes[start : start + 500]
+            counts.update(dict(self.db.execute(
+                f"SELECT status, COUNT(*) FROM candidates WHERE task_idx IN ({','.join('?' * len(chunk))}) GROUP BY status", chunk)))
+        return counts
+
     def dedup_entries(self) -> Iterator[tuple[int, int, bytes | None, str, str]]:
         """(task_idx, slot, stored dedup fingerprint, instruction, input) of every candidate the live run
         added to its dedup index (it passed static L1 and was no duplicate), in insertion order."""

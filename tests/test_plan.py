@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import pytest
 
 from ootgen.load import load_project
-from ootgen.plan import iter_plan, order_for_cache, plan_tasks
+from ootgen.plan import iter_plan, order_for_cache, plan_tasks, type_streams
 from tests.test_load import ready_project, write_yaml
 
 
@@ -28,7 +30,35 @@ def test_different_seed_different_plan(project_dir):
 
 def test_start_offset_continues_the_same_stream(project):
     assert plan_tasks(project, 10, start=20) == plan_tasks(project, 30)[20:]
-    assert [t.index for t in plan_tasks(project, 5, start=7)] == [7, 8, 9, 10, 11]
+    indexes = [t.index for t in plan_tasks(project, 300)]
+    assert len(set(indexes)) == len(indexes)
+
+
+def test_each_type_stream_is_its_own_and_indexes_are_unique_across_streams(project):
+    streams = type_streams(project)
+    assert set(streams) == set(project.mix)
+    names = sorted(streams)
+    first = {name: list(itertools.islice(streams[name], 20)) for name in names}
+    # Taking one type's stream far ahead changes nothing in another's: quotas may take them unevenly.
+    again = type_streams(project)
+    list(itertools.islice(again[names[0]], 200))
+    assert list(itertools.islice(again[names[1]], 20)) == first[names[1]]
+    for name, tasks in first.items():
+        assert {t.type for t in tasks} == {name}
+        assert [t.index for t in tasks] == [names.index(name) + k * len(names) for k in range(20)]
+    merged = [t for t, _ in zip(iter_plan(project), range(60))]  # the overview: each type's stream, in order
+    for name in names:
+        of_type = [t for t in merged if t.type == name]
+        assert of_type and of_type == first[name][: len(of_type)]
+
+
+def test_a_cut_task_keeps_its_first_slots_and_ladders_stay_whole(project):
+    task = next(t for t in plan_tasks(project, 10) if t.count == 3)
+    cut = task.cut(2)
+    assert cut.index == task.index and cut.topics == task.topics[:2] and cut.instructions == task.instructions[:2]
+    assert task.cut(3) is task and task.cut(5) is task
+    ladder = replace(task, ladder=True, levels=("beginner", "intermediate", "advanced"))
+    assert ladder.cut(1) is ladder
 
 
 @pytest.mark.parametrize("count", [1, 7, 53, 600])
@@ -102,7 +132,7 @@ def test_iter_plan_examples_per_call_and_cache_order(project):
     tasks = [t for t, _ in zip(iter_plan(project, examples_per_call=1), range(30))]
     assert all(t.count == 1 for t in tasks)
     ordered = order_for_cache(tasks)
-    assert sorted(t.index for t in ordered) == list(range(30))
+    assert sorted(t.index for t in ordered) == sorted(t.index for t in tasks)
     contexts = [t.context for t in ordered]
     # each context forms one contiguous run
     runs = [c for i, c in enumerate(contexts) if i == 0 or contexts[i - 1] != c]

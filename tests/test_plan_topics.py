@@ -140,3 +140,20 @@ def test_angles_rotate_so_a_repeated_topic_asks_a_different_thing():
         pool = next(t.angles for t in project.contexts[context_id].topics if t.topic == topic)
         window = angles[: len(pool)]
         assert len(set(window)) == len(window), (topic, angles)  # no angle repeats before all were used
+
+
+def test_a_small_run_spreads_over_levels_and_contexts():
+    """The first tasks of every type's stream (what a 20- or 40-example run asks for) cover the levels evenly
+    and never repeat a type's context (issue 13: the spread follows the mix on small runs too)."""
+    from collections import Counter
+
+    from ootgen.plan import type_streams
+
+    project = shipped_project()
+    for tasks_per_type in (1, 2):
+        levels: Counter = Counter()
+        for name, stream in type_streams(project).items():
+            tasks = list(itertools.islice(stream, tasks_per_type))
+            levels.update(task.complexity for task in tasks)
+            assert len({task.context for task in tasks}) == len(tasks), name
+        assert set(levels.values()) == {2 * tasks_per_type}, levels  # 6 types, 3 levels

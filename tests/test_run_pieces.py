@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +14,7 @@ from ootgen.budget import Budget, BudgetStop, WorstCase
 from ootgen.generate import Request, parse_reply
 from ootgen.models import ModelInfo, Usage
 from ootgen.pipeline import combine
+from ootgen.store import ACCEPTED, REJECTED
 
 SONNET = ModelInfo(id="claude-sonnet-5", known=True, input_per_mtok=2.0, output_per_mtok=10.0,
                    cache_write_per_mtok=2.5, cache_read_per_mtok=0.2, batch_multiplier=0.5)
@@ -144,7 +147,7 @@ def test_a_judge_reply_missing_a_verdict_is_unusable_so_it_is_re_asked():
 
 
 def test_type_quotas_split_the_target_by_weight_with_largest_remainders():
-    from ootgen.scheduler import type_quotas
+    from ootgen.plan import type_quotas
 
     mix = {"code_explanation": 1.0, "feature_implementation": 1.0, "debugging_help": 1.0,
            "architecture_question": 1.0, "conversational": 0.8, "code_modification": 1.0}
@@ -168,3 +171,113 @@ def test_the_progress_bar_says_cost_unknown_instead_of_zero_dollars_for_an_unpri
         bar("call", {"kind": "judge", "usage": usage, "cost": cost, "spent": cost or 0.0})
         assert bar.cost_text() == shown and "$0.00" not in bar.progress.tasks[0].fields["stats"]
         bar.close()
+# --- exact finish: per-type waves -------------------------------------------------------------------
+
+
+def test_a_wave_asks_for_the_deficit_over_the_types_measured_rate_in_whole_calls():
+    from ootgen.scheduler import MIN_ACCEPT_RATE, wave_size
+
+    assert wave_size(3, 0, 0, 3) == 3  # the first wave: the quota itself, no surplus bought up front
+    assert wave_size(4, 0, 0, 3) == 3  # ... in whole calls: the fourth joins the next wave's top-up
+    assert wave_size(4, 3, 4, 3) == 1  # 1 missing at 75 %: round(1.33)
+    assert wave_size(10, 4, 8, 3) == 12  # 6 missing at 50 %
+    assert wave_size(10, 4, 8, 5) == 10  # 12, cut to two calls of 5
+    assert wave_size(4, 0, 4, 1) == round(4 / MIN_ACCEPT_RATE)  # nothing accepted yet: the floor rate
+    assert wave_size(4, 4, 9, 3) == 0 and wave_size(4, 5, 9, 3) == 0
+    assert wave_size(3, 2, 2, 3) == 1  # every candidate accepted so far: ask for exactly the deficit
+
+
+def _verdict(task_idx: int, slot: int) -> str:
+    """A stand-in judge: a fixed verdict per candidate, about 60 % accepted."""
+    return ACCEPTED if (task_idx * 7 + slot * 3) % 5 < 3 else REJECTED
+
+
+def _simulate(project, run_dir, order_seed: int | None, *, num: int, stop_after: int | None = None) -> dict:
+    """Drive a QuotaPlanner as the run does, replies and verdicts arriving in an order drawn from `order_seed`
+    (None: one at a time, oldest first). `stop_after` steps then stop, as a killed run does."""
+    import random
+
+    from ootgen.records import Example
+    from ootgen.scheduler import QuotaPlanner, Targets
+    from ootgen.store import PENDING, RunStore
+
+    store = RunStore.open_run_dir(run_dir)
+    planner = QuotaPlanner(project, store, Targets(num, 3, 3.0, 3))
+    rng = random.Random(order_seed)
+    sent, replies = [], []
+    for step in itertools.count():
+        if stop_after is not None and step >= stop_after:
+            break
+        planner.advance()
+        while (task := planner.next()) is not None:
+            sent.append((task.index, task.count))
+            replies.append(task)
+        pending = [c.id for c in store.candidates(PENDING)]
+        if not replies and not pending:
+            break
+        if replies and (not pending or rng.random() < 0.5):
+            task = replies.pop(rng.randrange(len(replies)) if order_seed is not None else 0)
+            rows = [{"task_idx": task.index, "slot": slot, "context": task.context, "complexity": task.level(slot),
+                     "example": Example(instruction=f"q{task.index}-{slot}", output="a", type=task.type),
+                     "findings": [], "status": PENDING} for slot in range(task.count)]
+            store.commit_generation(None, rows, task.index)
+            planner.settled(task)
+        else:
+            group = store.candidates_by_ids(rng.sample(pending, min(2, len(pending))) if order_seed is not None else pending[:2])
+            store.commit_judgement([], [dict(cid=c.id, status=_verdict(c.task_idx, c.slot), reason=None, verdict=None, score=None,
+                                             breakdown=None) for c in group])
+    accepted = Counter(c.example.type for c in store.candidates(ACCEPTED))
+    return {"sent": sorted(sent), "accepted": accepted, "finished": planner.finished, "complete": planner.complete,
+            "store": store}
+
+
+@pytest.fixture
+def quota_project(project_dir):
+    from ootgen.load import load_project
+    from tests.test_load import ready_project
+
+    return load_project(ready_project(project_dir))
+
+
+def test_waves_send_the_same_tasks_whatever_order_replies_and_verdicts_arrive_in(quota_project, tmp_path):
+    from ootgen.plan import type_quotas
+
+    runs = [_simulate(quota_project, tmp_path / f"run{seed}", seed, num=20) for seed in (None, 1, 2, 3)]
+    assert all(run["finished"] and run["complete"] for run in runs)
+    assert all(run["sent"] == runs[0]["sent"] for run in runs)
+    quotas = type_quotas(quota_project.mix, 20)
+    surplus = [sum(run["accepted"].values()) - 20 for run in runs]
+    assert all(run["accepted"][name] >= quota for run in runs for name, quota in quotas.items())
+    assert surplus == [surplus[0]] * len(runs) and surplus[0] <= 3, surplus
+    # Several waves were needed (the stand-in judge rejects ~40 %), and the last ones were small.
+    assert len(runs[0]["sent"]) > len(quotas)
+
+
+def test_a_resumed_planner_replays_the_waves_and_sends_the_rest(quota_project, tmp_path):
+    whole = _simulate(quota_project, tmp_path / "whole", 5, num=20)
+    _simulate(quota_project, tmp_path / "killed", 6, num=20, stop_after=25)
+    resumed = _simulate(quota_project, tmp_path / "killed", 7, num=20)
+    # Tasks the first session stored are not sent again; together the sessions sent exactly what one run sends.
+    stored = sorted((row[0], row[1]) for row in resumed["store"].db.execute(
+        "SELECT task_idx, COUNT(*) FROM candidates GROUP BY task_idx"))
+    assert stored == whole["sent"] and resumed["complete"]
+
+
+def test_export_takes_each_types_quota_in_plan_order_then_fills_a_shortfall(tmp_path):
+    from ootgen.export import accepted_for_export
+    from ootgen.records import Example
+    from ootgen.store import RunStore
+
+    store = RunStore.open_run_dir(tmp_path)
+    store.set_meta("mix", {"a": 1.0, "b": 1.0})
+    # Type a: 4 accepted (tasks 0, 2, 4, 6); type b: 1 accepted (task 1): b falls short of its quota.
+    for index, kind in [(6, "a"), (0, "a"), (2, "a"), (1, "b"), (4, "a")]:
+        store.commit_generation(None, [{"task_idx": index, "slot": 0, "context": "c", "complexity": "beginner", "findings": [],
+                                        "example": Example(instruction=f"q{index}", output="o", type=kind), "status": ACCEPTED}], index)
+    # (accepted at insertion, so no accepted_seq: order is by task then slot)
+    picked = lambda target: [c.task_idx for c in accepted_for_export(store, target)]  # noqa: E731
+    assert picked(2) == [0, 1]
+    assert picked(4) == [0, 1, 2, 4]  # a's quota (2) and b's one in plan order, then a's next fills b's shortfall
+    assert picked(10) == [0, 1, 2, 4, 6]  # everything: a's quota 5 covers all of a
+    store.set_meta("mix", None)
+    assert picked(3) == [0, 1, 2]  # a run from before quotas: plan order

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ootgen.plan import type_quotas
 from tests.e2e.conftest import Cli, body_hash, events, posts, query, request_key
 from tests.fake_anthropic import FakeAnthropic
 
@@ -154,10 +155,15 @@ def _kill_trial(number: int, project: Path, preset: Path) -> _Trial:
             lost = {cid: seq for cid, seq in kill.accepted.items() if final_accepted.get(cid) != seq}
             if lost:
                 trial.problems.append(f"kill {k}: accepted candidates lost or renumbered after the restart: {lost}")
-        chosen = out.db("SELECT instruction, turns FROM candidates WHERE status='accepted' ORDER BY task_idx, slot LIMIT ?", (TARGET,))
-        for i, (row, line) in enumerate(zip(chosen, lines)):
-            if row["turns"] == "[]" and row["instruction"] != line["instruction"]:
-                trial.problems.append(f"line {i} is not the accepted candidate at plan position {i}")
+        # Each type's quota of accepted examples, in plan order.
+        in_plan = out.db("SELECT instruction, turns FROM candidates WHERE status='accepted' ORDER BY task_idx, slot")
+        position = {row["instruction"]: i for i, row in enumerate(in_plan) if row["turns"] == "[]"}
+        order = [position[line["instruction"]] for line in lines if line["instruction"] in position]
+        if order != sorted(order) or len(order) < len(lines) // 2:
+            trial.problems.append(f"dataset lines out of plan order: {order}")
+        quotas = type_quotas(json.loads(out.db("SELECT value FROM meta WHERE key='mix'")[0]["value"]), TARGET)
+        if out.metadata()["type_distribution"] != {name: n for name, n in quotas.items() if n}:
+            trial.problems.append(f"type mix {out.metadata()['type_distribution']} is not the quotas {quotas}")
 
         # No response that was stored (run store or response cache) at a kill was asked for again later.
         for k, kill in enumerate(trial.kills):
