@@ -59,3 +59,4 @@ class ModelNotFound(OotgenError):
     def __init__(self, model: str, message: str) -> None:
         super().__init__(message, key="model")
         self.model = model
+        self.args = (model, message)  # so copy.copy (the limiter hands each waiting call its own) can rebuild it

@@ -281,3 +281,14 @@ def test_export_takes_each_types_quota_in_plan_order_then_fills_a_shortfall(tmp_
     assert picked(10) == [0, 1, 2, 4, 6]  # everything: a's quota 5 covers all of a
     store.set_meta("mix", None)
     assert picked(3) == [0, 1, 2]  # a run from before quotas: plan order
+
+
+def test_an_unknown_model_refusal_can_be_handed_to_every_waiting_call():
+    """The limiter raises a copy of its refusal in each call that was waiting for a slot (generate.py)."""
+    import copy
+
+    from ootgen.errors import ModelNotFound
+
+    refusal = ModelNotFound("claude-nope", "model 'claude-nope' was not found by the API")
+    again = copy.copy(refusal)
+    assert isinstance(again, ModelNotFound) and again.model == "claude-nope" and str(again) == str(refusal)
