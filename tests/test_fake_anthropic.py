@@ -467,11 +467,9 @@ def test_concurrency_cap_queue_mode_waits(fake):
 
 def test_serves_at_least_64_concurrent_connections(fake):
     fake.configure(latency_ms=300)
-    started = time.monotonic()
     results = _burst(fake, 80)
     assert all(isinstance(r, anthropic.types.Message) for r in results), results
-    assert fake.max_concurrency_seen >= 64
-    assert time.monotonic() - started < 5
+    assert fake.max_concurrency_seen >= 64  # measured by the server: no wall-clock bound (it fails on a busy machine)
 
 
 # ----- batches -------------------------------------------------------------------------------------
@@ -527,6 +525,17 @@ def test_batch_cancel_and_time_based_completion(fake):
     time.sleep(0.25)
     assert c.messages.batches.retrieve(slow.id).processing_status == "ended"
     assert [b.id for b in c.messages.batches.list()] == [canceled.id, slow.id]
+
+
+def test_open_batches_end_on_the_next_poll_when_told(fake):
+    fake.configure(batch_complete_after_polls=None, batch_complete_after_seconds=None)
+    c = client(fake)
+    open_batch = c.messages.batches.create(requests=_batch_requests(2))
+    assert [c.messages.batches.retrieve(open_batch.id).processing_status for _ in range(3)] == ["in_progress"] * 3
+    fake.end_open_batches_on_next_poll()
+    later = c.messages.batches.create(requests=_batch_requests(1))  # created afterwards: its own settings
+    assert c.messages.batches.retrieve(open_batch.id).processing_status == "ended"
+    assert c.messages.batches.retrieve(later.id).processing_status == "in_progress"
 
 
 # ----- control over HTTP and subprocess mode -------------------------------------------------------

@@ -57,12 +57,14 @@ def write_yaml(path: Path, data) -> Path:
 
 
 def type_names(folder: Path) -> set[str]:
-    return {yaml.safe_load(p.read_text())["name"] for p in folder.glob("*.y*ml")}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present, as ootgen reads them
+    return {yaml.load(p.read_text(), Loader=loader)["name"] for p in folder.glob("*.y*ml")}
 
 
 def complete_types(types_dir: Path) -> list[str]:
     """Write a stub for every type of the default mix not (yet) defined in `types_dir`."""
-    missing = [name for name in DEFAULT_MIX if name not in type_names(types_dir)]
+    defined = type_names(types_dir)
+    missing = [name for name in DEFAULT_MIX if name not in defined]
     for name in missing:
         write_yaml(types_dir / f"{name}.yaml", type_data(name))
     return missing

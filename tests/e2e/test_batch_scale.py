@@ -76,12 +76,12 @@ def test_over_the_limit_the_fake_refuses_so_the_limits_above_are_really_checked(
 
 
 def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again(cli: Cli):
-    # Batches end 30 s after creation (whatever the polls): the first run is killed while polling them.
-    cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=None, batch_complete_after_seconds=30)
+    # Batches never end while the first run polls them: it is killed while polling.
+    cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=None, batch_complete_after_seconds=None)
     process = cli.popen("--batch", "--batch-poll", "0.05", "--set", "batch.max_requests=1", num=6)
     db_path = cli.outputs().run_dir / "run.sqlite"
     stored: list[str] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a hang guard only: the batches cannot end, so there is no race
     while time.monotonic() < deadline and process.poll() is None:
         # Observable state: two or more batch ids stored, and the run polling one of them.
         stored = _stored_open_batches(db_path)
@@ -95,6 +95,9 @@ def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again
     assert not [e for e in cli.fake.log if e["path"].endswith("/results")], "a batch ended before the kill"
     ids_before = _custom_ids(cli.fake)
     creates_before = len(_batch_creates(cli.fake))
+    # From now on every batch, stored before the kill or created after it, ends on its next poll.
+    cli.fake.end_open_batches_on_next_poll()
+    cli.fake.configure(batch_complete_after_polls=1)
 
     result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
     assert result.returncode == 0, result.stderr

@@ -25,29 +25,23 @@ def tiny_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
-def test_full_disk_stops_with_one_line_and_keeps_the_store_consistent(cli: Cli, tiny_disk: Path):
-    output = tiny_disk / "data.jsonl"
-    result = cli.run(output=str(output), num=300, progress="quiet", timeout=300)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error:")]
-    assert len(errors) == 1 and ("could not be written" in errors[0] or "cannot write" in errors[0]), result.stderr
-    db = sqlite3.connect(f"file:{tiny_disk / 'data.run' / 'run.sqlite'}?mode=ro", uri=True)
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] > 0, result.stderr + str(os.listdir(tiny_disk / "data.run"))
-    assert not [p for p in os.listdir(tiny_disk) if p.endswith(".tmp")], "a half-written temporary file was left behind"
-
-
-def test_after_freeing_space_the_same_command_resumes_without_paying_twice(cli: Cli, tiny_disk: Path):
+def test_full_disk_stops_with_one_line_keeps_the_store_consistent_and_resumes_without_paying_twice(cli: Cli, tiny_disk: Path):
     output = tiny_disk / "data.jsonl"
     first = cli.run(output=str(output), num=120, progress="quiet", timeout=300)
     assert first.returncode != 0 and "could not be written" in first.stderr
+    assert "Traceback" not in first.stderr
+    errors = [line for line in first.stderr.splitlines() if line.startswith("ootgen: error:")]
+    assert len(errors) == 1 and ("could not be written" in errors[0] or "cannot write" in errors[0]), first.stderr
     db = sqlite3.connect(f"file:{tiny_disk / 'data.run' / 'run.sqlite'}?mode=ro", uri=True)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored_keys = {row[0] for row in db.execute("SELECT key FROM requests")}
     db.close()
+    assert stored_keys, first.stderr + str(os.listdir(tiny_disk / "data.run"))
+    assert not [p for p in os.listdir(tiny_disk) if p.endswith(".tmp")], "a half-written temporary file was left behind"
     sent_before = len(posts(cli.fake))
     # The keys rebuilt from the wire match the store's (else the check below could never fail).
-    assert stored_keys and stored_keys <= {request_key(e["body"], attempt) for e in posts(cli.fake) for attempt in (0, 1, 2)}
+    assert stored_keys <= {request_key(e["body"], attempt) for e in posts(cli.fake) for attempt in (0, 1, 2)}
+
     grown = subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], capture_output=True)
     assert grown.returncode == 0, grown.stderr
     second = cli.run(output=str(output), num=120, progress="quiet", timeout=300)

@@ -363,6 +363,13 @@ class FakeAnthropic:
     def set_random_faults(self, probabilities: dict[str, float], seed: int = 0) -> None:
         self.configure(random_faults=dict(probabilities), seed=seed)
 
+    def end_open_batches_on_next_poll(self) -> None:
+        """Every batch still in progress ends on its next retrieve, whatever it was created with."""
+        with self._lock:
+            for batch in self._batches.values():
+                if batch["status"] == "in_progress":
+                    batch["after_polls"], batch["after_seconds"] = batch["polls"] + 1, None
+
     @property
     def pending_faults(self) -> list[dict[str, Any]]:
         with self._lock:
