@@ -60,6 +60,19 @@ class FunctionPool:
             self._rng.shuffle(self._queue)
         return self._queue.pop()
 
+    def state(self) -> dict:
+        """The draw order's state, as JSON-able data (a plan checkpoint, see ootgen.plan.Planner)."""
+        positions = {function: at for at, function in enumerate(self.functions)}
+        return {"rng": self._rng.getstate(), "queue": [positions[f] for f in self._queue],
+                "functions": len(self.functions)}
+
+    def restore(self, state: dict) -> None:
+        if state["functions"] != len(self.functions):
+            raise ValueError("the plan checkpoint was taken with another symbol index")
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self._queue = [self.functions[at] for at in state["queue"]]
+
     def body(self, function: SourceFunction) -> str:
         path = self.decomp_dir / function.file
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from .records import LEVELS, Example, Topic
@@ -74,95 +73,171 @@ class Task:
         return len(self.topics)
 
 
-def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
+def iter_plan(project, *, examples_per_call: int | None = None) -> Planner:
     """The infinite, deterministic task stream of a project (take as many as the run needs).
 
     Community questions (config `questions`) come first, then the mix-driven stream.
     """
-    config = project.config
-    per_call = examples_per_call or config["generation"]["examples_per_call"]
-    rng = random.Random(config["seed"])
-    mix = project.mix
-    names = sorted(mix)
-    rng.shuffle(names)
-    complexities = [c for c in config["complexities"]]
-    ladders = config.section("ladders")
-    ladder_types = set(ladders.get("types") or []) if ladders.get("enabled") else set()
-    grounder = _Grounder(project, rng) if config.grounding_on else None
+    return Planner(project, examples_per_call=examples_per_call)
 
-    index = 0
-    for task in _question_tasks(project, per_call):
-        yield _ground(replace(task, index=index), grounder)
-        index += 1
 
-    slots: dict[str, Iterator[tuple[str, str]]] = {}
-    variants: dict[str, Iterator[str]] = {}
-    for name in names:
-        example_type = project.types[name]
-        combos = [
-            (ctx, level)
-            for ctx in example_type.contexts
-            for level in complexities
-            if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
-        ]
-        rng.shuffle(combos)
-        slots[name] = itertools.cycle(combos)
-        shuffled_styles = list(example_type.instruction_variants)
-        rng.shuffle(shuffled_styles)
-        variants[name] = itertools.cycle(shuffled_styles)
-    topic_queues: dict[tuple[str, str], list[Topic]] = {}
+PLAN_STATE_VERSION = 1  # bump when Planner.state() changes meaning: an older checkpoint is then ignored
 
-    def next_topic(type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
+
+class _Cycle:
+    """`itertools.cycle` whose position can be saved (a plan checkpoint is plain JSON)."""
+
+    def __init__(self, items: list, at: int = 0) -> None:
+        self.items = items
+        self.at = at
+
+    def __next__(self):
+        item = self.items[self.at % len(self.items)]
+        self.at += 1
+        return item
+
+
+class Planner:
+    """The plan as an iterator whose whole state is plain data: `state()` after any task, and
+    `Planner(project, state=...)` continues exactly where that state was taken, so a resumed run does
+    not replay every task before its checkpoint (issue 17)."""
+
+    def __init__(self, project, *, examples_per_call: int | None = None, state: dict | None = None) -> None:
+        config = project.config
+        self.project = project
+        self.per_call = examples_per_call or config["generation"]["examples_per_call"]
+        self.rng = random.Random(config["seed"])
+        self.mix = project.mix
+        self.names = sorted(self.mix)
+        self.rng.shuffle(self.names)
+        self.complexities = list(config["complexities"])
+        ladders = config.section("ladders")
+        self.ladder_types = set(ladders.get("types") or []) if ladders.get("enabled") else set()
+        self.grounder = _Grounder(project, self.rng) if config.grounding_on else None
+        self.questions = _question_tasks(project, self.per_call)
+        self.slots: dict[str, _Cycle] = {}
+        self.variants: dict[str, _Cycle] = {}
+        for name in self.names:
+            example_type = project.types[name]
+            combos = [
+                (ctx, level)
+                for ctx in example_type.contexts
+                for level in self.complexities
+                if level in example_type.complexities and project.contexts[ctx].topics_for(example_type.topic_type, level)
+            ]
+            self.rng.shuffle(combos)
+            self.slots[name] = _Cycle(combos)
+            shuffled_styles = list(example_type.instruction_variants)
+            self.rng.shuffle(shuffled_styles)
+            self.variants[name] = _Cycle(shuffled_styles)
+        # (type, context) -> positions in the context's topics_for(type) waiting to be used
+        self.topic_queues: dict[tuple[str, str], list[int]] = {}
+        self.angle_cycles: dict[tuple[str, str, str], _Cycle] = {}
+        self.current = {name: 0.0 for name in self.names}
+        self.total = sum(self.mix.values())
+        self.position = 0
+        if state is not None:
+            self._restore(state)
+
+    def __iter__(self) -> Planner:
+        return self
+
+    def __next__(self) -> Task:
+        position = self.position
+        self.position += 1
+        if position < len(self.questions):
+            return _ground(replace(self.questions[position], index=position), self.grounder)
+        return _ground(self._mixed_task(position), self.grounder)
+
+    def _mixed_task(self, position: int) -> Task:
+        names, mix = self.names, self.mix
+        for name in names:  # smooth weighted round-robin: deterministic and proportional to the mix
+            self.current[name] += mix[name]
+        chosen = max(names, key=lambda n: self.current[n])
+        self.current[chosen] -= self.total
+        context_id, level = next(self.slots[chosen])
+        if chosen in self.ladder_types:
+            steps = tuple(lv for lv in LEVEL_ORDER if lv in self.complexities and lv in self.project.types[chosen].complexities)
+            ladder_topic = self._next_topic(chosen, context_id, steps)
+            steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
+            angle = self._next_angle(chosen, context_id, ladder_topic)
+            topics = (ladder_topic.topic,) * len(steps)
+            styles = tuple(next(self.variants[chosen]).replace("{topic}", ladder_topic.topic) for _ in steps)
+            return Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True,
+                        angles=(angle,) * len(steps) if angle else ())
+        picked = [self._next_topic(chosen, context_id, (level,)) for _ in range(self.per_call)]
+        angles = tuple(self._next_angle(chosen, context_id, t) for t in picked)
+        styles = tuple(next(self.variants[chosen]).replace("{topic}", t.topic) for t in picked)
+        return Task(position, chosen, context_id, level, tuple(t.topic for t in picked), styles,
+                    angles=angles if any(angles) else ())
+
+    def _topics(self, type_name: str, context_id: str) -> tuple[Topic, ...]:
+        return self.project.contexts[context_id].topics_for(self.project.types[type_name].topic_type)
+
+    def _next_topic(self, type_name: str, context_id: str, levels: tuple[str, ...]) -> Topic:
         """The next topic of the (type, context) cycle that suits the type and one of `levels`.
 
         One shuffled cycle per (type, context), so every suitable topic is used before any repeats;
         a topic that does not suit this level waits in the queue for a task that it does suit.
         """
-        queue = topic_queues.setdefault((type_name, context_id), [])
-        topic_type = project.types[type_name].topic_type
+        queue = self.topic_queues.setdefault((type_name, context_id), [])
+        topics = self._topics(type_name, context_id)
+        topic_type = self.project.types[type_name].topic_type
         for _ in range(2):
-            for position, topic in enumerate(queue):
-                if any(topic.suits(topic_type, level) for level in levels):
-                    return queue.pop(position)
-            cycle = [t for t in project.contexts[context_id].topics_for(topic_type) if t not in queue]
-            rng.shuffle(cycle)
-            queue.extend(cycle)  # at most one copy of each topic waits, so the queue stays bounded
+            for at, position in enumerate(queue):
+                if any(topics[position].suits(topic_type, level) for level in levels):
+                    return topics[queue.pop(at)]
+            waiting = {topics[position] for position in queue}
+            cycle = [t for t in topics if t not in waiting]
+            self.rng.shuffle(cycle)
+            first = {t: position for position, t in reversed(list(enumerate(topics)))}  # equal topics are one
+            queue.extend(first[t] for t in cycle)  # at most one copy of each topic waits, so the queue stays bounded
         raise AssertionError(f"no topic of {context_id} suits {type_name} at {levels}")  # combos exclude this case
 
-    angle_cycles: dict[tuple[str, str, str], Iterator[str]] = {}
-
-    def next_angle(type_name: str, context_id: str, topic: Topic) -> str:
+    def _next_angle(self, type_name: str, context_id: str, topic: Topic) -> str:
         """Each (type, topic) cycles through the topic's angles in a seeded order: variety from the plan."""
         key = (type_name, context_id, topic.topic)
-        if key not in angle_cycles:
+        if key not in self.angle_cycles:
             angles = list(topic.angles) or [""]
-            rng.shuffle(angles)
-            angle_cycles[key] = itertools.cycle(angles)
-        return next(angle_cycles[key])
+            self.rng.shuffle(angles)
+            self.angle_cycles[key] = _Cycle(angles)
+        return next(self.angle_cycles[key])
 
-    current = {name: 0.0 for name in names}
-    total = sum(mix.values())
-    for position in itertools.count(index):
-        for name in names:  # smooth weighted round-robin: deterministic and proportional to the mix
-            current[name] += mix[name]
-        chosen = max(names, key=lambda n: current[n])
-        current[chosen] -= total
-        context_id, level = next(slots[chosen])
-        if chosen in ladder_types:
-            steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in project.types[chosen].complexities)
-            ladder_topic = next_topic(chosen, context_id, steps)
-            steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
-            angle = next_angle(chosen, context_id, ladder_topic)
-            topics = (ladder_topic.topic,) * len(steps)
-            styles = tuple(next(variants[chosen]).replace("{topic}", ladder_topic.topic) for _ in steps)
-            yield _ground(Task(position, chosen, context_id, steps[0], topics, styles, levels=steps, ladder=True,
-                               angles=(angle,) * len(steps) if angle else ()), grounder)
-            continue
-        picked = [next_topic(chosen, context_id, (level,)) for _ in range(per_call)]
-        angles = tuple(next_angle(chosen, context_id, t) for t in picked)
-        styles = tuple(next(variants[chosen]).replace("{topic}", t.topic) for t in picked)
-        yield _ground(Task(position, chosen, context_id, level, tuple(t.topic for t in picked), styles,
-                           angles=angles if any(angles) else ()), grounder)
+    def state(self) -> dict:
+        """Everything the next task depends on, as JSON-able data (see `Planner(state=...)`)."""
+        return {
+            "version": PLAN_STATE_VERSION,
+            "position": self.position,
+            "rng": self.rng.getstate(),
+            "slots": {name: cycle.at for name, cycle in self.slots.items()},
+            "variants": {name: cycle.at for name, cycle in self.variants.items()},
+            "topic_queues": [[type_name, context_id, queue] for (type_name, context_id), queue in self.topic_queues.items()],
+            "angle_cycles": [[*key, cycle.items, cycle.at] for key, cycle in self.angle_cycles.items()],
+            "current": self.current,
+            "grounder": self.grounder.state() if self.grounder else None,
+        }
+
+    def _restore(self, state: dict) -> None:
+        if state.get("version") != PLAN_STATE_VERSION or set(state["current"]) != set(self.names):
+            raise ValueError("the plan checkpoint belongs to another plan")
+        self.position = int(state["position"])
+        self.rng.setstate(_rng_from(state["rng"]))
+        for name, at in state["slots"].items():
+            self.slots[name].at = at
+        for name, at in state["variants"].items():
+            self.variants[name].at = at
+        self.topic_queues = {(type_name, context_id): list(queue) for type_name, context_id, queue in state["topic_queues"]}
+        self.angle_cycles = {(t, c, topic): _Cycle(list(items), at) for t, c, topic, items, at in state["angle_cycles"]}
+        self.current = {name: float(value) for name, value in state["current"].items()}
+        if (self.grounder is None) != (state["grounder"] is None):
+            raise ValueError("the plan checkpoint belongs to another plan")
+        if self.grounder is not None:
+            self.grounder.restore(state["grounder"])
+
+
+def _rng_from(state: list) -> tuple:
+    """random.Random.getstate() as JSON gave it back (lists for tuples)."""
+    return (state[0], tuple(state[1]), state[2])
 
 
 class _Grounder:
@@ -183,7 +258,7 @@ class _Grounder:
         self.rng = random.Random(rng.random())
         index = settings.get("index") or project.config.get("symbols") or "default"
         self.pool = FunctionPool(settings, SymbolIndex.load(index), seed=self.rng.randrange(2**31))
-        self.styles: dict[str, Iterator[str]] = {}
+        self.styles: dict[str, _Cycle] = {}
 
     def sources(self, task: Task) -> tuple[dict, ...]:
         if task.type not in self.types:
@@ -204,8 +279,17 @@ class _Grounder:
         if type_name not in self.styles:
             shuffled = list(variants)
             self.rng.shuffle(shuffled)
-            self.styles[type_name] = itertools.cycle(shuffled)
+            self.styles[type_name] = _Cycle(shuffled)
         return next(self.styles[type_name]).replace("{topic}", topic).replace("{function}", function)
+
+    def state(self) -> dict:
+        return {"rng": self.rng.getstate(), "pool": self.pool.state(),
+                "styles": {name: [cycle.items, cycle.at] for name, cycle in self.styles.items()}}
+
+    def restore(self, state: dict) -> None:
+        self.rng.setstate(_rng_from(state["rng"]))
+        self.pool.restore(state["pool"])
+        self.styles = {name: _Cycle(list(items), at) for name, (items, at) in state["styles"].items()}
 
 
 def _ground(task: Task, grounder: _Grounder | None) -> Task:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .budget import BudgetStop
 from .pipeline import CandidatePipeline
-from .plan import Task, iter_plan
+from .plan import Planner, Task, iter_plan
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
 # Work in flight is planned as if candidates were accepted until judgements say otherwise: an optimistic
@@ -59,13 +59,24 @@ def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
     return quotas
 
 
+CHECKPOINT_EVERY = 256  # tasks between two saved plan states: a resume replays fewer than this many
+PLAN_CHECKPOINT = "plan_checkpoint"  # meta key of the last saved Planner.state()
+
+
 class PlanCursor:
-    """Walks the deterministic plan, skipping tasks already done, saving each task before it is sent."""
+    """Walks the deterministic plan, skipping tasks already done, saving each task before it is sent.
+
+    Every CHECKPOINT_EVERY tasks it stores the planner's state, taken when every task before it is stored:
+    a resumed run continues the plan from there and reads the unfinished tasks before it from the store,
+    instead of replaying the whole plan (issue 17: a 100k run resumes in seconds)."""
 
     def __init__(self, project, store: RunStore):
         self.store = store
-        self.states = store.task_states()
-        self._plan: Iterator[Task] = iter_plan(project)
+        self._plan = _resumed_plan(project, store.get_meta(PLAN_CHECKPOINT))
+        # Unfinished tasks before the checkpoint come from the store, in plan order; states are needed only
+        # for the tasks the plan will give again.
+        self._stored: Iterator[Task] = iter([Task.from_stored(*row) for row in store.unfinished_tasks(self._plan.position)])
+        self.states = store.task_states(since=self._plan.position)
         self._deferred: list[Task] = []
 
     def next(self, may_start: Callable[[Task], bool] = lambda _task: True) -> Task | None:
@@ -74,18 +85,36 @@ class PlanCursor:
             if may_start(task):
                 return self._deferred.pop(pos)
         for _ in range(10_000):
-            task = next(self._plan)
-            if self.states.get(task.index) == "done":
+            drawn = next(self._stored, None) or self._planned()
+            if drawn is None:
                 continue
-            if task.index not in self.states:
-                self.store.save_tasks([task])
-                self.states[task.index] = "planned"
+            task = drawn
             if may_start(task):
                 return task
             self._deferred.append(task)
             if len(self._deferred) > DEFERRED_MAX:
                 return self._deferred.pop(0)
         return None
+
+    def _planned(self) -> Task | None:
+        """The plan's next task, saved; None when it is done already."""
+        task = next(self._plan)
+        state = self.states.pop(task.index, None)
+        if state is None:
+            self.store.save_tasks([task])
+        if self._plan.position % CHECKPOINT_EVERY == 0:
+            self.store.set_meta(PLAN_CHECKPOINT, self._plan.state())
+        return None if state == "done" else task
+
+
+def _resumed_plan(project, checkpoint: dict | None) -> Planner:
+    """The plan from its stored checkpoint, or from the start when there is none (or it is from another plan)."""
+    if checkpoint:
+        try:
+            return Planner(project, state=checkpoint)
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass  # written by another ootgen version or for another symbol index: replay from the start
+    return iter_plan(project)
 
 
 class StreamScheduler:

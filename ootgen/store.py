@@ -205,8 +205,17 @@ class RunStore:
                  for t in tasks],
             )
 
-    def task_states(self) -> dict[int, str]:
-        return {row[0]: row[1] for row in self.db.execute("SELECT idx, state FROM tasks")}
+    def task_states(self, since: int = 0) -> dict[int, str]:
+        """idx -> state of the stored tasks from `since` on."""
+        return {row[0]: row[1] for row in self.db.execute("SELECT idx, state FROM tasks WHERE idx >= ?", (since,))}
+
+    def unfinished_tasks(self, before: int) -> list[tuple]:
+        """Stored tasks before `before` that are not done, in plan order, as `Task.from_stored` takes them."""
+        return [(idx, type_name, context, complexity, tuple(json.loads(topics)), tuple(json.loads(instructions)),
+                 json.loads(extras))
+                for idx, type_name, context, complexity, topics, instructions, extras in self.db.execute(
+                    "SELECT idx, type, context, complexity, topics, instructions, extras FROM tasks"
+                    " WHERE idx < ? AND state != 'done' ORDER BY idx", (before,))]
 
     def set_task_state(self, idx: int, state: str, error: str | None = None) -> None:
         self.db.execute("UPDATE tasks SET state=?, attempts=attempts+1, error=? WHERE idx=?", (state, error, idx))

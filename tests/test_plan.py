@@ -107,3 +107,19 @@ def test_iter_plan_examples_per_call_and_cache_order(project):
     # each context forms one contiguous run
     runs = [c for i, c in enumerate(contexts) if i == 0 or contexts[i - 1] != c]
     assert len(runs) == len(set(contexts))
+
+
+@pytest.mark.parametrize("overrides", [[], ["ladders.enabled=true", "ladders.types=[feature_implementation]"]])
+def test_a_planner_restored_from_its_json_state_continues_the_same_stream(project_dir, overrides):
+    import json
+
+    from ootgen.plan import Planner
+
+    project = load_project(ready_project(project_dir), overrides)
+    reference = plan_tasks(project, 160)
+    for cut in (0, 1, 37, 120):
+        planner = iter_plan(project)
+        for _ in range(cut):
+            next(planner)
+        restored = Planner(project, state=json.loads(json.dumps(planner.state())))
+        assert [next(restored) for _ in range(40)] == reference[cut : cut + 40]

@@ -10,7 +10,7 @@ import pytest
 from ootgen.errors import ConfigError
 from ootgen.index import build_index
 from ootgen.load import load_project
-from ootgen.plan import generation_vars, iter_plan
+from ootgen.plan import Planner, generation_vars, iter_plan
 from ootgen.questions import classify, load_questions
 from tests.test_index import _tree, _write
 
@@ -135,3 +135,18 @@ def test_a_configured_checkout_grounds_the_three_code_input_types_by_default(pro
 
     switched_off = load_project(_config(project_dir), [*settings, "grounding.enabled=false"])
     assert not any(t.sources for t in itertools.islice(iter_plan(switched_off), 60))
+
+
+def test_a_grounded_plan_restored_from_its_state_draws_the_same_functions(project_dir, tmp_path):
+    root, index_path = _decomp_with_index(tmp_path)
+    project = load_project(_config(project_dir), [
+        f"symbols={index_path}", "grounding.enabled=true", f"grounding.decomp_dir={root}",
+        "grounding.types=[code_explanation, debugging_help]", "grounding.min_lines=3",
+    ])
+    reference = list(itertools.islice(iter_plan(project), 40))
+    planner = iter_plan(project)
+    for _ in range(17):
+        next(planner)
+    restored = Planner(project, state=json.loads(json.dumps(planner.state())))
+    assert list(itertools.islice(restored, 23)) == reference[17:]
+    assert any(t.sources for t in reference[17:])

@@ -112,3 +112,28 @@ def test_a_changed_setting_is_refused_naming_it_with_exit_2(tmp_path):
     with pytest.raises(ConfigError, match="a template, context, example type"):
         store.bind(work_hash="b", config_hash="b", settings=settings, force=False)
     assert store.get_meta("work_hash") == "a"  # nothing of the old run was touched
+
+
+def test_a_resumed_cursor_starts_at_the_plan_checkpoint_and_gives_what_a_full_replay_gives(project_dir, tmp_path, monkeypatch):
+    from ootgen import scheduler
+    from ootgen.load import load_project
+    from ootgen.plan import plan_tasks
+    from tests.test_load import ready_project
+
+    monkeypatch.setattr(scheduler, "CHECKPOINT_EVERY", 8)
+    project = load_project(ready_project(project_dir))
+    store = RunStore.open_run_dir(tmp_path / "run")
+    cursor = scheduler.PlanCursor(project, store)
+    drawn = [cursor.next() for _ in range(30)]
+    done = {task.index for task in drawn[::3]}
+    for index in done:
+        store.commit_generation(None, [], index)
+    assert store.get_meta(scheduler.PLAN_CHECKPOINT)["position"] == 24
+
+    resumed = scheduler.PlanCursor(project, store)
+    assert resumed._plan.position == 24  # the 24 tasks before the checkpoint are not planned again
+    expected = [t for t in plan_tasks(project, 60) if t.index not in done][:30]
+    assert [resumed.next() for _ in range(30)] == expected
+
+    store.set_meta(scheduler.PLAN_CHECKPOINT, {"version": -1})  # another ootgen's checkpoint: replay from the start
+    assert [scheduler.PlanCursor(project, store).next() for _ in range(1)] == expected[:1]
