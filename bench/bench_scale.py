@@ -52,7 +52,7 @@ def start_fake_process(batch: bool) -> tuple[subprocess.Popen, str]:
 
 def batch_creations(base_url: str) -> int:
     with urllib.request.urlopen(f"{base_url}/_fake/log?bodies=0") as response:
-        return sum(1 for e in json.load(response) if e.get("method") == "POST" and e.get("path") == "/v1/messages/batches")
+        return sum(1 for e in json.load(response)["requests"] if e["method"] == "POST" and e["path"] == "/v1/messages/batches")
 
 
 def stored_accepted(db_path: Path) -> int:
