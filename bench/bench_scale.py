@@ -97,6 +97,10 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
             "peak_rss_mb": usage.ru_maxrss / 1024, "killed": killed}
 
 
+def _seconds(value: float | None) -> str:
+    return "no request" if value is None else f"{value:.1f} s"
+
+
 def batch_kill_and_resume(base_url: str, workdir: Path, n: int, options: dict) -> tuple[dict, dict]:
     """The largest batch run, killed once half its target is accepted and resumed: (resumed session, whole run)."""
     db_path = workdir / "run" / "run.sqlite"
@@ -142,7 +146,8 @@ def main() -> None:
                     result = run_once(base_url, workdir, n, **options)
                 results.append(result)
                 print(f"ROW {mode} run of {n:,} examples{result.get('note', '')} | {result['peak_rss_mb']:.0f} MB peak RSS, "
-                      f"{result['wall_s']:.0f} s wall (rc {result['rc']}, {stored_accepted(db_path):,} accepted) | | info",
+                      f"{result['wall_s']:.0f} s wall (rc {result['rc']}, {stored_accepted(db_path):,} accepted; first request "
+                      f"{_seconds(result['first_call_s'])} after start) | | info",
                       flush=True)
             largest = results[-1]
             if not args.batch:
@@ -164,7 +169,7 @@ def main() -> None:
               f"| <= {TARGET_100K_MB:.0f} MB | {verdict}")
     first_call = resumed["first_call_s"]
     verdict = "n/a" if first_call is None else ("ok" if first_call <= TARGET_RESUME_S else "MISS")
-    shown = "no request" if first_call is None else f"{first_call:.1f} s"
+    shown = _seconds(first_call)
     print(f"ROW {mode} resume of the {largest['n']:,}-example run to its first new request | {shown} "
           f"| <= {TARGET_RESUME_S:.0f} s | {verdict}")
 

@@ -14,6 +14,7 @@ store, and the nearest-neighbour part needs only SAMPLE instructions, which the 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ class Diversity:
         }
 
 
-_FLUSH = 1 << 18  # n-gram hashes buffered before they are merged into the sorted unique array
+_FLUSH = 1 << 18  # n-gram hashes buffered (8 bytes each, 2 MB) before they are merged into the sorted unique array
 
 
 class _DistinctHashes:
@@ -53,7 +54,7 @@ class _DistinctHashes:
 
     def __init__(self) -> None:
         self.unique = np.empty(0, dtype=np.int64)
-        self.pending: list[int] = []
+        self.pending = array("q")
         self.total = 0
 
     def update(self, hashes: list[int]) -> None:
@@ -64,8 +65,8 @@ class _DistinctHashes:
 
     def _flush(self) -> None:
         if self.pending:
-            self.unique = np.unique(np.concatenate([self.unique, np.array(self.pending, dtype=np.int64)]))
-            self.pending = []
+            self.unique = np.unique(np.concatenate([self.unique, np.frombuffer(self.pending, dtype=np.int64)]))
+            self.pending = array("q")
 
     def ratio(self) -> float:
         self._flush()
