@@ -117,7 +117,7 @@ def batch_kill_and_resume(base_url: str, workdir: Path, n: int, options: dict) -
           f"{len(in_flight)} batches in flight at the kill, {len(collected)} of them collected after the restart; "
           f"{creates_before} batches created before the kill, {creates_after} after; {keys:,} custom ids in stored "
           f"batches, {distinct:,} distinct | every custom id in one batch only | {verdict}", flush=True)
-    whole = {"n": n, "rc": resumed["rc"], "wall_s": first["wall_s"] + resumed["wall_s"],
+    whole = {"n": n, "rc": resumed["rc"], "wall_s": first["wall_s"] + resumed["wall_s"], "first_call_s": first["first_call_s"],
              "peak_rss_mb": max(first["peak_rss_mb"], resumed["peak_rss_mb"]),
              "note": " (killed midway and resumed: larger session's RSS, both sessions' wall)"}
     return resumed, whole
