@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .symbols import SymbolIndex
+from .symbols import Actor, SymbolIndex
 
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 _MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_][A-Za-z0-9_]*)")
@@ -40,11 +40,12 @@ def identifiers(text: str) -> list[str]:
 def facts_for(text: str, index: SymbolIndex, *, limit: int = 40) -> list[Fact]:
     """Facts for each decomp identifier in `text` that the index knows (functions first), at most `limit`."""
     members = set(_MEMBER.findall(text))
+    actors = {name: actor for actor in index.actors() for name in (actor.enum, actor.profile, actor.overlay) if name}
     found: list[Fact] = []
     for name in identifiers(text):
         if name in _TRIVIAL:
             continue
-        found.extend(_facts_of(name, index, members))
+        found.extend(_facts_of(name, index, members, actors))
     found.sort(key=lambda f: _KIND_ORDER[f.kind])  # stable: first appearance within a kind
     return found[:limit]
 
@@ -53,7 +54,7 @@ def facts_for_names(names: Iterable[str], index: SymbolIndex, *, limit: int = 40
     return facts_for(" ".join(names), index, limit=limit)
 
 
-def _facts_of(name: str, index: SymbolIndex, members: set[str]) -> list[Fact]:
+def _facts_of(name: str, index: SymbolIndex, members: set[str], actors: dict[str, Actor]) -> list[Fact]:
     signatures = index.function(name)
     if signatures:
         best = next((s for s in signatures if s.kind == "prototype"), signatures[0])
@@ -71,7 +72,7 @@ def _facts_of(name: str, index: SymbolIndex, members: set[str]) -> list[Fact]:
         more = f"; ... {rest} more field(s)" if rest else ""
         offsets = " (offsets: debug build)" if any(f.offset for f in shown) else ""
         facts.append(Fact(name, "struct", f"struct {name}{offsets}: {'; '.join(parts) or '(no field named here)'}{more}"))
-    actor = index.actor_named(name)
+    actor = actors.get(name)
     if actor is not None:
         facts.append(Fact(name, "actor", f"{actor.enum} = {actor.id}: profile {actor.profile}, overlay {actor.overlay or '(resident)'}"))
     else:

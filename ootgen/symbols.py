@@ -379,12 +379,6 @@ class SymbolIndex:
     def actors(self) -> list[Actor]:
         return [Actor(a[0], a[1], a[2], a[3]) for a in self._actors]
 
-    def actor_named(self, name: str) -> Actor | None:
-        """The actor whose enum, profile or overlay is `name` (the name map is built once per index)."""
-        names = self.derived("actor_names", lambda index: {n: actor for actor in index.actors()
-                                                            for n in (actor.enum, actor.profile, actor.overlay) if n})
-        return names.get(name)
-
     def renames(self, kind: str = "word") -> dict[str, str]:
         """Old -> new: "word" (whole identifiers), "substring", "path" (e.g. actor.posRot.), "suffix"."""
         return self._renames[kind]
