@@ -5,8 +5,14 @@
 For each size N: `ootgen run --num-examples N` in a subprocess (the real CLI) against a fake API server
 that runs in its own process (so the fake's request log does not count), peak RSS of the ootgen process
 from wait4(), wall time; then the slope of peak RSS per example between the smallest and largest size,
-and the time a resume of the largest run takes to send its first new request (`--num-examples` raised to 20
-more than the store holds accepted, on the same run directory). Prints `ROW name | measured | target | verdict` lines for bench/run_all.py.
+and the time a resume of the largest run takes to send its first new request:
+- streaming: after the largest run ends, the same command with `--num-examples` raised to 20 more than the
+  store holds accepted, on the same run directory;
+- --batch: the largest run is killed (SIGKILL) right after it creates a batch once half its target is
+  accepted, and the same command resumes it (its first request is a poll of a stored batch or a new batch);
+  the fake counts batch creations before and after, and the store's batches must hold every custom id once
+  (a stored batch is never re-submitted). That run's RSS row is the larger of its two sessions.
+Prints `ROW name | measured | target | verdict` lines for bench/run_all.py.
 """
 
 from __future__ import annotations
@@ -44,9 +50,9 @@ def start_fake_process(batch: bool) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def fake_requests(base_url: str) -> int:
+def batch_creations(base_url: str) -> int:
     with urllib.request.urlopen(f"{base_url}/_fake/log?bodies=0") as response:
-        return sum(1 for e in json.load(response) if str(e.get("path", "")).startswith("/v1/messages"))
+        return sum(1 for e in json.load(response)["requests"] if e["method"] == "POST" and e["path"] == "/v1/messages/batches")
 
 
 def stored_accepted(db_path: Path) -> int:
@@ -54,7 +60,18 @@ def stored_accepted(db_path: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM candidates WHERE status='accepted'").fetchone()[0]
 
 
-def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, concurrency: int) -> dict:
+def stored_batches(db_path: Path) -> tuple[set[str], int, int]:
+    """(ids of batches in flight, custom ids (request keys) over every stored batch, distinct ones among them)."""
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        open_ids = {row[0] for row in db.execute("SELECT id FROM batches WHERE status='in_progress'")}
+        keys = [entry["key"]
+                for (entries,) in db.execute("SELECT request_keys FROM batches WHERE status!='creating'")
+                for entry in json.loads(entries)]
+    return open_ids, len(keys), len(set(keys))
+
+
+def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, concurrency: int,
+             kill_midway: bool = False) -> dict:
     env = bp.clean_env(ANTHROPIC_API_KEY=bp.FAKE_KEY, ANTHROPIC_BASE_URL=base_url, XDG_CACHE_HOME=str(workdir / "xdg"))
     args = [*bp.ootgen_command(), "run", bp.DEFAULT_CONFIG, "--num-examples", str(n), "--concurrency", str(concurrency),
             "--no-cache", "--progress", "json", "--output", str(workdir / "out.jsonl"), "--run-dir", str(workdir / "run"),
@@ -64,15 +81,46 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first_call = None
+    killed = False
     assert proc.stderr is not None
-    # JSON progress events: the first request sent is the first `call` (streaming) or `batch_created` (batch).
+    # JSON progress events: the first request sent is the first `call` (streaming), or a batch created or polled.
     for line in proc.stderr:
-        if first_call is None and ('"event": "call"' in line or '"event": "batch_created"' in line):
+        if first_call is None and any(f'"event": "{e}"' in line for e in ("call", "batch_created", "batch_poll")):
             first_call = time.perf_counter() - started
+        if kill_midway and not killed and '"event": "batch_created"' in line \
+                and stored_accepted(workdir / "run" / "run.sqlite") >= n // 2:
+            proc.kill()
+            killed = True
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"n": n, "rc": proc.returncode, "wall_s": time.perf_counter() - started, "first_call_s": first_call,
-            "peak_rss_mb": usage.ru_maxrss / 1024}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "killed": killed}
+
+
+def _seconds(value: float | None) -> str:
+    return "no request" if value is None else f"{value:.1f} s"
+
+
+def batch_kill_and_resume(base_url: str, workdir: Path, n: int, options: dict) -> tuple[dict, dict]:
+    """The largest batch run, killed once half its target is accepted and resumed: (resumed session, whole run)."""
+    db_path = workdir / "run" / "run.sqlite"
+    first = run_once(base_url, workdir, n, kill_midway=True, **options)
+    in_flight, _, _ = stored_batches(db_path)
+    accepted_at_kill = stored_accepted(db_path)
+    creates_before = batch_creations(base_url)
+    resumed = run_once(base_url, workdir, n, **options)
+    _, keys, distinct = stored_batches(db_path)
+    creates_after = batch_creations(base_url) - creates_before
+    collected = in_flight - stored_batches(db_path)[0]
+    verdict = "ok" if first["killed"] and keys == distinct and collected == in_flight else "MISS"
+    print(f"ROW batch kill at {accepted_at_kill:,} accepted of {n:,}, then resume | killed: {first['killed']}; "
+          f"{len(in_flight)} batches in flight at the kill, {len(collected)} of them collected after the restart; "
+          f"{creates_before} batches created before the kill, {creates_after} after; {keys:,} custom ids in stored "
+          f"batches, {distinct:,} distinct | every custom id in one batch only | {verdict}", flush=True)
+    whole = {"n": n, "rc": resumed["rc"], "wall_s": first["wall_s"] + resumed["wall_s"], "first_call_s": first["first_call_s"],
+             "peak_rss_mb": max(first["peak_rss_mb"], resumed["peak_rss_mb"]),
+             "note": " (killed midway and resumed: larger session's RSS, both sessions' wall)"}
+    return resumed, whole
 
 
 def main() -> None:
@@ -86,20 +134,26 @@ def main() -> None:
     mode = "batch" if args.batch else "streaming"
     results = []
     fake, base_url = start_fake_process(args.batch)
+    options = {"batch": args.batch, "dedup": not args.no_dedup, "concurrency": args.concurrency}
     try:
         with tempfile.TemporaryDirectory(prefix="ootgen-scale-") as tmp:
             for n in sizes:
                 workdir = Path(tmp) / str(n)
-                result = run_once(base_url, workdir, n, batch=args.batch, dedup=not args.no_dedup,
-                                  concurrency=args.concurrency)
+                db_path = workdir / "run" / "run.sqlite"
+                if args.batch and n == sizes[-1]:
+                    resumed, result = batch_kill_and_resume(base_url, workdir, n, options)
+                else:
+                    result = run_once(base_url, workdir, n, **options)
                 results.append(result)
-                print(f"ROW {mode} run of {n:,} examples | {result['peak_rss_mb']:.0f} MB peak RSS, "
-                      f"{result['wall_s']:.0f} s wall (rc {result['rc']}) | | info", flush=True)
+                print(f"ROW {mode} run of {n:,} examples{result.get('note', '')} | {result['peak_rss_mb']:.0f} MB peak RSS, "
+                      f"{result['wall_s']:.0f} s wall (rc {result['rc']}, {stored_accepted(db_path):,} accepted; first request "
+                      f"{_seconds(result['first_call_s'])} after start) | | info",
+                      flush=True)
             largest = results[-1]
-            # Resume asking for 20 more than the store already holds accepted (a run ends with some surplus).
-            held = stored_accepted(Path(tmp) / str(largest["n"]) / "run" / "run.sqlite")
-            resumed = run_once(base_url, Path(tmp) / str(largest["n"]), max(largest["n"], held) + 20, batch=args.batch,
-                               dedup=not args.no_dedup, concurrency=args.concurrency)
+            if not args.batch:
+                # Resume asking for 20 more than the store already holds accepted (a run ends with some surplus).
+                held = stored_accepted(db_path)
+                resumed = run_once(base_url, workdir, max(largest["n"], held) + 20, **options)
     finally:
         fake.terminate()
         fake.wait()
@@ -115,7 +169,7 @@ def main() -> None:
               f"| <= {TARGET_100K_MB:.0f} MB | {verdict}")
     first_call = resumed["first_call_s"]
     verdict = "n/a" if first_call is None else ("ok" if first_call <= TARGET_RESUME_S else "MISS")
-    shown = "no request" if first_call is None else f"{first_call:.1f} s"
+    shown = _seconds(first_call)
     print(f"ROW {mode} resume of the {largest['n']:,}-example run to its first new request | {shown} "
           f"| <= {TARGET_RESUME_S:.0f} s | {verdict}")
 

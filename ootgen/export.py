@@ -21,6 +21,7 @@ from typing import IO
 
 import numpy as np
 
+from .diversity import Diversity, DiversityMeter
 from .errors import OotgenError
 from .load import recorded_settings
 from .plan import type_quotas
@@ -136,7 +137,7 @@ class ChosenStats:
     coverage: Counter = field(default_factory=Counter)
     topics: set = field(default_factory=set)  # distinct topics: bounded by the plan's topic lists
     ids: array = field(default_factory=lambda: array("q"))  # 8 bytes an example
-    instructions: list = field(default_factory=list)  # for ootgen.diversity (it needs them all at once)
+    diversity: DiversityMeter = field(default_factory=DiversityMeter)
 
     def add(self, candidate: StoredCandidate) -> None:
         self.count += 1
@@ -148,7 +149,12 @@ class ChosenStats:
         if candidate.example.topic:
             self.topics.add(candidate.example.topic)
         self.ids.append(candidate.id)
-        self.instructions.append(candidate.example.instruction)
+        self.diversity.add(candidate.example.instruction)
+
+    def measure_diversity(self, store: RunStore) -> Diversity | None:
+        """ootgen.diversity of the exported instructions; its sample is read back from the store by id."""
+        sampled = store.curated_by_ids([self.ids[i] for i in self.diversity.sample_positions()])
+        return self.diversity.result([c.example.instruction for c in sampled])
 
 
 def export_run(store: RunStore, *, project=None, output: Path, target: int | None, stop_reason: str = "",
@@ -255,9 +261,7 @@ def build_metadata(store: RunStore, chosen: ChosenStats, *, exported: int, targe
     total_candidates = sum(status_counts.values())
     settings = store.get_meta("settings", {}) or {}
     read_share = usage.cache_read_input_tokens / usage.total_input if usage.total_input else 0.0
-    from .diversity import measure
-
-    diversity = measure(chosen.instructions)
+    diversity = chosen.measure_diversity(store)
     return {
         "total_examples": exported,
         "average_quality": round(chosen.scores / chosen.scored, 3) if chosen.scored else None,

@@ -8,13 +8,17 @@ group goes whole to one split, so validation and test measure generalisation rat
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
+from array import array
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .dedup import Deduplicator, dedup_text, normalise
 from .errors import ConfigError, OotgenError
@@ -87,8 +91,11 @@ def hf_settings(store: RunStore, overrides: Sequence[str] = ()) -> HfSettings:
 
 
 class _UnionFind:
-    def __init__(self, size: int) -> None:
-        self.parent = list(range(size))
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def grow(self, item: int) -> None:
+        self.parent.append(item)
 
     def find(self, item: int) -> int:
         while self.parent[item] != item:
@@ -102,13 +109,15 @@ class _UnionFind:
             self.parent[max(root_a, root_b)] = min(root_a, root_b)
 
 
-def leak_groups(examples: Sequence[StoredCandidate], *, near_threshold: float, num_perm: int) -> list[list[int]]:
-    """Indexes of `examples` joined when they are near-duplicates (instruction + input, as the run's dedup
-    sees them), share a topic, or are steps of one ladder. Groups in order of their first member."""
-    union = _UnionFind(len(examples))
+def leak_groups(examples: Iterable[StoredCandidate], *, near_threshold: float, num_perm: int) -> list[list[int]]:
+    """Positions in `examples` (one pass) joined when they are near-duplicates (instruction + input, as the run's
+    dedup sees them), share a topic, or are steps of one ladder. Groups in order of their first member.
+    Only the dedup index (compact, see ootgen.dedup) and one int per example are kept."""
+    union = _UnionFind()
     dedup = Deduplicator(near_threshold=near_threshold, num_perm=num_perm)
     first_by_key: dict[tuple[str, object], int] = {}
     for index, candidate in enumerate(examples):
+        union.grow(index)
         example = candidate.example
         for repeat in dedup.similar(str(index), dedup_text(example.instruction, example.input)):
             union.union(index, int(repeat.of))
@@ -119,8 +128,9 @@ def leak_groups(examples: Sequence[StoredCandidate], *, near_threshold: float, n
             keys.append(("ladder", candidate.task_idx))
         for key in keys:
             union.union(index, first_by_key.setdefault(key, index))
+    dedup.close()
     groups: dict[int, list[int]] = {}
-    for index in range(len(examples)):
+    for index in range(len(union.parent)):
         groups.setdefault(union.find(index), []).append(index)
     return list(groups.values())
 
@@ -150,28 +160,51 @@ def size_category(n: int) -> str:
 
 def export_hf(store: RunStore, out_dir: Path, *, run_name: str, settings: HfSettings,
               min_score: float | None = None) -> HfExport:
-    """Write DIR/data/{train,validation,test}.{jsonl,parquet} and DIR/README.md (the dataset card)."""
+    """Write DIR/data/{train,validation,test}.{jsonl,parquet} and DIR/README.md (the dataset card).
+
+    Streamed from the store (issue 17): one pass builds the leak groups and the card's counts, then one pass per
+    split writes its rows; only compact per-example data (an id, a group, a split) is held."""
     out_dir = Path(out_dir)
     run_settings = store.get_meta("settings", {}) or {}
     seed = int(run_settings.get("seed") or 0)
     export_settings = recorded_settings(run_settings).export
-    chosen = accepted_for_export(store, store.get_meta("target"), min_score)
-    rows: list[tuple[StoredCandidate, dict]] = []
-    for candidate in chosen:
-        row = record(candidate.example, settings.rows, export_settings.alpaca_multi_turn, export_settings.empty_input)
-        if row is not None:
-            rows.append((candidate, row))
-    examples = [candidate for candidate, _ in rows]
-    groups = leak_groups(examples, near_threshold=settings.near_threshold, num_perm=settings.num_perm)
+
+    def kept() -> Iterator[tuple[StoredCandidate, dict]]:
+        for candidate in accepted_for_export(store, store.get_meta("target"), min_score):
+            row = record(candidate.example, settings.rows, export_settings.alpaca_multi_turn, export_settings.empty_input)
+            if row is not None:
+                yield candidate, row
+
+    tally = CardTally()
+    ids = array("q")
+
+    def counted() -> Iterator[StoredCandidate]:
+        for candidate, _ in kept():
+            tally.add(candidate)
+            ids.append(candidate.id)
+            yield candidate
+
+    groups = leak_groups(counted(), near_threshold=settings.near_threshold, num_perm=settings.num_perm)
     by_split = assign_splits(groups, settings.splits, seed)
+    split_of = np.zeros(len(ids), dtype=np.int8)
+    for number, split in enumerate(SPLITS):
+        split_of[by_split[split]] = number
+
+    def split_rows(number: int) -> Iterator[dict]:
+        for position, (candidate, row) in enumerate(kept()):
+            if position >= len(ids) or ids[position] != candidate.id:
+                raise OotgenError("the run store changed while it was exported", file=str(store.path),
+                                  expected="no run writing to this run directory during the export")
+            if split_of[position] == number:
+                yield row
+
     files: dict[str, Path] = {}
-    for split in SPLITS:
+    for number, split in enumerate(SPLITS):
         path = out_dir / "data" / f"{split}.{settings.file_format}"
-        split_rows = [rows[i][1] for i in by_split[split]]
         if settings.file_format == "parquet":
-            _write_parquet(path, split_rows)
+            _write_parquet(path, split_rows(number))
         else:
-            write_atomic(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows))
+            write_atomic(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in split_rows(number)))
         files[split] = path
     sizes = {split: len(by_split[split]) for split in SPLITS}
     warnings = []
@@ -180,15 +213,18 @@ def export_hf(store: RunStore, out_dir: Path, *, run_name: str, settings: HfSett
                         "(set it with --set export.hf.license=ID or in the run config)")
     for split in SPLITS:
         if settings.splits[split] > 0 and sizes[split] == 0:
-            warnings.append(f"the {split} split is empty ({len(examples)} examples in {len(groups)} groups)")
+            warnings.append(f"the {split} split is empty ({len(ids)} examples in {len(groups)} groups)")
     card = out_dir / "README.md"
-    facts = card_facts(store, examples, sizes=sizes, groups=len(groups), settings=settings,
+    facts = card_facts(store, tally, sizes=sizes, groups=len(groups), settings=settings,
                        name=settings.name or run_name, files={s: p.relative_to(out_dir).as_posix() for s, p in files.items()})
     write_atomic(card, [render_card(facts)])
     return HfExport(folder=out_dir, files=files, card=card, sizes=sizes, groups=len(groups), warnings=tuple(warnings))
 
 
-def _write_parquet(path: Path, rows: list[dict]) -> None:
+_PARQUET_ROWS = 2000  # rows converted to an Arrow table at a time
+
+
+def _write_parquet(path: Path, rows: Iterable[dict]) -> None:
     try:
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
@@ -197,11 +233,44 @@ def _write_parquet(path: Path, rows: list[dict]) -> None:
                           expected="`pip install pyarrow`, or file_format: jsonl") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
+    iterator = iter(rows)
+    chunk = list(itertools.islice(iterator, _PARQUET_ROWS))
+    first = pa.Table.from_pylist(chunk)  # its schema holds for every later chunk (rows of one format)
     try:
-        pq.write_table(pa.Table.from_pylist(rows), temp)
+        with pq.ParquetWriter(temp, first.schema) as writer:
+            writer.write_table(first)
+            while chunk := list(itertools.islice(iterator, _PARQUET_ROWS)):
+                writer.write_table(pa.Table.from_pylist(chunk, schema=first.schema))
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+@dataclass
+class CardTally:
+    """What the card says about the exported examples, counted while they stream past."""
+
+    total: int = 0
+    contexts: Counter = field(default_factory=Counter)
+    types: Counter = field(default_factory=Counter)
+    complexities: Counter = field(default_factory=Counter)
+    histogram: Counter = field(default_factory=Counter)
+    score_sum: float = 0.0
+    scored: int = 0
+    commits: set = field(default_factory=set)  # bounded: the checkouts a run was grounded on
+
+    def add(self, candidate: StoredCandidate) -> None:
+        self.total += 1
+        self.contexts[candidate.context] += 1
+        self.types[candidate.example.type or "?"] += 1
+        self.complexities[candidate.complexity] += 1
+        if candidate.score is not None:
+            self.histogram[min(int(candidate.score), 9)] += 1
+            self.score_sum += candidate.score
+            self.scored += 1
+        commit = (candidate.extras or {}).get("source", {}).get("commit")
+        if commit:
+            self.commits.add(str(commit))
 
 
 @dataclass(frozen=True)
@@ -239,7 +308,7 @@ def _shares(counter: Counter) -> list[tuple[str, int, float]]:
     return [(name, n, n / total) for name, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: dict[str, int], groups: int,
+def card_facts(store: RunStore, tally: CardTally, *, sizes: dict[str, int], groups: int,
                settings: HfSettings, name: str, files: dict[str, str]) -> CardFacts:
     run_settings = store.get_meta("settings", {}) or {}
     status: Counter[str] = Counter()
@@ -253,26 +322,23 @@ def card_facts(store: RunStore, examples: Sequence[StoredCandidate], *, sizes: d
         if decision:
             human[decision["status"]] += 1
             human["edited"] += bool(decision["edited"])
-    scores = [c.score for c in examples if c.score is not None]
-    histogram = Counter(min(int(s), 9) for s in scores)
-    commits = {str((c.extras or {}).get("source", {}).get("commit")) for c in examples
-               if (c.extras or {}).get("source", {}).get("commit")}
+    histogram = tally.histogram
     judges = run_settings.get("judges") or [((run_settings.get("judge") or {}).get("model") or run_settings.get("model"))]
-    total = len(examples)
+    total = tally.total
     return CardFacts(
         name=name, license=settings.license or "unknown", language=settings.language, size_category=size_category(total),
         rows=settings.rows, files=files, sizes=sizes, groups=groups, total=total,
         model=run_settings.get("model"), judges=tuple(str(j) for j in judges if j),
         threshold=(run_settings.get("scoring") or {}).get("threshold"),
         near_threshold=settings.near_threshold, seed=run_settings.get("seed"),
-        contexts=_shares(Counter(c.context for c in examples)),
-        types=_shares(Counter(c.example.type or "?" for c in examples)),
-        complexities=_shares(Counter(c.complexity for c in examples)),
-        grounding_commits=tuple(sorted(commits)),
+        contexts=_shares(tally.contexts),
+        types=_shares(tally.types),
+        complexities=_shares(tally.complexities),
+        grounding_commits=tuple(sorted(tally.commits)),
         candidates={"total": sum(status.values()), ACCEPTED: status[ACCEPTED], REJECTED: status[REJECTED], PENDING: status[PENDING]},
         human=dict(human),
         histogram=[(f"{b}–{b + 1}", histogram[b]) for b in range(10) if histogram[b]],
-        average_score=round(sum(scores) / len(scores), 2) if scores else None,
+        average_score=round(tally.score_sum / tally.scored, 2) if tally.scored else None,
         cost_usd=store.totals()["cost_usd"],
         rejection_reasons=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
     )

@@ -8,10 +8,14 @@ the data; templates/report.html.j2 (Jinja2, autoescape) lays it out, rendering m
 from __future__ import annotations
 
 import datetime
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .diversity import DiversityMeter
 from .models import Usage
 from .store import ACCEPTED, PENDING, REJECTED, RunStore, StoredCandidate
 
@@ -59,6 +63,9 @@ class RunSummary:
     diversity: dict | None = None  # ootgen.diversity over the accepted instructions (issue 12)
 
 
+_UNSEQUENCED = 2**62  # accepted before accepted_seq existed: sorted after the sequenced ones
+
+
 def reason_group(reason: str) -> str:
     """'low_score (4.5 < 6.0)' -> 'low_score', 'static: C_SYNTAX' -> 'static'."""
     cut = len(reason)
@@ -78,7 +85,9 @@ def summarise(store: RunStore, name: str) -> RunSummary:
     dataset_name = ((settings.get("export") or {}).get("hf") or {}).get("name")
     summary = RunSummary(name=dataset_name or name, meta=meta, totals=dict(store.totals()), threshold=threshold)
     dimensions: dict[str, dict[str, _Tally]] = {"type": {}, "context": {}, "complexity": {}}
-    accepted: list[StoredCandidate] = []
+    # Accepted examples are kept as (accepted_seq, id) only; the few shown or sampled are read back by id (issue 17).
+    accepted_seqs, accepted_ids = array("q"), array("q")  # 16 bytes an accepted example
+    diversity = DiversityMeter()
     statuses: Counter = Counter()
     for candidate in store.curated_candidates():
         status = candidate.status
@@ -98,7 +107,9 @@ def summarise(store: RunStore, name: str) -> RunSummary:
             if len(summary.rejected_sample) < SAMPLE_SIZE:
                 summary.rejected_sample.append(candidate)
         elif status == ACCEPTED:
-            accepted.append(candidate)
+            accepted_seqs.append(_UNSEQUENCED if candidate.accepted_seq is None else candidate.accepted_seq)
+            accepted_ids.append(candidate.id)
+            diversity.add(candidate.example.instruction)
         for finding in candidate.findings:
             code = str(finding.get("code", "?"))
             entry = summary.findings.setdefault(code, {"severity": str(finding.get("severity", "info")), "count": 0, "ids": set()})
@@ -106,9 +117,14 @@ def summarise(store: RunStore, name: str) -> RunSummary:
             entry["ids"].add(candidate.id)
     # Counts after human review (the model's own counts are in store.totals()).
     summary.totals.update({key: statuses[key] for key in (ACCEPTED, REJECTED, PENDING)})
-    accepted.sort(key=lambda c: (c.accepted_seq is None, c.accepted_seq or 0, c.id))
-    summary.accepted_sample = accepted[:SAMPLE_SIZE]
-    summary.diversity = _measure_diversity(accepted)
+    # In acceptance order (unsequenced last, then by id). The meter saw the instructions in id order: distinct-n does
+    # not depend on order, and the pairwise sample is taken evenly over the acceptance order.
+    ids = np.frombuffer(accepted_ids, dtype=np.int64)
+    ordered = ids[np.lexsort((ids, np.frombuffer(accepted_seqs, dtype=np.int64)))].tolist() if len(ids) else []
+    summary.accepted_sample = store.curated_by_ids(ordered[:SAMPLE_SIZE])
+    sampled = store.curated_by_ids([ordered[i] for i in diversity.sample_positions()])
+    found = diversity.result([c.example.instruction for c in sampled])
+    summary.diversity = found.as_dict() if found else None
     summary.by_dimension = dimensions
     # No RunStore method lists failures one by one; totals() only counts them.
     grouped: dict[tuple[str, str], list] = {}
@@ -171,14 +187,6 @@ class Histogram:
     left: int
     scored: int
     bin_width: float
-
-
-def _measure_diversity(accepted: list[StoredCandidate]) -> dict | None:
-    """Distinct-n and nearest-neighbour similarity of the accepted instructions (see ootgen.diversity)."""
-    from .diversity import measure
-
-    found = measure([c.example.instruction for c in accepted])
-    return found.as_dict() if found else None
 
 
 def histogram(s: RunSummary) -> Histogram | None:

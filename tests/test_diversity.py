@@ -68,3 +68,18 @@ def test_a_large_run_is_sampled_evenly_and_the_signature_of_an_empty_text_is_non
     assert found is not None and found.instructions == 2500 and found.compared == 500
     assert Deduplicator().signature("  ?! ") is None
     assert measure(["only one"]) is None
+
+
+def test_streamed_distinct_n_equals_exact_counting_across_buffer_merges(monkeypatch):
+    from ootgen import diversity
+
+    monkeypatch.setattr(diversity, "_FLUSH", 64)  # many merges of the hash buffer into the sorted array
+    rng = random.Random(5)
+    texts = [" ".join(rng.choice(["a", "b", "c", "d", "e", "f"]) for _ in range(rng.randint(0, 12))) for _ in range(400)]
+    for n in (1, 2, 3):
+        grams = [tuple(t.split()[i : i + n]) for t in texts for i in range(len(t.split()) - n + 1)]
+        assert distinct_n(texts, n) == round(len(set(grams)) / len(grams), 4)
+    meter = diversity.DiversityMeter(sample=50)
+    for text in texts:
+        meter.add(text)
+    assert meter.sample_positions() == [int(i * 400 / 50) for i in range(50)]

@@ -33,6 +33,20 @@ _FALLBACK_TOPICS = (
     "talking to an NPC", "returning to the home position", "random wandering",
 )  # fmt: skip
 CODE_INPUT_TYPES = {"code_explanation", "debugging_help", "code_modification"}
+# A scenario of five words picked by the digits of the run number (12**5 = 248,832 distinct ones), put in the
+# instruction and as a comment atop the code: at 100k examples the replies stay further apart than the dedup
+# threshold, as a real model's would, instead of cycling through a few hundred near-identical shapes.
+_SCENARIO = (
+    ("forest", "desert", "lakeside", "castle", "graveyard", "volcano", "village", "temple", "canyon", "swamp",
+     "tower", "harbor"),
+    ("guard", "merchant", "sentry", "wanderer", "keeper", "hermit", "scout", "courier", "warden", "pilgrim",
+     "tinker", "fisher"),
+    ("lantern", "shield", "ocarina", "compass", "mask", "boomerang", "hookshot", "bottle", "feather", "crystal",
+     "medallion", "scroll"),
+    ("dawn", "noon", "dusk", "midnight", "rainfall", "snowfall", "eclipse", "harvest", "festival", "storm",
+     "twilight", "moonrise"),
+    ("puzzle", "escort", "ambush", "race", "riddle", "chase", "duel", "rescue", "trade", "patrol", "siege", "hunt"),
+)  # fmt: skip
 
 
 def _snippet(kind: int, a: str, n: int, bad: str | None = None) -> tuple[str, str, list[str]]:
@@ -281,8 +295,10 @@ class OotResponder:
         conversational = "conversation" in example_type or "multi_turn" in example_type
         phrases = _PHRASES.get(example_type, _PHRASES["architecture_question" if conversational else "code_explanation"])
         instruction = phrases[n % len(phrases)].format(fn=fn, a=actor, ovl=ovl, topic=topic)
+        scenario = _scenario(n)
         # The run number keeps instructions unique even when actor/snippet/phrasing cycle around.
-        instruction += f" (case {n + 1}: `{actor}`, `ovl_{ovl}`)"
+        instruction += f" It is for a {scenario} scene (case {n + 1}: `{actor}`, `ovl_{ovl}`)."
+        code = f"// {scenario} variant\n{code}"
         input_code = ""
         if example_type in CODE_INPUT_TYPES:
             if example_type == "debugging_help":
@@ -368,6 +384,14 @@ class OotResponder:
             "usefulness": scores,
             "summary": "Accurate and clear, with correct current decomp names.",
         }
+
+
+def _scenario(n: int) -> str:
+    words = []
+    for choices in _SCENARIO:
+        n, digit = divmod(n, len(choices))
+        words.append(choices[digit])
+    return " ".join(words)
 
 
 def _without_requirements(text: str) -> str:
