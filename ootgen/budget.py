@@ -9,7 +9,7 @@ the run stops only when nothing is in flight and the floor still does not fit.
 
 Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
 goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
-candidates still fit. "Likely" is the mean cost of that kind of call so far plus 25 %, or its worst case at
+candidates, and those still owed to the generations sent before it, still fit. "Likely" is the mean cost of that kind of call so far plus 25 %, or its worst case at
 its floor until one has been paid for: a plan, not a guarantee (the cap itself is kept by the reservations).
 """
 
@@ -67,6 +67,9 @@ class Budget:
         self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
+        # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
+        # room for these too, or concurrent generations each count the same money as their judging room.
+        self.judge_calls_owed = 0.0
         self.spent = spent  # dollars charged for replies received (this run and earlier sessions)
         self.reserved = 0.0  # worst cases of the calls in flight
         self.exhausted = False  # set once a call's worst case did not fit with nothing in flight
@@ -107,7 +110,7 @@ class Budget:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates."""
         left = self.left()
         judge = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
-        judging = self.judge_calls_per_generation * judge - _CENT_FRACTION  # float noise
+        judging = (self.judge_calls_owed + self.judge_calls_per_generation) * judge - _CENT_FRACTION  # float noise
         return left is None or left - self.likely_cost("generate", worst_at_floor, worst) >= judging
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
@@ -139,7 +142,10 @@ class Budget:
             amount = worst.at(tokens)
             self.reserved += amount
             if judge:
+                self.judge_calls_owed = max(0.0, self.judge_calls_owed - 1)
                 self._settled.notify_all()  # a generation call waiting behind this judge call may go now
+            else:
+                self.judge_calls_owed += self.judge_calls_per_generation
             return amount, tokens
 
     def reserve_now(self, amount: float) -> bool:

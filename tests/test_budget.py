@@ -144,19 +144,42 @@ def test_a_generation_call_goes_only_if_judging_its_candidates_still_fits_after_
     async def scenario() -> None:
         budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
         amount, _ = await budget.reserve(fixed(0.02), JUDGE)
-        await budget.settle(amount, 0.02, JUDGE, 500)  # judging one generation's candidates: 2 x 0.02 x 1.25 = $0.05
+        await budget.settle(amount, 0.02, JUDGE, 500)  # a judge call costs $0.02 (its worst case): likely $0.02
         amount, tokens = await budget.reserve(CALL, GENERATE)  # nothing paid for a generation yet: likely = its worst
-        assert tokens == 12_000  # at the floor ($0.03), which leaves $0.15 > $0.05 for judging
+        assert tokens == 12_000  # at the floor ($0.03), which leaves $0.15 > 2 x $0.02 for judging
         await budget.settle(amount, 0.04, GENERATE, 1_000)  # a generation costs $0.04: likely $0.05 from now on
-        amount, tokens = await budget.reserve(CALL, GENERATE)  # $0.14 left: $0.05 + $0.05 fit, sent with all of it
-        assert tokens == 12_000
-        await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.10 left: $0.05 + $0.05 still fit, lowered to $0.10
-        amount, tokens = await budget.reserve(CALL, GENERATE)
+        for _ in range(2):  # its candidates judged: $0.04, nothing owed
+            amount, _ = await budget.reserve(fixed(0.02), JUDGE)
+            await budget.settle(amount, 0.02, JUDGE, 500)
+        amount, tokens = await budget.reserve(CALL, GENERATE)  # $0.10 left: $0.05 + $0.04 fit, lowered to $0.10
         assert tokens == 9_000
         await budget.settle(amount, 0.04, GENERATE, 1_000)  # $0.06 left: the generation's worst case at its floor
         with pytest.raises(BudgetStop):  # would fit ($0.03), but its candidates could not be judged after it
             await budget.reserve(CALL, GENERATE)
         assert (await budget.reserve(fixed(0.02), JUDGE))[0] == pytest.approx(0.02)  # judging still goes
+
+    asyncio.run(scenario())
+
+
+def test_a_generation_leaves_room_for_the_judging_owed_to_the_generations_sent_before_it():
+    """Concurrent generations must not each count the same money as their judging room (an e2e run under a cap
+    left paid-for candidates unjudged when they did)."""
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.3, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
+        amount, _ = await budget.reserve(fixed(0.02), JUDGE)
+        await budget.settle(amount, 0.02, JUDGE, 500)
+        first, _ = await budget.reserve(CALL, GENERATE)  # in flight, its two judge calls owed
+        await budget.settle(first, 0.04, GENERATE, 1_000)  # $0.14 left
+        assert budget.judge_calls_owed == 2
+        second, _ = await budget.reserve(CALL, GENERATE)  # $0.14 - $0.05 = $0.09 >= (2 owed + 2) x $0.02: goes
+        await budget.settle(second, 0.04, GENERATE, 1_000)  # $0.10 left, 4 judge calls owed ($0.08)
+        with pytest.raises(BudgetStop):  # $0.10 - $0.05 < (4 + 2) x $0.02: counting only its own judging, it would go
+            await budget.reserve(CALL, GENERATE)
+        for _ in range(4):  # the owed judging fits: every candidate paid for is judged
+            amount, _ = await budget.reserve(fixed(0.02), JUDGE)
+            await budget.settle(amount, 0.02, JUDGE, 500)
+        assert budget.judge_calls_owed == 0 and budget.spent == pytest.approx(0.48)
 
     asyncio.run(scenario())
 
