@@ -259,12 +259,8 @@ def _check_model_names(config: RunConfig, models: ModelTable) -> tuple[str, ...]
     Retired ids and near-misses of a known id (`claude-sonet-5`: one or two letters off) are refused; an
     unknown id that is no near-miss is most likely a newer model: it is allowed, with a warning (cost unknown).
     """
-    named: list[tuple[str, tuple]] = [(config.model, ("model",))]
-    if config.judge.model:
-        named.append((config.judge.model, ("judge", "model")))
-    named += [(judge_id, ("judges", index)) for index, judge_id in enumerate(config.judges or ())]
     warnings: list[str] = []
-    for name, key in named:
+    for name, key in config.named_models:
         file, line = config.source.locate(key)
         info = models.resolve(name, source=f"{file}:{line}" if line else (file or config.file))
         if info.known:

@@ -116,11 +116,8 @@ def check_can_run(project, options: RunOptions) -> None:
 def paid_models(project) -> list[tuple[ModelInfo, tuple]]:
     """Every model the run can pay for, once, with the config key that names it: the generator, the judge and
     each cross-validation judge."""
-    config = project.config
-    named = [(config.model, ("model",)), (config.judge_model_id, ("judge", "model")),
-             *((name, ("judges", index)) for index, name in enumerate(config.judges or ()))]
     models: dict[str, tuple[ModelInfo, tuple]] = {}
-    for name, key in named:
+    for name, key in project.config.named_models:
         info = project.models.resolve(name)
         models.setdefault(info.id, (info, key))
     return list(models.values())

@@ -209,6 +209,13 @@ class Settings:
         """The models that review every candidate: `judges`, else the one judge model."""
         return self.judges or (self.judge_model_id,)
 
+    @property
+    def named_models(self) -> tuple[tuple[str, tuple[str | int, ...]], ...]:
+        """Every model id the config names, with the key path that names it: `model`, `judge.model` when set,
+        each of `judges` (the model table check and the cost check both walk these)."""
+        judge = ((self.judge.model, ("judge", "model")),) if self.judge.model else ()
+        return ((self.model, ("model",)), *judge, *((name, ("judges", index)) for index, name in enumerate(self.judges or ())))
+
 
 T = TypeVar("T")
 _HINTS: dict[type, dict[str, Any]] = {}  # resolved field types per class (resolving is the slow part of build)
