@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..symbols import base_type_name
 from .context import Block, Context
@@ -22,6 +22,7 @@ _QUERY = """
 (parameter_declaration) @param
 (field_declaration_list) @fields
 (preproc_function_def name: (identifier) @fmacro)
+(preproc_params (identifier) @mparam)
 (preproc_def name: (identifier) @macro)
 (enumerator name: (identifier) @enumc)
 (identifier) @ident
@@ -170,13 +171,18 @@ def parse_c(code: str):
     return tree, src, 0, (err.start_point[0] + 1 if err is not None else 1)
 
 
-def decl_name(node):
-    """(name, pointer depth, is function) of a declarator chain."""
+def _text(src: bytes, node) -> str:
+    """A node's source text (slicing the parsed bytes costs less than `Node.text`)."""
+    return src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def decl_name(node, src: bytes):
+    """(name, pointer depth, is function) of a declarator chain in `src`."""
     depth, is_func = 0, False
     while node is not None:
         t = node.type
         if t in ("identifier", "field_identifier", "type_identifier"):
-            return node.text.decode("utf-8", "replace"), depth, is_func
+            return _text(src, node), depth, is_func
         if t == "pointer_declarator":
             depth += 1
         elif t == "function_declarator":
@@ -214,18 +220,16 @@ class BlockFacts:
     structs: list = field(default_factory=list)  # (struct name, {field: type name})
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     name: str
+    start: int  # byte offset of the name in the parsed source
     nargs: int
-    arguments: Any  # the argument_list node, or None
+    arguments: Any  # the argument_list node
     takes_address: bool  # some argument holds `&`
 
     @property
     def args(self) -> tuple:
         """The argument nodes (comments left out)."""
-        if self.arguments is None:
-            return ()
         return tuple(a for a in self.arguments.named_children if a.type != "comment")
 
 
@@ -240,11 +244,15 @@ class Parsed:
     error_line: int | None
     facts: BlockFacts
     calls: list[Call]
-    fields: list  # (argument node, member name) of field expressions
-    field_map: dict  # the same by the field expression's node id (for typing member chains)
-    constants: list[tuple[str, int]]  # (ALL_CAPS identifier, line) outside declarations
+    fields: list  # (argument node, member name, source text) of field expressions
+    field_map: dict  # (argument node, member name) by the field expression's node id (for typing member chains)
+    constants: list[tuple[str, int]]  # (ALL_CAPS identifier, byte offset in src) outside declarations
     includes: list[tuple[str, int]]  # (path, line)
     asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
+
+    def code_line(self, offset: int) -> int:
+        """The line of the block's code (1-based) holding byte `offset` of the parsed source."""
+        return self.src.count(b"\n", 0, offset) + 1 - self.offset
 
 
 _ASSET_OR_CONSTANT = frozenset(b"gABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -264,7 +272,7 @@ def _gather(caps: dict, src: bytes) -> tuple:
     facts = BlockFacts()
     for n in caps.get("fname", ()):
         fdecl = n.parent
-        name = n.text.decode()
+        name = _text(src, n)
         params = fdecl.child_by_field_name("parameters")
         arity, variadic = 0, False
         if params is not None:
@@ -272,103 +280,110 @@ def _gather(caps: dict, src: bytes) -> tuple:
                 if p.type == "variadic_parameter":
                     variadic = True
                 elif p.type == "parameter_declaration":
-                    if p.child_by_field_name("declarator") is None and p.text.strip() == b"void":
+                    if p.child_by_field_name("declarator") is None and src[p.start_byte:p.end_byte].strip() == b"void":
                         continue
                     arity += 1
         if name != "__fragment":
             facts.functions.append((name, (arity, variadic)))
             if "_" in name:
                 facts.prefixes.add(name.split("_", 1)[0])
-    for key in ("macro", "fmacro", "enumc", "label"):
+    # identifiers that name what they declare (or a macro's parameters) are not uses of a constant
+    declaring: set[int] = set()
+    for key in ("macro", "fmacro", "enumc", "label", "mparam"):
         for n in caps.get(key, ()):
-            facts.names.add(n.text.decode())
+            declaring.add(n.start_byte)
+            if key != "mparam":
+                facts.names.add(_text(src, n))
     for node in list(caps.get("decl", ())) + list(caps.get("param", ())):
         tnode = node.child_by_field_name("type")
         if tnode is None:
             continue
-        type_name = base_type_name(tnode.text.decode("utf-8", "replace"))
+        type_name = base_type_name(_text(src, tnode))
         for d in node.children_by_field_name("declarator"):
             target = d.child_by_field_name("declarator") if d.type == "init_declarator" else d
-            name, depth, is_func = decl_name(target)
+            name, depth, is_func = decl_name(target, src)
             if name is None or (is_func and d.type != "init_declarator" and depth == 0):
                 continue
             facts.names.add(name)
             facts.typed.append((name, type_name))
     for body in _in_order(caps.get("fields", ())):
-        owner = body.parent
-        name_node = owner.child_by_field_name("name") if owner is not None else None
-        typedef = owner.parent if owner is not None else None
-        names = []
-        if typedef is not None and typedef.type == "type_definition":
-            names = [d.text.decode() for d in typedef.children_by_field_name("declarator") if d.type == "type_identifier"]
-        if name_node is not None:
-            names.append(name_node.text.decode())
-        members: dict[str, str] = {}
-        for f in body.named_children:
-            ftype = f.child_by_field_name("type")
-            type_text = base_type_name(ftype.text.decode("utf-8", "replace")) if ftype is not None else ""
-            for d in f.children_by_field_name("declarator"):
-                fname, _, _ = decl_name(d)
-                if fname:
-                    members[fname] = type_text
-            if ftype is not None and ftype.type in ("struct_specifier", "union_specifier") and not f.children_by_field_name("declarator"):
-                inner = ftype.child_by_field_name("body")
-                for g in (inner.named_children if inner is not None else ()):
-                    gtype = g.child_by_field_name("type")
-                    for d in g.children_by_field_name("declarator"):
-                        fname, _, _ = decl_name(d)
-                        if fname:
-                            members[fname] = base_type_name(gtype.text.decode()) if gtype is not None else ""
-            if f.type == "field_declaration" and ftype is None:
-                members["\0open"] = ""  # a member the parser could not read (a macro like SLIDING_DOOR_ACTOR_BASE)
-        for n in names:
-            facts.structs.append((n, members))
-            facts.prefixes.add(n)
-    calls = []
-    for call in _in_order(caps.get("call", ())):
-        fn = call.child_by_field_name("function")
-        if fn is None or fn.type != "identifier":
-            continue  # calls through pointers: this->actionFunc(this, play), (*f)(x)
-        args = call.child_by_field_name("arguments")
-        if args is None:
-            calls.append(Call(fn.text.decode(), 0, None, False))
-            continue
-        start, end = args.start_byte, args.end_byte
-        # (named children cost a Python object each: count them, and list them only when a comment may be one)
-        c = Call(fn.text.decode(), args.named_child_count, args, src.find(b"&", start, end) >= 0)
-        calls.append(c if src.find(b"/", start, end) < 0 else Call(c.name, len(c.args), args, c.takes_address))
+        _gather_struct(body, src, facts)
+    calls = _calls(caps, src)
+    callees = {c.start for c in calls}
     fields = []
     field_map = {}
     for node in _in_order(caps.get("field", ())):
         arg = node.child_by_field_name("argument")
         fld = node.child_by_field_name("field")
         if arg is not None and fld is not None:
-            entry = (arg, fld.text.decode())
+            entry = (arg, _text(src, fld))
             field_map[node.id] = entry
-            fields.append(entry)
+            fields.append((*entry, src[node.start_byte:node.end_byte]))
     constants = []
     assets = set()
     # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
     # before asking for the text (each Node attribute costs a Python object)
-    for node in _in_order([n for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT]):
-        text = node.text
+    for start, node in sorted((n.start_byte, n) for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT):
+        text = src[start:node.end_byte]
         if len(text) > 2 and text[0] == 103 and 65 <= text[1] <= 90:  # g[A-Z]...
             assets.add(text.decode())
-            continue
-        if len(text) > 3 and 65 <= text[0] <= 90 and b"_" in text and text.upper() == text:
-            parent = node.parent
-            ptype = parent.type if parent is not None else ""
-            if ptype in ("preproc_def", "preproc_function_def", "enumerator", "preproc_params") and node != parent.child_by_field_name("value"):
-                continue
-            if ptype == "call_expression" and parent.child_by_field_name("function") == node:
-                continue  # checked as a call
-            constants.append((text.decode(), node.start_point[0] + 1))
+        elif len(text) > 3 and 65 <= text[0] <= 90 and b"_" in text and text.upper() == text \
+                and start not in declaring and start not in callees:  # (a call is checked as a call)
+            constants.append((text.decode(), start))
     includes = []
     for node in _in_order(caps.get("include", ())):
-        text = node.text.decode("utf-8", "replace").strip()
-        if len(text) > 2 and text[0] in "\"<":
-            includes.append((text[1:-1], node.start_point[0] + 1))
+        path = _text(src, node).strip()
+        if len(path) > 2 and path[0] in "\"<":
+            includes.append((path[1:-1], node.start_point[0] + 1))
     return facts, calls, fields, field_map, constants, includes, sorted(assets)
+
+
+def _gather_struct(body, src: bytes, facts: BlockFacts) -> None:
+    """The members of a struct (or union) the code defines, under its tag and typedef names."""
+    owner = body.parent
+    name_node = owner.child_by_field_name("name") if owner is not None else None
+    typedef = owner.parent if owner is not None else None
+    names = []
+    if typedef is not None and typedef.type == "type_definition":
+        names = [_text(src, d) for d in typedef.children_by_field_name("declarator") if d.type == "type_identifier"]
+    if name_node is not None:
+        names.append(_text(src, name_node))
+    members: dict[str, str] = {}
+    for f in body.named_children:
+        ftype = f.child_by_field_name("type")
+        type_text = base_type_name(_text(src, ftype)) if ftype is not None else ""
+        for d in f.children_by_field_name("declarator"):
+            fname, _, _ = decl_name(d, src)
+            if fname:
+                members[fname] = type_text
+        if ftype is not None and ftype.type in ("struct_specifier", "union_specifier") and not f.children_by_field_name("declarator"):
+            inner = ftype.child_by_field_name("body")
+            for g in (inner.named_children if inner is not None else ()):
+                gtype = g.child_by_field_name("type")
+                for d in g.children_by_field_name("declarator"):
+                    fname, _, _ = decl_name(d, src)
+                    if fname:
+                        members[fname] = base_type_name(_text(src, gtype)) if gtype is not None else ""
+        if f.type == "field_declaration" and ftype is None:
+            members["\0open"] = ""  # a member the parser could not read (a macro like SLIDING_DOOR_ACTOR_BASE)
+    for n in names:
+        facts.structs.append((n, members))
+        facts.prefixes.add(n)
+
+
+def _calls(caps: dict, src: bytes) -> list[Call]:
+    """The calls of named functions (not through pointers: this->actionFunc(this, play), (*f)(x)) in source order."""
+    calls = []
+    for call in _in_order(caps.get("call", ())):
+        fn = call.child_by_field_name("function")
+        args = call.child_by_field_name("arguments")
+        if fn is None or args is None or fn.type != "identifier":
+            continue
+        start, end = args.start_byte, args.end_byte
+        # (named children cost a Python object each: count them, and list them only when a comment may be one)
+        c = Call(_text(src, fn), fn.start_byte, args.named_child_count, args, src.find(b"&", start, end) >= 0)
+        calls.append(c if src.find(b"/", start, end) < 0 else c._replace(nargs=len(c.args)))
+    return calls
 
 
 def merge(block: BlockFacts, facts: CFacts) -> None:

@@ -18,7 +18,9 @@ _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n")
 _INLINE = re.compile(r"`([^`\n]+)`")
 _PROSE_PROTO = re.compile(r"\b([A-Za-z_]\w*)\s*\(([^()`\n]*)\)")
 _PARAM = re.compile(r"^\s*(?:const\s+)?[A-Za-z_]\w*(?:\s*\*+\s*|\s+)\**\s*[A-Za-z_]\w*\s*(?:\[[^\]]*\])?\s*$")
-_TEXT_DECL = re.compile(r"\b[A-Za-z_]\w*\s*\**\s+\**([A-Za-z_]\w*)\s*(?:\[[^\]\n]*\])?\s*;")
+# `s16 timer;` around a name: the type before it (within a line's reach) and the `;` after it
+_DECL_HEAD = re.compile(r"(?<!\w)[A-Za-z_]\w*\s*\**\s+\**\Z")
+_DECL_TAIL = re.compile(r"\s*(?:\[[^\]\n]*\])?\s*;")
 _PATH_HEADS = {"actor": "Actor", "skelAnime": "SkelAnime", "actorCtx": "ActorContext"}
 
 
@@ -109,10 +111,11 @@ class NameChecks:
         self.index: SymbolIndex = ctx.index
         self.policy: CheckPolicy = ctx.policy
         self.protos = prose_prototypes(ctx.prose)
-        self._text_decls: set | None = None
+        self._text_decls: dict[str, bool] = {}
         self._own_upper = {p.upper() for p in facts.prefixes}
         self._variables: dict[str, str | None] = {}  # variable -> type (the declarations never change)
         self._members: dict | None = None  # (base, member) -> type, once inferred member types are final
+        self._fields_seen: set[bytes] = set()  # member expressions checked (by source text)
 
     def run(self) -> None:
         checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
@@ -176,7 +179,7 @@ class NameChecks:
     def check_constants(self, p: Parsed) -> None:
         index, facts, policy = self.index, self.facts, self.policy
         tables = _tables(index)
-        for name, line in p.constants:
+        for name, start in p.constants:
             if (name in facts.names or name in facts.functions or name in policy.known_calls or name in self.protos
                     or name in policy.known_constants or index.has_constant(name) or index.has_symbol(name)):
                 continue
@@ -188,7 +191,7 @@ class NameChecks:
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
-            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(line - p.offset)}) is not a decomp constant, "
+            self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(p.code_line(start))}) is not a decomp constant, "
                          f"enum member or macro{mean}", p.block.where)
 
     # -- includes -----------------------------------------------------------------------------------------
@@ -203,11 +206,21 @@ class NameChecks:
                 self.ctx.add("UNKNOWN_INCLUDE", f"`{path}` is not a decomp header", p.block.where)
 
     # -- member chains ------------------------------------------------------------------------------------
-    def text_decls(self) -> set:
-        """Names declared anywhere in the answer text (`s16 timer;`): fields the answer tells you to add."""
-        if self._text_decls is None:
-            self._text_decls = set(_TEXT_DECL.findall(self.ctx.all_text))
-        return self._text_decls
+    def declared_in_text(self, name: str) -> bool:
+        """Whether the answer text declares `name` somewhere (`s16 timer;`): a field the answer tells you to add.
+        Only the places the name occurs are looked at (a scan of the whole text for declarations costs more)."""
+        found = self._text_decls.get(name)
+        if found is None:
+            text, found = self.ctx.all_text, False
+            at = text.find(name)
+            while at >= 0 and not found:
+                end = at + len(name)
+                found = (not (text[at - 1:at].isalnum() or text[at - 1:at] == "_")
+                         and _DECL_TAIL.match(text, end) is not None
+                         and _DECL_HEAD.search(text, max(0, at - 160), at) is not None)
+                at = text.find(name, end)
+            self._text_decls[name] = found
+        return found
 
     def _resolve(self, type_name: str | None) -> str | None:
         if type_name is None:
@@ -297,8 +310,10 @@ class NameChecks:
                 if not call.takes_address or not index.has_function(call.name):
                     continue
                 for i, arg in enumerate(call.args):
-                    types = index.param_types(call.name, i)  # (before the node: asking a node costs more)
-                    if len(types) != 1 or arg.type != "pointer_expression" or not arg.text.startswith(b"&"):
+                    if p.src[arg.start_byte] != 38:  # `&` (the byte before the node: asking a node costs more)
+                        continue
+                    types = index.param_types(call.name, i)
+                    if len(types) != 1 or arg.type != "pointer_expression":
                         continue
                     target = arg.child_by_field_name("argument")
                     if target is None or target.type != "field_expression":
@@ -326,15 +341,17 @@ class NameChecks:
 
     def check_fields(self, p: Parsed) -> None:
         memo: dict = {}
-        index, ctx = self.index, self.ctx
-        for arg, member in p.fields:
+        index, ctx, seen = self.index, self.ctx, self._fields_seen
+        for arg, member, text in p.fields:
+            if text in seen:
+                continue  # the same member expression again: types are the example's, its finding is already made
+            seen.add(text)
             if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
             base = self.type_of(arg, memo, p.field_map)
             if base is None:
                 continue
-            # (a name declared in the text is a substring of it: skip the text scan for any other member)
-            if self._struct_has(base, member) is False and (member not in ctx.all_text or member not in self.text_decls()):
+            if self._struct_has(base, member) is False and not self.declared_in_text(member):
                 shown = base.split("::")[0]
                 hints = _tables(index).field_hints
                 hint = hints.get((base, member))
