@@ -305,27 +305,29 @@ class NameChecks:
         function has the type of that parameter."""
         index, inferred = self.index, self.facts.inferred
         memo: dict = {}
+        known: set[bytes] = set()  # `&this->actor`: arguments whose member type is known (it stays known)
         for p in parsed:
             for call in p.calls:
                 if not call.takes_address or not index.has_function(call.name):
                     continue
                 for i, arg in enumerate(call.args):
-                    if p.src[arg.start_byte] != 38:  # `&` (the byte before the node: asking a node costs more)
+                    if p.src[arg.start_byte] != 38:  # `&` (the source byte first: asking a node costs more)
                         continue
                     types = index.param_types(call.name, i)
-                    if len(types) != 1 or arg.type != "pointer_expression":
+                    text = p.src[arg.start_byte:arg.end_byte]
+                    if len(types) != 1 or text in known or arg.type != "pointer_expression":
                         continue
                     target = arg.child_by_field_name("argument")
-                    if target is None or target.type != "field_expression":
-                        continue
-                    fld = target.child_by_field_name("field")
-                    base = self.type_of(target.child_by_field_name("argument"), memo, p.field_map)
-                    member = fld.text.decode() if fld is not None else ""
-                    if not member or self.member_type(base, member) is not None:
+                    member_of = p.field_map.get(target.id) if target is not None else None
+                    if member_of is None:
+                        continue  # not a member expression
+                    base = self.type_of(member_of[0], memo, p.field_map)
+                    if self.member_type(base, member_of[1]) is not None:
+                        known.add(text)
                         continue
                     resolved = index.resolve_struct(next(iter(types)))
                     if resolved is not None:
-                        inferred[(base, member)] = resolved
+                        inferred[(base, member_of[1])] = resolved
 
     def _struct_has(self, struct: str, member: str) -> bool | None:
         local = self.facts.structs.get(struct)
