@@ -134,3 +134,17 @@ def test_assembly_input_of_a_c_type_is_checked_as_assembly(env):
     out = "It stores 3.0 into the float at offset 0x6C; the store runs in the delay slot of the return, before control leaves."
     assert "C_SYNTAX" not in codes(env, out, input=asm, example_type=typ)
     assert "ASM_BAD_MNEMONIC" in codes(env, out, input=asm.replace("mtc1", "movc1"), example_type=typ)
+
+
+@pytest.mark.parametrize(("line", "last"), [
+    ("Here is the fix. The wrong version was:", "The wrong version was:"),
+    ("The old code was wrong!  Fixed:", "Fixed:"),
+    ("Call Actor_Kill(this), e.g. from Update.", "from Update."),  # (an abbreviation ends a sentence too)
+    ("Version 1.5 is what you have? Use\u00a0this:", "Use\u00a0this:"),
+    ("no sentence end here", "no sentence end here"),
+    ("  ", ""),
+])
+def test_the_sentence_introducing_a_fence_is_the_last_one_of_its_line(line, last):
+    from ootgen.validate.markdown import last_sentence
+
+    assert last_sentence(line) == last

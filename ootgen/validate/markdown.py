@@ -9,7 +9,6 @@ from .context import Block, Context
 from .policy import CheckPolicy
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`{]*)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 Fence = tuple[str, str, int, str]  # (tag, code, first code line, prose line before)
 
@@ -46,9 +45,22 @@ def split_fences(text: str) -> tuple[list[Fence], str, int | None]:
 
 def is_counterexample(before: str, policy: CheckPolicy) -> bool:
     """A fence is a quoted bad example when the sentence introducing it says so, unless it announces a fix."""
-    sentences = [s for s in _SENTENCE_END.split(before.strip()) if s.strip()]
-    last = sentences[-1] if sentences else ""
+    last = last_sentence(before)
     return bool(policy.counterexample.search(last)) and not policy.fix_words.search(last)
+
+
+def last_sentence(line: str) -> str:
+    """The last sentence of one line (the prose line before a fence): the text after the last run of blanks that
+    follows `.`, `!` or `?`, found from the end (a regex split would try a lookbehind at every character)."""
+    line = line.strip()
+    end = len(line)
+    while True:
+        stop = max(line.rfind(".", 0, end), line.rfind("!", 0, end), line.rfind("?", 0, end))
+        if stop < 0:
+            return line
+        if line[stop + 1: stop + 2].isspace():
+            return line[stop + 1:].lstrip()
+        end = stop
 
 
 _ASM_LOOK = re.compile(r"^\s*(?:[\w.]+:\s*)?[a-z][a-z0-9.]*\s+\$?(?:zero|at|v[01]|a[0-3]|t\d|s\d|sp|ra|fp|gp|f\d{1,2})\b", re.M)
