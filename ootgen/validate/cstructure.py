@@ -244,11 +244,19 @@ class Parsed:
     error_line: int | None
     facts: BlockFacts
     calls: list[Call]
-    fields: list  # (argument node, member name, source text) of field expressions
-    field_map: dict  # (argument node, member name) by the field expression's node id (for typing member chains)
+    fields: list  # (field expression node, its source text): member accesses, taken apart when checked
     constants: list[tuple[str, int]]  # (ALL_CAPS identifier, byte offset in src) outside declarations
     includes: list[tuple[str, int]]  # (path, line)
     asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
+
+    def text(self, node) -> str:
+        """A node's source text."""
+        return _text(self.src, node)
+
+    def member_access(self, node) -> tuple[Any, str] | None:
+        """(argument node, member name) of a field expression node."""
+        arg, fld = node.child_by_field_name("argument"), node.child_by_field_name("field")
+        return None if arg is None or fld is None else (arg, _text(self.src, fld))
 
     def code_line(self, offset: int) -> int:
         """The line of the block's code (1-based) holding byte `offset` of the parsed source."""
@@ -310,15 +318,7 @@ def _gather(caps: dict, src: bytes) -> tuple:
         _gather_struct(body, src, facts)
     calls = _calls(caps, src)
     callees = {c.start for c in calls}
-    fields = []
-    field_map = {}
-    for node in _in_order(caps.get("field", ())):
-        arg = node.child_by_field_name("argument")
-        fld = node.child_by_field_name("field")
-        if arg is not None and fld is not None:
-            entry = (arg, _text(src, fld))
-            field_map[node.id] = entry
-            fields.append((*entry, src[node.start_byte:node.end_byte]))
+    fields = [(node, src[node.start_byte:node.end_byte]) for node in _in_order(caps.get("field", ()))]
     constants = []
     assets = set()
     # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
@@ -335,7 +335,7 @@ def _gather(caps: dict, src: bytes) -> tuple:
         path = _text(src, node).strip()
         if len(path) > 2 and path[0] in "\"<":
             includes.append((path[1:-1], node.start_point[0] + 1))
-    return facts, calls, fields, field_map, constants, includes, sorted(assets)
+    return facts, calls, fields, constants, includes, sorted(assets)
 
 
 def _gather_struct(body, src: bytes, facts: BlockFacts) -> None:

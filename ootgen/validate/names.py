@@ -268,35 +268,30 @@ class NameChecks:
         self._variables[name] = result = self._resolve(result)
         return result
 
-    def type_of(self, node, memo: dict, fields: dict) -> str | None:
-        """The type name of an expression node; `fields`: the block's member expressions by node id (Parsed.field_map)."""
+    def type_of(self, node, memo: dict, p: Parsed) -> str | None:
+        """The type name of an expression node of block `p`."""
         key = node.id
         if key in memo:
             return memo[key]
-        field = fields.get(key)
-        if field is not None:  # a member expression the parse already took apart
-            memo[key] = result = self.member_type(self.type_of(field[0], memo, fields), field[1])
-            return result
         t = node.type
         result = None
         if t == "identifier":
-            result = self.variable_type(node.text.decode())
+            result = self.variable_type(p.text(node))
         elif t == "field_expression":
-            fld = node.child_by_field_name("field")
-            if fld is not None:
-                base = self.type_of(node.child_by_field_name("argument"), memo, fields)
-                result = self.member_type(base, fld.text.decode())
+            access = p.member_access(node)
+            if access is not None:
+                result = self.member_type(self.type_of(access[0], memo, p), access[1])
         elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
             inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
-            result = self.type_of(inner, memo, fields) if inner is not None else None
+            result = self.type_of(inner, memo, p) if inner is not None else None
         elif t == "cast_expression":
             tn = node.child_by_field_name("type")
             if tn is not None:
-                result = self._resolve(base_type_name(tn.text.decode()))
+                result = self._resolve(base_type_name(p.text(tn)))
         elif t == "call_expression":
             fn = node.child_by_field_name("function")
             if fn is not None and fn.type == "identifier":
-                result = self._resolve(self.policy.call_types.get(fn.text.decode()))
+                result = self._resolve(self.policy.call_types.get(p.text(fn)))
         memo[key] = result
         return result
 
@@ -318,16 +313,16 @@ class NameChecks:
                     if len(types) != 1 or text in known or arg.type != "pointer_expression":
                         continue
                     target = arg.child_by_field_name("argument")
-                    member_of = p.field_map.get(target.id) if target is not None else None
-                    if member_of is None:
-                        continue  # not a member expression
-                    base = self.type_of(member_of[0], memo, p.field_map)
-                    if self.member_type(base, member_of[1]) is not None:
+                    access = p.member_access(target) if target is not None and target.type == "field_expression" else None
+                    if access is None:
+                        continue
+                    base = self.type_of(access[0], memo, p)
+                    if self.member_type(base, access[1]) is not None:
                         known.add(text)
                         continue
                     resolved = index.resolve_struct(next(iter(types)))
                     if resolved is not None:
-                        inferred[(base, member_of[1])] = resolved
+                        inferred[(base, access[1])] = resolved
 
     def _struct_has(self, struct: str, member: str) -> bool | None:
         local = self.facts.structs.get(struct)
@@ -344,13 +339,17 @@ class NameChecks:
     def check_fields(self, p: Parsed) -> None:
         memo: dict = {}
         index, ctx, seen = self.index, self.ctx, self._fields_seen
-        for arg, member, text in p.fields:
+        for node, text in p.fields:
             if text in seen:
                 continue  # the same member expression again: types are the example's, its finding is already made
             seen.add(text)
+            access = p.member_access(node)
+            if access is None:
+                continue
+            arg, member = access
             if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
-            base = self.type_of(arg, memo, p.field_map)
+            base = self.type_of(arg, memo, p)
             if base is None:
                 continue
             if self._struct_has(base, member) is False and not self.declared_in_text(member):
