@@ -48,6 +48,7 @@ def _ts() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 _COND = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+_IF = re.compile(rb"^[ \t]*#[ \t]*if", re.M)
 # string concatenation through macros: `VT_FGCOL(RED) "text" VT_RST`, `T("jp", "en") "(%d)"`: two or more string
 # literals or ALL_CAPS macros (with arguments) side by side, at least one holding a string
 _STR = r'"(?:[^"\\\n]|\\.)*"'
@@ -66,7 +67,7 @@ def _as_literal(m: re.Match) -> bytes:
 def preprocess(src: bytes) -> bytes:
     """Keep one branch of each #if chain (the first, or the #else of an `#if 0`), blank the others and the
     directives, and turn string macros glued to literals into empty literals. Line numbers are preserved."""
-    if b"#" in src and re.search(rb"^[ \t]*#[ \t]*if", src, re.M):
+    if b"#" in src and _IF.search(src):
         lines = src.split(b"\n")
         stack: list[list[bool]] = []  # per open #if: [this branch kept, some branch already kept]
         for i, line in enumerate(lines):
@@ -118,13 +119,15 @@ _FUNC_HEADER = re.compile(rb"^[ \t]*(?:[A-Za-z_]\w*[ \t]*\**[ \t]+\**)+([A-Za-z_
                           rb"\s*\{", re.M)
 _NOT_FUNCTIONS = frozenset((b"if", b"for", b"while", b"switch", b"return", b"sizeof", b"else", b"do", b"case", b"goto"))
 _WRAP_HEAD = b"void __fragment(void) {\n"
+_WORD = re.compile(rb"\w+")
+_BLANK_LINE = re.compile(rb"\n([ \t]*\n)")
 
 
 def _has_function_header(src: bytes) -> bool:
     if b"{" not in src:
         return False
     for m in _FUNC_HEADER.finditer(src):
-        words = re.findall(rb"\w+", m.group(0)[: m.start(1) - m.start(0)])
+        words = _WORD.findall(m.group(0)[: m.start(1) - m.start(0)])
         if m.group(1) not in _NOT_FUNCTIONS and not _NOT_FUNCTIONS.intersection(words):
             return True
     return False
@@ -152,7 +155,7 @@ def parse_c(code: str):
         if not t.root_node.has_error:
             return t, wrapped, 1, None
     # mixed fragments: blank-line separated chunks must each parse, as is or wrapped in a function
-    chunks = re.split(rb"\n([ \t]*\n)", cleaned)
+    chunks = _BLANK_LINE.split(cleaned)
     if len(chunks) > 1:
         bad_line, line = None, 1
         for chunk in chunks[::2]:
