@@ -148,3 +148,13 @@ def test_the_sentence_introducing_a_fence_is_the_last_one_of_its_line(line, last
     from ootgen.validate.markdown import last_sentence
 
     assert last_sentence(line) == last
+
+
+def test_a_member_the_answer_declares_in_its_text_is_not_an_unknown_field(env):
+    """`this->actor.spinTimer` is no Actor field, but an answer that says to add `s16 spinTimer;` declares it: only
+    a declaration of that very name counts (not the name used elsewhere, nor a longer name holding it)."""
+    code = _c("void EnFoo_Spin(EnFoo* this) {\n    this->actor.spinTimer = 20;\n}")
+    assert "UNKNOWN_FIELD" in codes(env, code)
+    assert "UNKNOWN_FIELD" not in codes(env, code + "\n\nAdd `s16 spinTimer;` to your struct first.")
+    assert "UNKNOWN_FIELD" in codes(env, code + "\n\nAdd `s16 spinTimerMax;` and count spinTimer down later.")
+    assert "UNKNOWN_FIELD" not in codes(env, code + "\n\nDeclare it as\n\n    s16 *\n    spinTimer[4];\n")
