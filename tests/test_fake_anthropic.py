@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` without `python -m` does not put the project root on sys.path
     sys.path.insert(0, str(ROOT))
 
+from tests.e2e.conftest import wait_for  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic, Fault  # noqa: E402
 from tests.fake_anthropic.oot_responder import OotResponder  # noqa: E402
 
@@ -73,6 +75,18 @@ def test_plain_message_echoes_model_and_reports_usage(fake):
     assert entry["auth"] == "bearer"  # this SDK sends `Authorization: Bearer`, not x-api-key
     assert entry["key_in_body"] is False
     assert entry["body"]["messages"] == USER
+
+
+def test_a_request_still_being_read_is_counted_as_an_open_connection_until_its_client_goes(fake):
+    # A killed client's last request reaches the log only once its body is read; open_connections tells a test
+    # when nothing more can arrive.
+    host, port = fake.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        wait_for(lambda: fake.open_connections == 1, "the connection to be accepted")
+        assert fake.log == []
+    wait_for(lambda: fake.open_connections == 0, "the closed connection to be released")
+    assert len(fake.log) <= 1
 
 
 def test_streaming_emits_the_sdk_event_sequence(fake):

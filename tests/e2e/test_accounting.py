@@ -24,7 +24,9 @@ def test_report_metrics_match_what_the_fake_server_counted(cli: Cli):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert db.is_file()
-    wait_for(lambda: all(e["end"] is not None for e in cli.fake.log), "the killed run's requests to settle")
+    # Every request the killed run sent is in the log once the server holds none of its connections.
+    wait_for(lambda: cli.fake.open_connections == 0 and all(e["end"] is not None for e in cli.fake.log),
+             "the killed run's requests to settle")
     killed_session = len(cli.fake.log)
     result = cli.run(num=12, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -133,7 +133,8 @@ def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(pro
         result = cli.run(num=6)
         assert result.returncode == 0, result.stderr
         meta = cli.outputs().metadata()
-        wait_for(lambda: all(e["end"] is not None for e in fake.log), "every request the fake received to settle")
+        wait_for(lambda: fake.open_connections == 0 and all(e["end"] is not None for e in fake.log),
+                 "every request the fake received to settle")
         sent = posts(fake)
     judge_posts = [e for e in sent if kind_of(e["body"]) == "judge"]
     assert len(judge_posts) >= 2, "setup: expected a second (slow) judge call"

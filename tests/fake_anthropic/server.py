@@ -213,6 +213,13 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes; without NODELAY, Nagle plus the client's
         # delayed ACK adds ~40 ms to every response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.fake._connection_opened()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._connection_closed()
 
     def do_GET(self) -> None:
         self.server.fake._handle(self)
@@ -246,6 +253,7 @@ class FakeAnthropic:
         self._config: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
         self._initial: dict[str, Any] = {}
         self._responder_fn: Responder | None = None
+        self._open_connections = 0  # not reset with the log: connections outlive a reset
         self._reset_state()
         self.configure(**config)
         if responder is not None:
@@ -420,6 +428,21 @@ class FakeAnthropic:
                 totals.setdefault(entry["model"], Counter()).update(
                     {k: v for k, v in entry["usage"].items() if k.endswith("_tokens")})
         return {model: dict(counts) for model, counts in totals.items()}
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open. A request is logged only once its body is read, so after a
+        client is killed, its last requests are all in the log once this is 0 (the kernel closed its sockets)."""
+        with self._lock:
+            return self._open_connections
+
+    def _connection_opened(self) -> None:
+        with self._lock:
+            self._open_connections += 1
+
+    def _connection_closed(self) -> None:
+        with self._lock:
+            self._open_connections -= 1
 
     @property
     def max_concurrency_seen(self) -> int:
