@@ -65,7 +65,7 @@ class Budget:
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
         self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
-        self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
+        self._judge_floor_cost = 0.0  # the largest worst case at its floor of a judge call asked for so far
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
         # room for these too, or concurrent generations each count the same money as their judging room.
@@ -107,9 +107,11 @@ class Budget:
         return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
 
     def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
-        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates."""
+        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates.
+        Each judge call owed counts at its worst case at the floor, what reserve() will ask of it, not at its
+        likely (cache-read) cost: counting less let a capped run pay for candidates it could not judge."""
         left = self.left()
-        judge = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
+        judge = self._judge_floor_cost
         judging = (self.judge_calls_owed + self.judge_calls_per_generation) * judge - _CENT_FRACTION  # float noise
         return left is None or left - self.likely_cost("generate", worst_at_floor, worst) >= judging
 
@@ -123,7 +125,7 @@ class Budget:
                 floor = self.floors.floor(request)
                 tokens = self.affordable_tokens(worst, request.max_tokens)
                 if judge:
-                    self._judge_floor_cost = worst.at(floor)
+                    self._judge_floor_cost = max(self._judge_floor_cost, worst.at(floor))
                     if tokens >= floor:
                         break
                 elif not self._judges_waiting:

@@ -194,3 +194,24 @@ def test_floor_is_the_configured_max_tokens_until_a_reply_is_seen_then_the_longe
     learned.observe(JUDGE, 2_900)
     assert learned.floor(JUDGE) == 3_000  # never above the configured max_tokens
     assert floors(generate=1_000).floor(GENERATE) == 1_250  # what an earlier session's stored replies showed
+
+
+def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_floor_not_at_its_cached_cost():
+    """A judge call reserves its worst case at the floor (every input token written to the cache), though with
+    the context cached it costs much less. Counting owed judging at the cheap cost let a generation go whose
+    candidates could then not be judged: a capped e2e run ended with paid-for candidates pending."""
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.38, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=1)
+        amount, _ = await budget.reserve(fixed(0.05), JUDGE)  # worst case at its floor: $0.05
+        await budget.settle(amount, 0.01, JUDGE, 500)  # paid $0.01 (cache reads): likely $0.0125
+        assert budget.left() == pytest.approx(0.11)
+        amount, _ = await budget.reserve(CALL, GENERATE)  # $0.11 - $0.03 likely = $0.08 >= $0.05: goes
+        await budget.settle(amount, 0.03, GENERATE, 1_000)
+        with pytest.raises(BudgetStop):  # $0.08 - $0.03 = $0.05 < (1 owed + 1) x $0.05 (it was >= 2 x $0.0125)
+            await budget.reserve(CALL, GENERATE)
+        amount, _ = await budget.reserve(fixed(0.05), JUDGE)  # the owed judging still fits at its floor
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        assert budget.judge_calls_owed == 0
+
+    asyncio.run(scenario())
