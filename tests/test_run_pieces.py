@@ -292,3 +292,53 @@ def test_an_unknown_model_refusal_can_be_handed_to_every_waiting_call():
     refusal = ModelNotFound("claude-nope", "model 'claude-nope' was not found by the API")
     again = copy.copy(refusal)
     assert isinstance(again, ModelNotFound) and again.model == "claude-nope" and str(again) == str(refusal)
+
+
+# --- sharing judge calls: top-ups on a shared context ------------------------------------------------
+
+
+def test_a_part_filled_judge_group_waits_only_while_more_is_expected_for_its_context():
+    from ootgen.scheduler import judge_groups
+
+    pending = {"a": [1, 2, 3, 4], "b": [5, 6], "c": [7]}
+    assert list(judge_groups(pending, 3, set())) == [("a", [1, 2, 3]), ("a", [4]), ("b", [5, 6]), ("c", [7])]
+    # More is expected for a and c: their full group goes, their rest waits; b's rest goes now.
+    assert list(judge_groups(pending, 3, {"a", "c"})) == [("a", [1, 2, 3]), ("b", [5, 6])]
+
+
+def test_a_stream_builds_its_next_task_on_a_wanted_context_and_then_goes_on_as_planned(quota_project):
+    from ootgen.plan import shared_contexts, type_streams
+
+    planned = list(itertools.islice(type_streams(quota_project)["code_explanation"], 3))
+    stream = type_streams(quota_project)["code_explanation"]
+    wanted = next(c for c in shared_contexts(quota_project) if c != planned[0].context)
+    moved = stream.take(wanted)
+    assert moved.context == wanted and moved.index == planned[0].index
+    topics = {t.topic for t in quota_project.contexts[wanted].topics_for(quota_project.types["code_explanation"].topic_type)}
+    assert set(moved.topics) <= topics  # its topics are the wanted context's
+    assert moved.complexity == planned[0].complexity or not quota_project.contexts[wanted].topics_for(
+        quota_project.types["code_explanation"].topic_type, planned[0].complexity)
+    assert [next(stream).index for _ in range(2)] == [t.index for t in planned[1:]]
+    assert type_streams(quota_project)["code_explanation"].take("no_such_context").context == planned[0].context
+
+
+def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_project, tmp_path):
+    from ootgen.plan import shared_contexts
+    from ootgen.scheduler import QuotaPlanner, Targets
+    from ootgen.store import RunStore
+
+    shared = shared_contexts(quota_project)
+    assert len(shared) > 1
+    store = RunStore.open_run_dir(tmp_path)
+    planner = QuotaPlanner(quota_project, store, Targets(8, 3, 3.0, 3))  # quotas of 1-2: each type's one call is a top-up
+    planner.advance()
+    tasks = list(iter(planner.next, None))
+    assert len(tasks) == len(quota_project.mix) and all(t.count < 3 for t in tasks)
+    assert {t.context for t in tasks} == {shared[0]}
+    # Until a type is finished, it may still send its next wave's top-up to the next shared context, unless it has
+    # candidates pending there (its next wave waits for them).
+    assert planner.top_up_contexts(set()) == {shared[1]}
+    assert planner.top_up_contexts({(w.name, shared[1]) for w in planner.types}) == set()
+    for waves in planner.types:
+        waves.finished = True
+    assert planner.top_up_contexts(set()) == set()
