@@ -111,8 +111,9 @@ class TypeWaves:
                 self.unsettled.add(task.index)
 
     def top_up_context(self, number: int) -> str | None:
-        """Where wave `number` sends its call of fewer than `per_call` candidates (None: nowhere shared)."""
-        return self.shared[number % len(self.shared)] if self.shared else None
+        """Where wave `number` sends its call of fewer than `per_call` candidates. None for the first wave: its
+        small calls (quotas under `per_call`) keep their planned contexts, or a small run would be one context."""
+        return self.shared[(number - 1) % len(self.shared)] if self.shared and number > 0 else None
 
     def wave_open(self, pending: int) -> bool:
         return bool(self.left or self.window or self.unsettled or pending)

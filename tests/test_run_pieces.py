@@ -322,23 +322,49 @@ def test_a_stream_builds_its_next_task_on_a_wanted_context_and_then_goes_on_as_p
     assert type_streams(quota_project)["code_explanation"].take("no_such_context").context == planned[0].context
 
 
+def _answer_all(planner, store, status: str) -> list:
+    """Hand out every task of the open waves and store its candidates with `status` (as judged); the tasks."""
+    from ootgen.records import Example
+
+    planner.advance()
+    tasks = list(iter(planner.next, None))
+    for task in tasks:
+        store.commit_generation(None, [{"task_idx": task.index, "slot": slot, "context": task.context, "complexity": task.level(slot),
+                                        "example": Example(instruction=f"q{task.index}-{slot}", output="a", type=task.type),
+                                        "findings": [], "status": status} for slot in range(task.count)], task.index)
+        planner.settled(task)
+    return tasks
+
+
 def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_project, tmp_path):
     from ootgen.plan import shared_contexts
     from ootgen.scheduler import QuotaPlanner, Targets
     from ootgen.store import RunStore
 
     shared = shared_contexts(quota_project)
-    assert len(shared) > 1
     store = RunStore.open_run_dir(tmp_path)
-    planner = QuotaPlanner(quota_project, store, Targets(8, 3, 3.0, 3))  # quotas of 1-2: each type's one call is a top-up
+    planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))  # quotas 4, 4, 3, 3, 3, 3
+    # Until a type is finished, it may still send its next wave's top-up to that wave's shared context.
+    assert planner.top_up_contexts(set()) == {shared[0]}
+    first = _answer_all(planner, store, ACCEPTED)
+    assert all(t.count == 3 for t in first) and len({t.context for t in first}) > 1  # the first wave keeps the plan
+    top_ups = _answer_all(planner, store, ACCEPTED)
+    # The two types with a quota of 4 ask for one more each, both on the shared context: one judge call for both.
+    assert sorted((t.type, t.count) for t in top_ups) == [("architecture_question", 1), ("code_explanation", 1)]
+    assert {t.context for t in top_ups} == {shared[0]}
     planner.advance()
-    tasks = list(iter(planner.next, None))
-    assert len(tasks) == len(quota_project.mix) and all(t.count < 3 for t in tasks)
-    assert {t.context for t in tasks} == {shared[0]}
-    # Until a type is finished, it may still send its next wave's top-up to the next shared context, unless it has
-    # candidates pending there (its next wave waits for them).
-    assert planner.top_up_contexts(set()) == {shared[1]}
-    assert planner.top_up_contexts({(w.name, shared[1]) for w in planner.types}) == set()
-    for waves in planner.types:
-        waves.finished = True
-    assert planner.top_up_contexts(set()) == set()
+    assert planner.finished and planner.complete and planner.top_up_contexts(set()) == set()
+
+
+def test_a_type_with_candidates_pending_on_its_next_shared_context_is_not_waited_for(quota_project, tmp_path):
+    from ootgen.plan import shared_contexts
+    from ootgen.scheduler import QuotaPlanner, Targets
+    from ootgen.store import PENDING, RunStore
+
+    shared = shared_contexts(quota_project)
+    store = RunStore.open_run_dir(tmp_path)
+    planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))
+    _answer_all(planner, store, PENDING)
+    names = [w.name for w in planner.types]
+    assert planner.top_up_contexts({(names[0], shared[0])}) == {shared[0]}  # the other types may still come
+    assert planner.top_up_contexts({(name, shared[0]) for name in names}) == set()  # waiting would stall every one
