@@ -5,9 +5,9 @@ Finishing exactly: each type asks for its quota of accepted examples in waves si
 history (`wave_size`), so the run buys little beyond the quotas, and what it asks for is the same whatever
 order calls complete in; export then takes each type's first `quota` accepted examples in stream order.
 
-Sharing judge calls: a wave's last, smaller call (its top-up) goes to the wave's shared context, the same for
-every type's wave of that number (`shared_contexts`), and a part-filled judge group waits while a type may still
-send a top-up there, so the few candidates of several types' top-ups are judged in one call.
+Sharing judge calls: a later wave's last, smaller call (its top-up) goes to the wave's shared context, the same
+for every type's wave of that number (`shared_contexts`), and a part-filled judge group waits while candidates
+for its context are coming, so the few candidates of several types' top-ups are judged in one call.
 """
 
 from __future__ import annotations
@@ -177,16 +177,6 @@ class QuotaPlanner:
         """Contexts of open waves' tasks not handed out yet."""
         return {task.context for waves in self.types for task in waves.window}
 
-    def top_up_contexts(self, pending: set[tuple[str | None, str]]) -> set[str]:
-        """Contexts a type may still send a top-up to: each unfinished type's next wave's shared context, unless the
-        type has candidates pending there (its next wave waits for their verdicts: waiting for it would stall)."""
-        coming = set()
-        for waves in self.types:
-            context = waves.top_up_context(waves.number + 1)
-            if not waves.finished and context is not None and (waves.name, context) not in pending:
-                coming.add(context)
-        return coming
-
     def requeue(self, task: Task) -> None:
         """A handed-out task that was not sent (the cap): back into its wave's window, sent when money allows."""
         for waves in self.types:
@@ -262,22 +252,17 @@ class StreamScheduler:
             # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
             pending_ids = set()
-            pending_where: set[tuple[str | None, str]] = set()  # (type, context) of every pending candidate
             for candidate in self.store.candidates(PENDING):
                 pending_ids.add(candidate.id)
-                pending_where.add((candidate.example.type, candidate.context))
                 if candidate.id not in queued:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
             queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
-            # A part-filled group waits while more candidates for its context are coming (a generation in flight, an
-            # open wave's task not sent yet, or a type's next top-up), so small calls share judge calls. Once no
-            # generation fits the cap, what was generated is judged with the money left; when nothing is in flight,
-            # no top-up can come before what waits is judged.
+            # A part-filled group waits while more candidates for its context are coming (a generation in flight or
+            # an open wave's task not sent yet), so the waves' small top-ups on their shared context share judge
+            # calls. Once no generation fits the cap, what was generated is judged with the money left.
             expected = {task.context for task in inflight_gen.values()}
             if "generate" not in self.out_of_budget:
                 expected |= self.planner.waiting_contexts()
-                if inflight_gen or inflight_judge:
-                    expected |= self.planner.top_up_contexts(pending_where)
             for context_id, group in judge_groups(by_context, targets.judge_batch, expected):
                 if "judge" in self.out_of_budget or len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
                     break

@@ -344,8 +344,6 @@ def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_pr
     shared = shared_contexts(quota_project)
     store = RunStore.open_run_dir(tmp_path)
     planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))  # quotas 4, 4, 3, 3, 3, 3
-    # Until a type is finished, it may still send its next wave's top-up to that wave's shared context.
-    assert planner.top_up_contexts(set()) == {shared[0]}
     first = _answer_all(planner, store, ACCEPTED)
     assert all(t.count == 3 for t in first) and len({t.context for t in first}) > 1  # the first wave keeps the plan
     top_ups = _answer_all(planner, store, ACCEPTED)
@@ -353,18 +351,4 @@ def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_pr
     assert sorted((t.type, t.count) for t in top_ups) == [("architecture_question", 1), ("code_explanation", 1)]
     assert {t.context for t in top_ups} == {shared[0]}
     planner.advance()
-    assert planner.finished and planner.complete and planner.top_up_contexts(set()) == set()
-
-
-def test_a_type_with_candidates_pending_on_its_next_shared_context_is_not_waited_for(quota_project, tmp_path):
-    from ootgen.plan import shared_contexts
-    from ootgen.scheduler import QuotaPlanner, Targets
-    from ootgen.store import PENDING, RunStore
-
-    shared = shared_contexts(quota_project)
-    store = RunStore.open_run_dir(tmp_path)
-    planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))
-    _answer_all(planner, store, PENDING)
-    names = [w.name for w in planner.types]
-    assert planner.top_up_contexts({(names[0], shared[0])}) == {shared[0]}  # the other types may still come
-    assert planner.top_up_contexts({(name, shared[0]) for name in names}) == set()  # waiting would stall every one
+    assert planner.finished and planner.complete
