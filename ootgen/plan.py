@@ -7,9 +7,10 @@ Same config + seed -> same plan.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from .records import LEVELS, Example, Topic
@@ -93,7 +94,7 @@ def type_quotas(mix: dict[str, float], num: int) -> dict[str, int]:
     return quotas
 
 
-def type_streams(project, *, examples_per_call: int | None = None) -> dict[str, Iterator[Task]]:
+def type_streams(project, *, examples_per_call: int | None = None) -> dict[str, TypeStream]:
     """One deterministic, infinite task stream per example type of the mix (take as many as the run needs).
 
     Each type has its own seeded generator (contexts x levels, topics, angles, styles, real functions), so what a
@@ -109,9 +110,53 @@ def type_streams(project, *, examples_per_call: int | None = None) -> dict[str, 
     questions = [replace(task, index=index) for index, task in enumerate(questions)]
     pool = _function_pool(project)
     grounded = set(project.config.grounding.types) if pool is not None else set()
-    return {name: _type_stream(project, name, per_call, [t for t in questions if t.type == name], pool if name in grounded else None,
-                               rank=rank, first=len(questions) + rank, step=len(names))
+    return {name: TypeStream(functools.partial(
+                _type_stream, project, name, per_call, [t for t in questions if t.type == name], pool if name in grounded else None,
+                rank=rank, first=len(questions) + rank, step=len(names)))
             for rank, name in enumerate(names)}
+
+
+class TypeStream:
+    """One type's task stream (an iterator of its tasks). `take(context)` builds the next task on `context`
+    instead of the planned one, when the type has topics there (at the planned level if it can): the run puts
+    the small top-up calls of every type on one shared context, so their candidates share judge calls."""
+
+    def __init__(self, make: Callable[[TypeStream], Iterator[Task]]):
+        self.wanted: str | None = None  # read by the generator while it builds the next task
+        self._tasks = make(self)
+
+    def __iter__(self) -> TypeStream:
+        return self
+
+    def __next__(self) -> Task:
+        return self.take(None)
+
+    def take(self, context: str | None) -> Task:
+        self.wanted = context
+        try:
+            return next(self._tasks)
+        finally:
+            self.wanted = None
+
+
+def shared_contexts(project) -> list[str]:
+    """The contexts top-up calls share, in the order the waves use them: those the most types of the mix can
+    use first (so every type's top-up can go there), ties in a seeded order."""
+    rng = random.Random(f"{project.config.seed}:shared")
+    contexts = sorted(project.contexts)
+    rng.shuffle(contexts)
+    usable = {c: sum(1 for name in project.mix if _usable_levels(project, project.types[name], c)) for c in contexts}
+    return sorted((c for c in contexts if usable[c]), key=lambda c: -usable[c])
+
+
+def _usable_levels(project, example_type, context_id: str) -> list[str]:
+    """The configured levels at which `context_id` has topics for `example_type` (none: the type cannot use it)."""
+    if context_id not in example_type.contexts:
+        return []
+    return [lv for lv in project.config.complexities if lv in example_type.complexities
+            and project.contexts[context_id].topics_for(example_type.topic_type, lv)]
+
+
 
 
 def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
@@ -137,8 +182,8 @@ def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task
         heads[chosen] = next(streams[chosen])
 
 
-def _type_stream(project, name: str, per_call: int, questions: list[Task], pool, *, rank: int, first: int, step: int
-                 ) -> Iterator[Task]:
+def _type_stream(project, name: str, per_call: int, questions: list[Task], pool, stream: TypeStream, *, rank: int,
+                 first: int, step: int) -> Iterator[Task]:
     config = project.config
     rng = random.Random(f"{config.seed}:{name}")
     example_type = project.types[name]
@@ -183,6 +228,10 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
 
     for position in itertools.count(first, step):
         context_id, level = next(slots)
+        if stream.wanted is not None and stream.wanted != context_id:
+            levels = _usable_levels(project, example_type, stream.wanted)
+            if levels:  # the planned level when the wanted context has topics for it, else its first usable one
+                context_id, level = stream.wanted, level if level in levels else levels[0]
         if ladder:
             steps = tuple(lv for lv in LEVEL_ORDER if lv in complexities and lv in example_type.complexities)
             ladder_topic = next_topic(context_id, steps)

@@ -4,6 +4,10 @@ streaming loop that keeps generation and judge calls going.
 Finishing exactly: each type asks for its quota of accepted examples in waves sized from its own judged
 history (`wave_size`), so the run buys little beyond the quotas, and what it asks for is the same whatever
 order calls complete in; export then takes each type's first `quota` accepted examples in stream order.
+
+Sharing judge calls: a later wave's last, smaller call (its top-up) goes to the wave's shared context, the same
+for every type's wave of that number (`shared_contexts`), and a part-filled judge group waits while candidates
+for its context are coming, so the few candidates of several types' top-ups are judged in one call.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 
 from .budget import BudgetStop
 from .pipeline import CandidatePipeline
-from .plan import Task, type_quotas, type_streams
+from .plan import Task, TypeStream, shared_contexts, type_quotas, type_streams
 from .store import ACCEPTED, PENDING, REJECTED, RunStore
 
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
@@ -59,14 +63,26 @@ def wave_size(quota: int, accepted: int, judged: int, per_call: int) -> int:
     return size - size % per_call if size > per_call else size
 
 
+def judge_groups(pending: dict[str, list[int]], size: int, expected: set[str]) -> Iterator[tuple[str, list[int]]]:
+    """Judge groups of at most `size` pending candidates of one context, in order: every full group, and a
+    context's part-filled rest only when no more candidates are `expected` for that context."""
+    for context_id, ids in pending.items():
+        for start in range(0, len(ids), size):
+            group = ids[start : start + size]
+            if len(group) == size or context_id not in expected:
+                yield context_id, group
+
+
 class TypeWaves:
     """One type's exact finish: its stream is taken in waves, each sized by `wave_size` from the verdicts of
     the type's earlier waves only. A wave opens when the previous one is fully judged, so its size depends on
     no other type and on no completion order: streaming, --batch and a resumed run send the same tasks."""
 
-    def __init__(self, name: str, stream: Iterator[Task], quota: int, max_candidates: int, per_call: int):
+    def __init__(self, name: str, stream: TypeStream, quota: int, max_candidates: int, per_call: int, shared: list[str]):
         self.name = name
         self.stream = stream
+        self.shared = shared  # the top-up context of wave k is shared[k % len(shared)]
+        self.number = 0  # of the open wave
         self.quota = quota
         self.max_candidates = max_candidates
         self.per_call = per_call
@@ -86,13 +102,18 @@ class TypeWaves:
         """Take tasks of the open wave from the stream until the window is full; `done` ones (stored by an
         earlier session) are settled at once."""
         while self.left > 0 and len(self.window) < WINDOW:
-            task = next(self.stream).cut(self.left)
+            task = self.stream.take(self.top_up_context(self.number) if self.left < self.per_call else None).cut(self.left)
             self.left -= task.count
             self.asked += task.count
             self.wave.append(task.index)
             if not done(task):
                 self.window.append(task)
                 self.unsettled.add(task.index)
+
+    def top_up_context(self, number: int) -> str | None:
+        """Where wave `number` sends its call of fewer than `per_call` candidates. None for the first wave: its
+        small calls (quotas under `per_call`) keep their planned contexts, or a small run would be one context."""
+        return self.shared[(number - 1) % len(self.shared)] if self.shared and number > 0 else None
 
     def wave_open(self, pending: int) -> bool:
         return bool(self.left or self.window or self.unsettled or pending)
@@ -102,6 +123,7 @@ class TypeWaves:
         self.accepted += verdicts[ACCEPTED]
         self.judged += verdicts[ACCEPTED] + verdicts[REJECTED]
         self.wave = []
+        self.number += 1
         self.left = min(wave_size(self.quota, self.accepted, self.judged, self.per_call), self.max_candidates - self.asked)
         self.finished = self.left <= 0
 
@@ -114,7 +136,8 @@ class QuotaPlanner:
         self.store = store
         self.states = store.task_states()
         quotas = type_quotas(project.mix, targets.num)
-        self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call)
+        shared = shared_contexts(project)
+        self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
                       for name, stream in type_streams(project).items()]
 
     @property
@@ -234,19 +257,17 @@ class StreamScheduler:
                 if candidate.id not in queued:
                     by_context.setdefault(candidate.context, []).append(candidate.id)
             queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
-            # A partial group waits while more candidates for its context are coming (a generation in flight or
-            # an open wave's task not sent yet), so the waves' small last calls share judge calls. Once no
-            # generation fits the cap, what was generated is judged with the money left.
-            coming = {task.context for task in inflight_gen.values()}
+            # A part-filled group waits while more candidates for its context are coming (a generation in flight or
+            # an open wave's task not sent yet), so the waves' small top-ups on their shared context share judge
+            # calls. Once no generation fits the cap, what was generated is judged with the money left.
+            expected = {task.context for task in inflight_gen.values()}
             if "generate" not in self.out_of_budget:
-                coming |= self.planner.waiting_contexts()
-            for context_id, ids in by_context.items():
-                while ids and "judge" not in self.out_of_budget and (len(ids) >= targets.judge_batch or context_id not in coming):
-                    if len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
-                        break
-                    group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
-                    queued.update(group)
-                    inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
+                expected |= self.planner.waiting_contexts()
+            for context_id, group in judge_groups(by_context, targets.judge_batch, expected):
+                if "judge" in self.out_of_budget or len(inflight_judge) + len(inflight_gen) >= self.max_parallel * 2:
+                    break
+                queued.update(group)
+                inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
             if not inflight_gen and not inflight_judge:
                 if self.out_of_budget:
                     return "budget"

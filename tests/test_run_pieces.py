@@ -292,3 +292,63 @@ def test_an_unknown_model_refusal_can_be_handed_to_every_waiting_call():
     refusal = ModelNotFound("claude-nope", "model 'claude-nope' was not found by the API")
     again = copy.copy(refusal)
     assert isinstance(again, ModelNotFound) and again.model == "claude-nope" and str(again) == str(refusal)
+
+
+# --- sharing judge calls: top-ups on a shared context ------------------------------------------------
+
+
+def test_a_part_filled_judge_group_waits_only_while_more_is_expected_for_its_context():
+    from ootgen.scheduler import judge_groups
+
+    pending = {"a": [1, 2, 3, 4], "b": [5, 6], "c": [7]}
+    assert list(judge_groups(pending, 3, set())) == [("a", [1, 2, 3]), ("a", [4]), ("b", [5, 6]), ("c", [7])]
+    # More is expected for a and c: their full group goes, their rest waits; b's rest goes now.
+    assert list(judge_groups(pending, 3, {"a", "c"})) == [("a", [1, 2, 3]), ("b", [5, 6])]
+
+
+def test_a_stream_builds_its_next_task_on_a_wanted_context_and_then_goes_on_as_planned(quota_project):
+    from ootgen.plan import shared_contexts, type_streams
+
+    planned = list(itertools.islice(type_streams(quota_project)["code_explanation"], 3))
+    stream = type_streams(quota_project)["code_explanation"]
+    wanted = next(c for c in shared_contexts(quota_project) if c != planned[0].context)
+    moved = stream.take(wanted)
+    assert moved.context == wanted and moved.index == planned[0].index
+    topics = {t.topic for t in quota_project.contexts[wanted].topics_for(quota_project.types["code_explanation"].topic_type)}
+    assert set(moved.topics) <= topics  # its topics are the wanted context's
+    assert moved.complexity == planned[0].complexity or not quota_project.contexts[wanted].topics_for(
+        quota_project.types["code_explanation"].topic_type, planned[0].complexity)
+    assert [next(stream).index for _ in range(2)] == [t.index for t in planned[1:]]
+    assert type_streams(quota_project)["code_explanation"].take("no_such_context").context == planned[0].context
+
+
+def _answer_all(planner, store, status: str) -> list:
+    """Hand out every task of the open waves and store its candidates with `status` (as judged); the tasks."""
+    from ootgen.records import Example
+
+    planner.advance()
+    tasks = list(iter(planner.next, None))
+    for task in tasks:
+        store.commit_generation(None, [{"task_idx": task.index, "slot": slot, "context": task.context, "complexity": task.level(slot),
+                                        "example": Example(instruction=f"q{task.index}-{slot}", output="a", type=task.type),
+                                        "findings": [], "status": status} for slot in range(task.count)], task.index)
+        planner.settled(task)
+    return tasks
+
+
+def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_project, tmp_path):
+    from ootgen.plan import shared_contexts
+    from ootgen.scheduler import QuotaPlanner, Targets
+    from ootgen.store import RunStore
+
+    shared = shared_contexts(quota_project)
+    store = RunStore.open_run_dir(tmp_path)
+    planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))  # quotas 4, 4, 3, 3, 3, 3
+    first = _answer_all(planner, store, ACCEPTED)
+    assert all(t.count == 3 for t in first) and len({t.context for t in first}) > 1  # the first wave keeps the plan
+    top_ups = _answer_all(planner, store, ACCEPTED)
+    # The two types with a quota of 4 ask for one more each, both on the shared context: one judge call for both.
+    assert sorted((t.type, t.count) for t in top_ups) == [("architecture_question", 1), ("code_explanation", 1)]
+    assert {t.context for t in top_ups} == {shared[0]}
+    planner.advance()
+    assert planner.finished and planner.complete
