@@ -65,7 +65,7 @@ class Budget:
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
         self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
-        self._judge_floor_cost = 0.0  # the largest worst case at its floor of a judge call asked for so far
+        self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
         # room for these too, or concurrent generations each count the same money as their judging room.
@@ -107,13 +107,18 @@ class Budget:
         return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
 
     def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
-        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates.
-        Each judge call owed counts at its worst case at the floor, what reserve() will ask of it, not at its
-        likely (cache-read) cost: counting less let a capped run pay for candidates it could not judge."""
+        """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates
+        and those owed to earlier generations. Judge calls that wait for money go one after another, each
+        reserving its worst case at the floor (every input token written to the cache) and paying its likely,
+        cache-read cost: so the room is the likely cost of all but one of them plus one worst case at the floor.
+        Counting every call at its likely cost let a capped run pay for candidates it could not judge."""
         left = self.left()
-        judge = self._judge_floor_cost
-        judging = (self.judge_calls_owed + self.judge_calls_per_generation) * judge - _CENT_FRACTION  # float noise
-        return left is None or left - self.likely_cost("generate", worst_at_floor, worst) >= judging
+        if left is None:
+            return True
+        calls = self.judge_calls_owed + self.judge_calls_per_generation
+        likely = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
+        judging = (max(calls, 1.0) - 1.0) * likely + self._judge_floor_cost if calls > 0 else 0.0
+        return left - self.likely_cost("generate", worst_at_floor, worst) >= judging - _CENT_FRACTION  # float noise
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
         """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
@@ -125,7 +130,7 @@ class Budget:
                 floor = self.floors.floor(request)
                 tokens = self.affordable_tokens(worst, request.max_tokens)
                 if judge:
-                    self._judge_floor_cost = max(self._judge_floor_cost, worst.at(floor))
+                    self._judge_floor_cost = worst.at(floor)
                     if tokens >= floor:
                         break
                 elif not self._judges_waiting:

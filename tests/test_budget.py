@@ -198,8 +198,9 @@ def test_floor_is_the_configured_max_tokens_until_a_reply_is_seen_then_the_longe
 
 def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_floor_not_at_its_cached_cost():
     """A judge call reserves its worst case at the floor (every input token written to the cache), though with
-    the context cached it costs much less. Counting owed judging at the cheap cost let a generation go whose
-    candidates could then not be judged: a capped e2e run ended with paid-for candidates pending."""
+    the context cached it costs much less. Counting all owed judging at the cheap cost let a generation go whose
+    candidates could then not be judged: a capped e2e run ended with paid-for candidates pending. Judge calls
+    waiting for money go one at a time, so the room is one worst case at the floor plus the rest's likely cost."""
 
     async def scenario() -> None:
         budget = Budget(cap=0.5, spent=0.38, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=1)
@@ -208,7 +209,7 @@ def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_
         assert budget.left() == pytest.approx(0.11)
         amount, _ = await budget.reserve(CALL, GENERATE)  # $0.11 - $0.03 likely = $0.08 >= $0.05: goes
         await budget.settle(amount, 0.03, GENERATE, 1_000)
-        with pytest.raises(BudgetStop):  # $0.08 - $0.03 = $0.05 < (1 owed + 1) x $0.05 (it was >= 2 x $0.0125)
+        with pytest.raises(BudgetStop):  # $0.08 - $0.03 = $0.05 < $0.0125 + $0.05 for 2 calls (it was >= 2 x $0.0125)
             await budget.reserve(CALL, GENERATE)
         amount, _ = await budget.reserve(fixed(0.05), JUDGE)  # the owed judging still fits at its floor
         await budget.settle(amount, 0.01, JUDGE, 500)
