@@ -59,9 +59,23 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
+def copy_project(root: Path) -> Path:
+    """An editable copy of the built-in configs/, templates/, contexts/ and schemas/ in `root`."""
+    for kind in ("configs", "templates", "contexts", "schemas"):
+        shutil.copytree(REPO / kind, root / kind)
+    return root
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
-    """An editable copy of the built-in configs/, templates/, contexts/ and schemas/ in tmp_path."""
-    for kind in ("configs", "templates", "contexts", "schemas"):
-        shutil.copytree(REPO / kind, tmp_path / kind)
-    return tmp_path
+    return copy_project(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def ready_loaded_project(tmp_path_factory):
+    """The loaded default project with every type defined, loaded once per worker: `Project` is frozen, and
+    tests that only read it need not pay a load (~0.5 s of CPU) each."""
+    from ootgen.load import load_project
+    from tests.test_load import ready_project
+
+    return load_project(ready_project(copy_project(tmp_path_factory.mktemp("ready-project"))))

@@ -14,8 +14,8 @@ from tests.test_load import ready_project, write_yaml
 
 
 @pytest.fixture
-def project(project_dir):
-    return load_project(ready_project(project_dir))
+def project(ready_loaded_project):
+    return ready_loaded_project
 
 
 def test_same_seed_same_plan(project_dir):

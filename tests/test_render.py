@@ -101,11 +101,11 @@ def test_per_type_template_override_is_used(project_dir):
     assert "about code_explanation, please." in _split(result.stdout)[2]
 
 
-def test_judge_prompt_carries_findings_and_the_real_declarations_of_what_the_candidate_uses(project_dir):
+def test_judge_prompt_carries_findings_and_the_real_declarations_of_what_the_candidate_uses(ready_loaded_project):
     from ootgen.plan import judge_vars
     from ootgen.records import Example
 
-    project = load_project(ready_project(project_dir))
+    project = ready_loaded_project
     code = ("void EnMine_Update(Actor* thisx, PlayState* play) {\n    EnMine* this = (EnMine*)thisx;\n"
             "    if (this->actor.xzDistToPlayer < 50.0f) {\n        this->actor.flags |= ACTOR_FLAG_TALK;\n"
             "        Actor_SetScale(&this->actor, 0.01f, 2);\n        Actor_Explode(&this->actor);\n    }\n}\n")

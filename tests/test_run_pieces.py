@@ -232,11 +232,8 @@ def _simulate(project, run_dir, order_seed: int | None, *, num: int, stop_after:
 
 
 @pytest.fixture
-def quota_project(project_dir):
-    from ootgen.load import load_project
-    from tests.test_load import ready_project
-
-    return load_project(ready_project(project_dir))
+def quota_project(ready_loaded_project):
+    return ready_loaded_project
 
 
 def test_waves_send_the_same_tasks_whatever_order_replies_and_verdicts_arrive_in(quota_project, tmp_path):
