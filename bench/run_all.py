@@ -232,8 +232,11 @@ def script_rows(table: Table, label: str, args: list[str], results: dict, *, tim
         table.add(f"{label}: {' '.join(args)}", f"rc {proc.returncode}, {len(rows)} rows: {err[:160]}", "", "ERROR")
 
 
-def static(table: Table, results: dict) -> None:
-    script_rows(table, "4 static L1", [str(BENCH / "bench_static.py")], results, one_core=True, timeout=900)
+def static(table: Table, results: dict, decomp: str | None) -> None:
+    # The real-decomp row needs the checkout too: without --decomp it prints "skipped" (it read only
+    # $OOTGEN_DECOMP before, so `--decomp DIR` alone skipped it).
+    script_rows(table, "4 static L1", [str(BENCH / "bench_static.py"), *(["--decomp", decomp] if decomp else [])], results,
+                one_core=True, timeout=900)
 
 
 # --- 5: dedup ---------------------------------------------------------------------------------------
@@ -339,7 +342,7 @@ def main() -> None:
     table, results = Table(), {}
     overrides = usable_overrides(args.config, tuple(args.overrides), table)
     steps = [("pipeline", lambda: pipeline(table, args, overrides, results)),
-             ("static", lambda: static(table, results)),
+             ("static", lambda: static(table, results, args.decomp)),
              ("dedup", lambda: dedup(table, args.quick, results)),
              ("cli", lambda: cli_times(table, args.config, overrides, results)),
              ("compile", lambda: compile_layer(table, args, results)),
