@@ -7,6 +7,11 @@ Memory per remembered text is a few hundred bytes whatever its length (issue 17:
 constant memory): LSH band keys and exact digests live in sorted numpy arrays (12 bytes an entry, no
 Python object per text), and the shingle sets and keys, needed only to verify a candidate, in an
 append-only temporary file read back with pread.
+
+Lookups stay cheap as the index grows: texts of one family (same template, other details) share LSH
+buckets, so a bucket's candidates grow with the run. Each text's MinHash signature is kept (one byte a
+value), and the candidates are first screened by their estimated similarity in one vectorised
+comparison; only those within _SCREEN_MARGIN of the threshold are read back and verified exactly.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ _BAND_KEY_BITS = 58
 _BAND_KEY_MASK = np.uint64((1 << _BAND_KEY_BITS) - 1)
 # Entries of an index kept in a dict until this many, then merged into its sorted arrays.
 _RECENT_ENTRIES = 1 << 15
-# A stored fingerprint: scheme tag (8 bytes), digest (16), band keys (8 each), then the shingles (4 each).
+# Candidates whose signature-estimated similarity is this far below the threshold are not verified. The
+# estimate's standard error is at most 0.5/sqrt(num_perm) (0.0625 at 64): a true near duplicate is screened
+# out only beyond 4 standard errors (about 3e-5 of pairs at the 64-permutation default, far less near 0.85).
+_SCREEN_MARGIN = 0.25
+# A stored fingerprint: scheme tag (8 bytes), digest (16), band keys (8 each), signature (1 each), then the
+# shingles (4 each).
 _TAG_BYTES, _DIGEST_BYTES = 8, 16
 _PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
 
@@ -59,6 +69,7 @@ class _Fingerprint:
     digest: bytes
     shingles: np.ndarray  # sorted unique uint32 shingle hashes; empty when the text normalises to ""
     band_keys: list[int]
+    signature: np.ndarray  # the MinHash values' low bytes (uint8, num_perm); zeros when the text normalises to ""
 
 
 def dedup_text(instruction: str, input: str) -> str:
@@ -132,19 +143,18 @@ class _MultiIndex:
         if self._recent_entries >= _RECENT_ENTRIES:
             self._merge()
 
-    def lookup(self, keys: list[int]) -> list[int]:
-        """Every id added under any of `keys` (an id may appear more than once)."""
-        found: list[int] = []
+    def lookup(self, keys: list[int]) -> np.ndarray:
+        """Every id added under any of `keys` (int32; an id may appear more than once)."""
+        found: list[np.ndarray] = []
         if len(self._keys) and keys:
             wanted = np.array(keys, dtype=np.uint64)
             lows = np.searchsorted(self._keys, wanted, side="left")
             highs = np.searchsorted(self._keys, wanted, side="right")
-            for low, high in zip(lows.tolist(), highs.tolist()):
-                if high > low:
-                    found.extend(self._ids[low:high].tolist())
-        for key in keys:
-            found.extend(self._recent.get(key, ()))
-        return found
+            found.extend(self._ids[low:high] for low, high in zip(lows.tolist(), highs.tolist()) if high > low)
+        recent = [doc_id for key in keys for doc_id in self._recent.get(key, ())]
+        if recent:
+            found.append(np.array(recent, dtype=np.int32))
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int32)
 
     def _merge(self) -> None:
         count = self._recent_entries
@@ -163,15 +173,15 @@ class _MultiIndex:
 
 
 class _Growing:
-    """An append-only numpy array that doubles its capacity when full."""
+    """An append-only numpy array (of scalars, or of rows of `width`) that doubles its capacity when full."""
 
-    def __init__(self, dtype) -> None:
-        self._data = np.empty(1024, dtype=dtype)
+    def __init__(self, dtype, width: int | None = None) -> None:
+        self._data = np.empty(1024 if width is None else (1024, width), dtype=dtype)
         self.size = 0
 
     def append(self, value) -> None:
         if self.size == len(self._data):
-            grown = np.empty(2 * len(self._data), dtype=self._data.dtype)
+            grown = np.empty((2 * len(self._data), *self._data.shape[1:]), dtype=self._data.dtype)
             grown[: self.size] = self._data
             self._data = grown
         self._data[self.size] = value
@@ -208,7 +218,7 @@ class Deduplicator:
         # Odd multipliers fold a band's `rows` values into one key; collisions only add candidates.
         self._band_mix = np.array([_stable_u64(seed, "band", i) | 1 for i in range(self.rows)], dtype=np.uint64)
         # Identifies the signature scheme, so a stored fingerprint is only reused by an identical one.
-        self._tag = _stable_u64(seed, f"scheme:{num_perm}:{self.bands}:{self.rows}", 0).to_bytes(8, "little")
+        self._tag = _stable_u64(seed, f"scheme2:{num_perm}:{self.bands}:{self.rows}", 0).to_bytes(8, "little")
         self.last_fingerprint: bytes | None = None  # of the text the last successful add() remembered
 
         self._file = tempfile.TemporaryFile(prefix="ootgen-dedup-")  # noqa: SIM115 - lives as long as self
@@ -218,6 +228,7 @@ class Deduplicator:
         self._offsets = _Growing(np.int64)
         self._counts = _Growing(np.int32)
         self._digest_tail = _Growing(np.uint64)  # second half of each digest: verifies an exact-index hit
+        self._signatures = _Growing(np.uint8, num_perm)  # screens band candidates before exact verification
         self._exact = _MultiIndex()  # first half of the digest -> ids
         self._bands_index = _MultiIndex()  # band number (top bits) | band key -> ids
 
@@ -268,7 +279,7 @@ class Deduplicator:
         exact = self._exact_ids(fingerprint.digest)
         if exact:
             found[exact[0]] = 1.0
-        ids = self._band_candidates(fingerprint.band_keys)
+        ids = self._band_candidates(fingerprint)
         if len(ids):
             for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, fingerprint.shingles).tolist()):
                 if similarity >= self.near_threshold:
@@ -284,17 +295,17 @@ class Deduplicator:
         normalised = normalise(text)
         if not normalised:
             return None
-        shingles = _shingle_hashes(normalised)
-        return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
+        return self._minhash(_shingle_hashes(normalised))
 
     # --- internals -------------------------------------------------------------------------------------
 
     def _fingerprint(self, normalised: str) -> _Fingerprint:
         digest = hashlib.blake2b(normalised.encode(), digest_size=_DIGEST_BYTES).digest()
         if not normalised:
-            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
+            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [], np.zeros(self.num_perm, dtype=np.uint8))
         shingles = _shingle_hashes(normalised)
-        return _Fingerprint(digest, shingles.astype(np.uint32), self._band_keys(shingles))
+        signature = self._minhash(shingles)
+        return _Fingerprint(digest, shingles.astype(np.uint32), self._band_keys(signature), signature.astype(np.uint8))
 
     def _lookup(self, text: str, *, verify: bool = True) -> Duplicate | _Fingerprint:
         normalised = normalise(text)
@@ -304,7 +315,7 @@ class Deduplicator:
         exact = self._exact_ids(fingerprint.digest)
         if exact:
             return Duplicate(kind="exact", of=self._key(exact[0]), similarity=1.0)
-        ids = self._band_candidates(fingerprint.band_keys)
+        ids = self._band_candidates(fingerprint)
         if len(ids):
             similarities = self._jaccard(ids, fingerprint.shingles)
             best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
@@ -315,7 +326,7 @@ class Deduplicator:
     def _exact_ids(self, digest: bytes) -> list[int]:
         """Ids of the remembered texts with this digest, earliest first."""
         head, tail = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
-        ids = self._exact.lookup([head])
+        ids = self._exact.lookup([head]).tolist()
         return sorted(i for i in ids if int(self._digest_tail[i]) == tail)
 
     def _remember(self, key: str, found: _Fingerprint) -> None:
@@ -327,14 +338,20 @@ class Deduplicator:
         self._counts.append(len(found.shingles))
         self._end += len(record)
         self._digest_tail.append(int.from_bytes(found.digest[8:], "little"))
+        self._signatures.append(found.signature)
         self._exact.add([int.from_bytes(found.digest[:8], "little")], doc_id)
         self._bands_index.add(self._qualified(found.band_keys), doc_id)
 
     def _qualified(self, band_keys: list[int]) -> list[int]:
         return [(band << _BAND_KEY_BITS) | key for band, key in enumerate(band_keys)]
 
-    def _band_candidates(self, band_keys: list[int]) -> np.ndarray:
-        return np.unique(np.array(self._bands_index.lookup(self._qualified(band_keys)), dtype=np.int64))
+    def _band_candidates(self, fingerprint: _Fingerprint) -> np.ndarray:
+        """Ids sharing an LSH band with the text whose estimated similarity is near the threshold or above, in id order."""
+        ids = np.unique(self._bands_index.lookup(self._qualified(fingerprint.band_keys)))
+        if len(ids):
+            estimates = (self._signatures[ids] == fingerprint.signature).mean(axis=1)
+            ids = ids[estimates >= self.near_threshold - _SCREEN_MARGIN]
+        return ids
 
     def _record(self, doc_id: int) -> bytes:
         start = int(self._offsets[doc_id])
@@ -344,9 +361,10 @@ class Deduplicator:
     def _key(self, doc_id: int) -> str:
         return self._record(doc_id)[4 * int(self._counts[doc_id]) :].decode()
 
-    def _band_keys(self, shingles: np.ndarray) -> list[int]:
-        permuted = (shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME
-        signature = permuted.min(axis=0)
+    def _minhash(self, shingles: np.ndarray) -> np.ndarray:
+        return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
+
+    def _band_keys(self, signature: np.ndarray) -> list[int]:
         banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows)
         return ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
 
@@ -367,14 +385,18 @@ class Deduplicator:
         return similarities
 
     def _serialise(self, found: _Fingerprint) -> bytes:
+        if not found.band_keys:  # a text that normalised to "": no shingles, no signature
+            return self._tag + found.digest
         return (self._tag + found.digest + np.array(found.band_keys, dtype=np.uint64).tobytes()
-                + found.shingles.astype(np.uint32).tobytes())
+                + found.signature.tobytes() + found.shingles.astype(np.uint32).tobytes())
 
     def _deserialise(self, blob: bytes) -> _Fingerprint:
         at = _TAG_BYTES + _DIGEST_BYTES
         digest = blob[_TAG_BYTES:at]
         if len(blob) == at:  # a text that normalised to ""
-            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
-        band_keys = np.frombuffer(blob[at : at + 8 * self.bands], dtype=np.uint64).tolist()
-        shingles = np.frombuffer(blob[at + 8 * self.bands :], dtype=np.uint32)
-        return _Fingerprint(digest, shingles, band_keys)
+            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [], np.zeros(self.num_perm, dtype=np.uint8))
+        signature_at = at + 8 * self.bands
+        band_keys = np.frombuffer(blob[at:signature_at], dtype=np.uint64).tolist()
+        signature = np.frombuffer(blob[signature_at : signature_at + self.num_perm], dtype=np.uint8)
+        shingles = np.frombuffer(blob[signature_at + self.num_perm :], dtype=np.uint32)
+        return _Fingerprint(digest, shingles, band_keys, signature)
