@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +44,8 @@ _BAND_KEY_BITS = 58
 _BAND_KEY_MASK = np.uint64((1 << _BAND_KEY_BITS) - 1)
 # Entries of an index kept in a dict until this many, then merged into its sorted arrays.
 _RECENT_ENTRIES = 1 << 15
+# Texts a resume restores per chunk (one file write and one index merge each).
+_RESTORE_CHUNK = 1 << 13
 # Candidates whose signature-estimated similarity is this far below the threshold are not verified. The
 # estimate's standard error is at most 0.5/sqrt(num_perm) (0.0625 at 64): a true near duplicate is screened
 # out only beyond 4 standard errors (about 3e-5 of pairs at the 64-permutation default, far less near 0.85).
@@ -124,23 +127,29 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
 
 
 class _MultiIndex:
-    """uint64 key -> the int32 ids added under it, in the order added.
+    """uint64 key -> the int32 ids added under it.
 
-    Entries go to a small dict first and are merged, every _RECENT_ENTRIES, into two sorted arrays
-    (key, id): 12 bytes an entry instead of a Python int and list per entry.
+    Entries go to a small dict (and two flat lists) first and are merged, every _RECENT_ENTRIES, into two
+    sorted arrays (key, id): 12 bytes an entry instead of a Python int and list per entry.
     """
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.uint64)
         self._ids = np.empty(0, dtype=np.int32)
         self._recent: dict[int, list[int]] = {}
-        self._recent_entries = 0
+        self._recent_keys: list[int] = []
+        self._recent_ids: list[int] = []
 
-    def add(self, keys: list[int], doc_id: int) -> None:
-        for key in keys:
+    def add(self, keys: list[int], ids: list[int]) -> None:
+        """Add `ids[i]` under `keys[i]`: a few go to the recent entries, a bulk load straight into the arrays."""
+        if len(keys) >= _RECENT_ENTRIES:
+            self._merge(keys, ids)
+            return
+        for key, doc_id in zip(keys, ids):
             self._recent.setdefault(key, []).append(doc_id)
-        self._recent_entries += len(keys)
-        if self._recent_entries >= _RECENT_ENTRIES:
+        self._recent_keys += keys
+        self._recent_ids += ids
+        if len(self._recent_keys) >= _RECENT_ENTRIES:
             self._merge()
 
     def lookup(self, keys: list[int]) -> np.ndarray:
@@ -156,20 +165,13 @@ class _MultiIndex:
             found.append(np.array(recent, dtype=np.int32))
         return np.concatenate(found) if found else np.empty(0, dtype=np.int32)
 
-    def _merge(self) -> None:
-        count = self._recent_entries
-        keys = np.empty(count, dtype=np.uint64)
-        ids = np.empty(count, dtype=np.int32)
-        at = 0
-        for key, bucket in self._recent.items():
-            keys[at : at + len(bucket)] = key
-            ids[at : at + len(bucket)] = bucket
-            at += len(bucket)
-        keys = np.concatenate([self._keys, keys])
-        ids = np.concatenate([self._ids, ids])
-        order = np.argsort(keys, kind="stable")
+    def _merge(self, more_keys: Sequence[int] = (), more_ids: Sequence[int] = ()) -> None:
+        """Merge the recent entries (and `more_keys`/`more_ids`) into the sorted arrays."""
+        keys = np.concatenate([self._keys, np.array(self._recent_keys + list(more_keys), dtype=np.uint64)])
+        ids = np.concatenate([self._ids, np.array(self._recent_ids + list(more_ids), dtype=np.int32)])
+        order = np.argsort(keys, kind="stable")  # a merge of sorted runs: about linear
         self._keys, self._ids = keys[order], ids[order]
-        self._recent, self._recent_entries = {}, 0
+        self._recent, self._recent_keys, self._recent_ids = {}, [], []
 
 
 class _Growing:
@@ -179,13 +181,14 @@ class _Growing:
         self._data = np.empty(1024 if width is None else (1024, width), dtype=dtype)
         self.size = 0
 
-    def append(self, value) -> None:
-        if self.size == len(self._data):
-            grown = np.empty((2 * len(self._data), *self._data.shape[1:]), dtype=self._data.dtype)
-            grown[: self.size] = self._data
+    def extend(self, values: np.ndarray) -> None:
+        if self.size + len(values) > len(self._data):
+            capacity = max(2 * len(self._data), self.size + len(values))
+            grown = np.empty((capacity, *self._data.shape[1:]), dtype=self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
             self._data = grown
-        self._data[self.size] = value
-        self.size += 1
+        self._data[self.size : self.size + len(values)] = values
+        self.size += len(values)
 
     def __getitem__(self, index):
         return self._data[: self.size][index]
@@ -257,19 +260,32 @@ class Deduplicator:
         found = self._lookup(text)
         if isinstance(found, Duplicate):
             return found
-        self._remember(key, found)
         self.last_fingerprint = self._serialise(found)
+        self._remember([key], [self.last_fingerprint])
         return None
 
     def restore(self, key: str, fingerprint: bytes | None, text: str) -> None:
         """Remember a text add() accepted earlier, from its stored fingerprint (or from `text` when the
         fingerprint is missing or was made with other settings)."""
-        if fingerprint is None or fingerprint[:_TAG_BYTES] != self._tag:
-            found = self._lookup(text, verify=False)
-            assert isinstance(found, _Fingerprint)
-        else:
-            found = self._deserialise(fingerprint)
-        self._remember(key, found)
+        self.restore_all([(key, fingerprint, text)])
+
+    def restore_all(self, entries: Iterable[tuple[str, bytes | None, str]]) -> None:
+        """restore() each (key, fingerprint, text) in order: a resume's whole index, in chunks of
+        _RESTORE_CHUNK texts with one file write and one index merge each (100k texts in about a second)."""
+        keys: list[str] = []
+        blobs: list[bytes] = []
+        for key, fingerprint, text in entries:
+            if fingerprint is None or fingerprint[:_TAG_BYTES] != self._tag:
+                found = self._lookup(text, verify=False)
+                assert isinstance(found, _Fingerprint)
+                fingerprint = self._serialise(found)
+            keys.append(key)
+            blobs.append(fingerprint)
+            if len(keys) == _RESTORE_CHUNK:
+                self._remember(keys, blobs)
+                keys, blobs = [], []
+        if keys:
+            self._remember(keys, blobs)
 
     def similar(self, key: str, text: str) -> list[Duplicate]:
         """Every remembered text that `text` repeats, exactly or nearly; then remember `text` too, even when
@@ -284,7 +300,7 @@ class Deduplicator:
             for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, fingerprint.shingles).tolist()):
                 if similarity >= self.near_threshold:
                     found.setdefault(doc_id, similarity)
-        self._remember(key, fingerprint)
+        self._remember([key], [self._serialise(fingerprint)])
         return [Duplicate(kind="exact" if s == 1.0 else "near", of=self._key(i), similarity=s) for i, s in sorted(found.items())]
 
     def signature(self, text: str) -> np.ndarray | None:
@@ -329,18 +345,34 @@ class Deduplicator:
         ids = self._exact.lookup([head]).tolist()
         return sorted(i for i in ids if int(self._digest_tail[i]) == tail)
 
-    def _remember(self, key: str, found: _Fingerprint) -> None:
-        doc_id = len(self)
-        key_bytes = key.encode()
-        record = found.shingles.astype(np.uint32).tobytes() + key_bytes
-        os.pwrite(self._fd, record, self._end)
-        self._offsets.append(self._end)
-        self._counts.append(len(found.shingles))
-        self._end += len(record)
-        self._digest_tail.append(int.from_bytes(found.digest[8:], "little"))
-        self._signatures.append(found.signature)
-        self._exact.add([int.from_bytes(found.digest[:8], "little")], doc_id)
-        self._bands_index.add(self._qualified(found.band_keys), doc_id)
+    def _remember(self, keys: list[str], blobs: list[bytes]) -> None:
+        """Remember texts from their serialised fingerprints (the layout _serialise writes), ids in this order."""
+        head, bands, perm = _TAG_BYTES + _DIGEST_BYTES, self.bands, self.num_perm
+        shingles_at = head + 8 * bands + perm
+        first = len(self)
+        digests = np.frombuffer(b"".join(blob[_TAG_BYTES:head] for blob in blobs), dtype="<u8").reshape(-1, 2)
+        records, counts, band_keys, band_ids = [], [], [], []
+        signatures = np.zeros((len(blobs), perm), dtype=np.uint8)
+        for at, (key, blob) in enumerate(zip(keys, blobs)):
+            if len(blob) > head:  # else a text that normalised to "": no shingles, bands or signature
+                band_keys.append(blob[head : head + 8 * bands])
+                band_ids.append(first + at)
+                signatures[at] = np.frombuffer(blob, dtype=np.uint8, count=perm, offset=head + 8 * bands)
+            shingles = blob[shingles_at:]
+            counts.append(len(shingles) // 4)
+            records.append(shingles + key.encode())  # a text's record in the file: its shingles, then its key
+        lengths = np.array([len(record) for record in records], dtype=np.int64)
+        os.pwrite(self._fd, b"".join(records), self._end)
+        self._offsets.extend(self._end + np.cumsum(lengths) - lengths)
+        self._end += int(lengths.sum())
+        self._counts.extend(np.array(counts, dtype=np.int32))
+        self._digest_tail.extend(digests[:, 1])
+        self._signatures.extend(signatures)
+        self._exact.add(digests[:, 0].tolist(), list(range(first, first + len(blobs))))
+        if band_keys:
+            qualified = (np.frombuffer(b"".join(band_keys), dtype=np.uint64).reshape(-1, bands)
+                         | (np.arange(bands, dtype=np.uint64) << np.uint64(_BAND_KEY_BITS)))
+            self._bands_index.add(qualified.ravel().tolist(), np.repeat(np.array(band_ids), bands).tolist())
 
     def _qualified(self, band_keys: list[int]) -> list[int]:
         return [(band << _BAND_KEY_BITS) | key for band, key in enumerate(band_keys)]
@@ -389,14 +421,3 @@ class Deduplicator:
             return self._tag + found.digest
         return (self._tag + found.digest + np.array(found.band_keys, dtype=np.uint64).tobytes()
                 + found.signature.tobytes() + found.shingles.astype(np.uint32).tobytes())
-
-    def _deserialise(self, blob: bytes) -> _Fingerprint:
-        at = _TAG_BYTES + _DIGEST_BYTES
-        digest = blob[_TAG_BYTES:at]
-        if len(blob) == at:  # a text that normalised to ""
-            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [], np.zeros(self.num_perm, dtype=np.uint8))
-        signature_at = at + 8 * self.bands
-        band_keys = np.frombuffer(blob[at:signature_at], dtype=np.uint64).tolist()
-        signature = np.frombuffer(blob[signature_at : signature_at + self.num_perm], dtype=np.uint8)
-        shingles = np.frombuffer(blob[signature_at + self.num_perm :], dtype=np.uint32)
-        return _Fingerprint(digest, shingles, band_keys, signature)
