@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .budget import BudgetStop
 from .pipeline import CandidatePipeline
 from .plan import Task, type_quotas, type_streams
-from .store import ACCEPTED, PENDING, REJECTED, RunStore
+from .store import ACCEPTED, REJECTED, RunStore
 
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
 # MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
@@ -229,10 +229,10 @@ class StreamScheduler:
             # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
             pending_ids = set()
-            for candidate in self.store.candidates(PENDING):
-                pending_ids.add(candidate.id)
-                if candidate.id not in queued:
-                    by_context.setdefault(candidate.context, []).append(candidate.id)
+            for candidate_id, context_id in self.store.pending_contexts():
+                pending_ids.add(candidate_id)
+                if candidate_id not in queued:
+                    by_context.setdefault(context_id, []).append(candidate_id)
             queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
             # A partial group waits while more candidates for its context are coming (a generation in flight or
             # an open wave's task not sent yet), so the waves' small last calls share judge calls. Once no
