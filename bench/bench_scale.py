@@ -97,6 +97,20 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
             "peak_rss_mb": usage.ru_maxrss / 1024, "killed": killed}
 
 
+def print_configuration(mode: str, options: dict) -> None:
+    """The run settings the rows below were measured with: the preset's defaults plus this script's flags."""
+    from ootgen.load import load_project
+
+    config = load_project(ROOT / bp.DEFAULT_CONFIG).config
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"CONFIG {mode}, {bp.DEFAULT_CONFIG} defaults: generation.examples_per_call={config.generation.examples_per_call}, "
+          f"judge.candidates_per_call={config.judge.candidates_per_call}, --concurrency {options['concurrency']}, "
+          f"dedup.enabled={options['dedup']} (near_threshold {config.dedup.near_threshold}, num_perm {config.dedup.num_perm}), "
+          f"batch.max_requests={config.batch.max_requests}, batch.max_bytes={config.batch.max_bytes}, "
+          f"batch.wave_requests={config.batch.wave_requests}; fake: OotResponder, no latency, own process; "
+          f"commit {commit or 'unknown'}", flush=True)
+
+
 def _seconds(value: float | None) -> str:
     return "no request" if value is None else f"{value:.1f} s"
 
@@ -133,8 +147,8 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     mode = "batch" if args.batch else "streaming"
     results = []
+    print_configuration(mode, options := {"batch": args.batch, "dedup": not args.no_dedup, "concurrency": args.concurrency})
     fake, base_url = start_fake_process(args.batch)
-    options = {"batch": args.batch, "dedup": not args.no_dedup, "concurrency": args.concurrency}
     try:
         with tempfile.TemporaryDirectory(prefix="ootgen-scale-") as tmp:
             for n in sizes:
