@@ -215,11 +215,16 @@ class StreamScheduler:
         inflight_gen: dict[asyncio.Task, Task] = {}
         inflight_judge: set[asyncio.Task] = set()
         queued: set[int] = set()  # candidate ids being judged or waiting for a judge call
+        backlog = 0  # pending candidates no judge call had taken at the end of the last turn
+        # Generation pauses while judging is this far behind (and a judge call is in flight to catch up): the
+        # pending work, which every turn reads from the store, stays bounded instead of growing with the run.
+        backlog_limit = 2 * self.max_parallel * targets.judge_batch
 
         while True:
             self.planner.advance()
             # Send the open waves' tasks, lowest index first.
-            while "generate" not in self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel:
+            while ("generate" not in self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel
+                   and (backlog < backlog_limit or not inflight_judge)):
                 task = self.planner.next(self.may_start)
                 if task is None:
                     break
@@ -247,6 +252,7 @@ class StreamScheduler:
                     group, ids[:] = ids[: targets.judge_batch], ids[targets.judge_batch :]
                     queued.update(group)
                     inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
+            backlog = sum(len(ids) for ids in by_context.values())
             if not inflight_gen and not inflight_judge:
                 if self.out_of_budget:
                     return "budget"
