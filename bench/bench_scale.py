@@ -71,7 +71,7 @@ def stored_batches(db_path: Path) -> tuple[set[str], int, int]:
 
 
 def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, concurrency: int,
-             kill_midway: bool = False) -> dict:
+             log_dir: Path | None, kill_midway: bool = False) -> dict:
     env = bp.clean_env(ANTHROPIC_API_KEY=bp.FAKE_KEY, ANTHROPIC_BASE_URL=base_url, XDG_CACHE_HOME=str(workdir / "xdg"))
     args = [*bp.ootgen_command(), "run", bp.DEFAULT_CONFIG, "--num-examples", str(n), "--concurrency", str(concurrency),
             "--no-cache", "--progress", "json", "--output", str(workdir / "out.jsonl"), "--run-dir", str(workdir / "run"),
@@ -84,7 +84,12 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
     killed = False
     assert proc.stderr is not None
     # JSON progress events: the first request sent is the first `call` (streaming), or a batch created or polled.
+    # --log-dir: each session's progress events (one file a session), to follow a long run or see where it went.
+    log = open(log_dir / f"{workdir.name}-{time.strftime('%H%M%S')}.jsonl", "w") if log_dir else None  # noqa: SIM115
     for line in proc.stderr:
+        if log is not None:
+            log.write(line)
+            log.flush()
         if first_call is None and any(f'"event": "{e}"' in line for e in ("call", "batch_created", "batch_poll")):
             first_call = time.perf_counter() - started
         if kill_midway and not killed and '"event": "batch_created"' in line \
@@ -92,9 +97,25 @@ def run_once(base_url: str, workdir: Path, n: int, *, batch: bool, dedup: bool, 
             proc.kill()
             killed = True
     _, status, usage = os.wait4(proc.pid, 0)
+    if log is not None:
+        log.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"n": n, "rc": proc.returncode, "wall_s": time.perf_counter() - started, "first_call_s": first_call,
             "peak_rss_mb": usage.ru_maxrss / 1024, "killed": killed}
+
+
+def print_configuration(mode: str, options: dict) -> None:
+    """The run settings the rows below were measured with: the preset's defaults plus this script's flags."""
+    from ootgen.load import load_project
+
+    config = load_project(ROOT / bp.DEFAULT_CONFIG).config
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"CONFIG {mode}, {bp.DEFAULT_CONFIG} defaults: generation.examples_per_call={config.generation.examples_per_call}, "
+          f"judge.candidates_per_call={config.judge.candidates_per_call}, --concurrency {options['concurrency']}, "
+          f"dedup.enabled={options['dedup']} (near_threshold {config.dedup.near_threshold}, num_perm {config.dedup.num_perm}), "
+          f"batch.max_requests={config.batch.max_requests}, batch.max_bytes={config.batch.max_bytes}, "
+          f"batch.wave_requests={config.batch.wave_requests}; fake: OotResponder, no latency, own process; "
+          f"commit {commit or 'unknown'}", flush=True)
 
 
 def _seconds(value: float | None) -> str:
@@ -129,12 +150,16 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true")
     parser.add_argument("--no-dedup", action="store_true")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--log-dir", type=Path, help="write each session's JSON progress events there")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     mode = "batch" if args.batch else "streaming"
     results = []
+    print_configuration(mode, options := {"batch": args.batch, "dedup": not args.no_dedup, "concurrency": args.concurrency})
+    options["log_dir"] = args.log_dir
+    if args.log_dir:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
     fake, base_url = start_fake_process(args.batch)
-    options = {"batch": args.batch, "dedup": not args.no_dedup, "concurrency": args.concurrency}
     try:
         with tempfile.TemporaryDirectory(prefix="ootgen-scale-") as tmp:
             for n in sizes:

@@ -7,6 +7,11 @@ Memory per remembered text is a few hundred bytes whatever its length (issue 17:
 constant memory): LSH band keys and exact digests live in sorted numpy arrays (12 bytes an entry, no
 Python object per text), and the shingle sets and keys, needed only to verify a candidate, in an
 append-only temporary file read back with pread.
+
+Lookups stay cheap as the index grows: texts of one family (same template, other details) share LSH
+buckets, so a bucket's candidates grow with the run. Each text's MinHash signature is kept (one byte a
+value), and the candidates are first screened by their estimated similarity in one vectorised
+comparison; only those within _SCREEN_MARGIN of the threshold are read back and verified exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import re
 import tempfile
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +44,14 @@ _BAND_KEY_BITS = 58
 _BAND_KEY_MASK = np.uint64((1 << _BAND_KEY_BITS) - 1)
 # Entries of an index kept in a dict until this many, then merged into its sorted arrays.
 _RECENT_ENTRIES = 1 << 15
-# A stored fingerprint: scheme tag (8 bytes), digest (16), band keys (8 each), then the shingles (4 each).
+# Texts a resume restores per chunk (one file write and one index merge each).
+_RESTORE_CHUNK = 1 << 13
+# Candidates whose signature-estimated similarity is this far below the threshold are not verified. The
+# estimate's standard error is at most 0.5/sqrt(num_perm) (0.0625 at 64): a true near duplicate is screened
+# out only beyond 4 standard errors (about 3e-5 of pairs at the 64-permutation default, far less near 0.85).
+_SCREEN_MARGIN = 0.25
+# A stored fingerprint: scheme tag (8 bytes), digest (16), band keys (8 each), signature (1 each), then the
+# shingles (4 each).
 _TAG_BYTES, _DIGEST_BYTES = 8, 16
 _PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
 
@@ -59,6 +72,7 @@ class _Fingerprint:
     digest: bytes
     shingles: np.ndarray  # sorted unique uint32 shingle hashes; empty when the text normalises to ""
     band_keys: list[int]
+    signature: np.ndarray  # the MinHash values' low bytes (uint8, num_perm); zeros when the text normalises to ""
 
 
 def dedup_text(instruction: str, input: str) -> str:
@@ -113,69 +127,68 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
 
 
 class _MultiIndex:
-    """uint64 key -> the int32 ids added under it, in the order added.
+    """uint64 key -> the int32 ids added under it.
 
-    Entries go to a small dict first and are merged, every _RECENT_ENTRIES, into two sorted arrays
-    (key, id): 12 bytes an entry instead of a Python int and list per entry.
+    Entries go to a small dict (and two flat lists) first and are merged, every _RECENT_ENTRIES, into two
+    sorted arrays (key, id): 12 bytes an entry instead of a Python int and list per entry.
     """
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.uint64)
         self._ids = np.empty(0, dtype=np.int32)
         self._recent: dict[int, list[int]] = {}
-        self._recent_entries = 0
+        self._recent_keys: list[int] = []
+        self._recent_ids: list[int] = []
 
-    def add(self, keys: list[int], doc_id: int) -> None:
-        for key in keys:
+    def add(self, keys: list[int], ids: list[int]) -> None:
+        """Add `ids[i]` under `keys[i]`: a few go to the recent entries, a bulk load straight into the arrays."""
+        if len(keys) >= _RECENT_ENTRIES:
+            self._merge(keys, ids)
+            return
+        for key, doc_id in zip(keys, ids):
             self._recent.setdefault(key, []).append(doc_id)
-        self._recent_entries += len(keys)
-        if self._recent_entries >= _RECENT_ENTRIES:
+        self._recent_keys += keys
+        self._recent_ids += ids
+        if len(self._recent_keys) >= _RECENT_ENTRIES:
             self._merge()
 
-    def lookup(self, keys: list[int]) -> list[int]:
-        """Every id added under any of `keys` (an id may appear more than once)."""
-        found: list[int] = []
+    def lookup(self, keys: list[int]) -> np.ndarray:
+        """Every id added under any of `keys` (int32; an id may appear more than once)."""
+        found: list[np.ndarray] = []
         if len(self._keys) and keys:
             wanted = np.array(keys, dtype=np.uint64)
             lows = np.searchsorted(self._keys, wanted, side="left")
             highs = np.searchsorted(self._keys, wanted, side="right")
-            for low, high in zip(lows.tolist(), highs.tolist()):
-                if high > low:
-                    found.extend(self._ids[low:high].tolist())
-        for key in keys:
-            found.extend(self._recent.get(key, ()))
-        return found
+            found.extend(self._ids[low:high] for low, high in zip(lows.tolist(), highs.tolist()) if high > low)
+        recent = [doc_id for key in keys for doc_id in self._recent.get(key, ())]
+        if recent:
+            found.append(np.array(recent, dtype=np.int32))
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int32)
 
-    def _merge(self) -> None:
-        count = self._recent_entries
-        keys = np.empty(count, dtype=np.uint64)
-        ids = np.empty(count, dtype=np.int32)
-        at = 0
-        for key, bucket in self._recent.items():
-            keys[at : at + len(bucket)] = key
-            ids[at : at + len(bucket)] = bucket
-            at += len(bucket)
-        keys = np.concatenate([self._keys, keys])
-        ids = np.concatenate([self._ids, ids])
-        order = np.argsort(keys, kind="stable")
+    def _merge(self, more_keys: Sequence[int] = (), more_ids: Sequence[int] = ()) -> None:
+        """Merge the recent entries (and `more_keys`/`more_ids`) into the sorted arrays."""
+        keys = np.concatenate([self._keys, np.array(self._recent_keys + list(more_keys), dtype=np.uint64)])
+        ids = np.concatenate([self._ids, np.array(self._recent_ids + list(more_ids), dtype=np.int32)])
+        order = np.argsort(keys, kind="stable")  # a merge of sorted runs: about linear
         self._keys, self._ids = keys[order], ids[order]
-        self._recent, self._recent_entries = {}, 0
+        self._recent, self._recent_keys, self._recent_ids = {}, [], []
 
 
 class _Growing:
-    """An append-only numpy array that doubles its capacity when full."""
+    """An append-only numpy array (of scalars, or of rows of `width`) that doubles its capacity when full."""
 
-    def __init__(self, dtype) -> None:
-        self._data = np.empty(1024, dtype=dtype)
+    def __init__(self, dtype, width: int | None = None) -> None:
+        self._data = np.empty(1024 if width is None else (1024, width), dtype=dtype)
         self.size = 0
 
-    def append(self, value) -> None:
-        if self.size == len(self._data):
-            grown = np.empty(2 * len(self._data), dtype=self._data.dtype)
-            grown[: self.size] = self._data
+    def extend(self, values: np.ndarray) -> None:
+        if self.size + len(values) > len(self._data):
+            capacity = max(2 * len(self._data), self.size + len(values))
+            grown = np.empty((capacity, *self._data.shape[1:]), dtype=self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
             self._data = grown
-        self._data[self.size] = value
-        self.size += 1
+        self._data[self.size : self.size + len(values)] = values
+        self.size += len(values)
 
     def __getitem__(self, index):
         return self._data[: self.size][index]
@@ -208,7 +221,7 @@ class Deduplicator:
         # Odd multipliers fold a band's `rows` values into one key; collisions only add candidates.
         self._band_mix = np.array([_stable_u64(seed, "band", i) | 1 for i in range(self.rows)], dtype=np.uint64)
         # Identifies the signature scheme, so a stored fingerprint is only reused by an identical one.
-        self._tag = _stable_u64(seed, f"scheme:{num_perm}:{self.bands}:{self.rows}", 0).to_bytes(8, "little")
+        self._tag = _stable_u64(seed, f"scheme2:{num_perm}:{self.bands}:{self.rows}", 0).to_bytes(8, "little")
         self.last_fingerprint: bytes | None = None  # of the text the last successful add() remembered
 
         self._file = tempfile.TemporaryFile(prefix="ootgen-dedup-")  # noqa: SIM115 - lives as long as self
@@ -218,6 +231,7 @@ class Deduplicator:
         self._offsets = _Growing(np.int64)
         self._counts = _Growing(np.int32)
         self._digest_tail = _Growing(np.uint64)  # second half of each digest: verifies an exact-index hit
+        self._signatures = _Growing(np.uint8, num_perm)  # screens band candidates before exact verification
         self._exact = _MultiIndex()  # first half of the digest -> ids
         self._bands_index = _MultiIndex()  # band number (top bits) | band key -> ids
 
@@ -246,19 +260,32 @@ class Deduplicator:
         found = self._lookup(text)
         if isinstance(found, Duplicate):
             return found
-        self._remember(key, found)
         self.last_fingerprint = self._serialise(found)
+        self._remember([key], [self.last_fingerprint])
         return None
 
     def restore(self, key: str, fingerprint: bytes | None, text: str) -> None:
         """Remember a text add() accepted earlier, from its stored fingerprint (or from `text` when the
         fingerprint is missing or was made with other settings)."""
-        if fingerprint is None or fingerprint[:_TAG_BYTES] != self._tag:
-            found = self._lookup(text, verify=False)
-            assert isinstance(found, _Fingerprint)
-        else:
-            found = self._deserialise(fingerprint)
-        self._remember(key, found)
+        self.restore_all([(key, fingerprint, text)])
+
+    def restore_all(self, entries: Iterable[tuple[str, bytes | None, str]]) -> None:
+        """restore() each (key, fingerprint, text) in order: a resume's whole index, in chunks of
+        _RESTORE_CHUNK texts with one file write and one index merge each (100k texts in about a second)."""
+        keys: list[str] = []
+        blobs: list[bytes] = []
+        for key, fingerprint, text in entries:
+            if fingerprint is None or fingerprint[:_TAG_BYTES] != self._tag:
+                found = self._lookup(text, verify=False)
+                assert isinstance(found, _Fingerprint)
+                fingerprint = self._serialise(found)
+            keys.append(key)
+            blobs.append(fingerprint)
+            if len(keys) == _RESTORE_CHUNK:
+                self._remember(keys, blobs)
+                keys, blobs = [], []
+        if keys:
+            self._remember(keys, blobs)
 
     def similar(self, key: str, text: str) -> list[Duplicate]:
         """Every remembered text that `text` repeats, exactly or nearly; then remember `text` too, even when
@@ -268,12 +295,12 @@ class Deduplicator:
         exact = self._exact_ids(fingerprint.digest)
         if exact:
             found[exact[0]] = 1.0
-        ids = self._band_candidates(fingerprint.band_keys)
+        ids = self._band_candidates(fingerprint)
         if len(ids):
             for doc_id, similarity in zip(ids.tolist(), self._jaccard(ids, fingerprint.shingles).tolist()):
                 if similarity >= self.near_threshold:
                     found.setdefault(doc_id, similarity)
-        self._remember(key, fingerprint)
+        self._remember([key], [self._serialise(fingerprint)])
         return [Duplicate(kind="exact" if s == 1.0 else "near", of=self._key(i), similarity=s) for i, s in sorted(found.items())]
 
     def signature(self, text: str) -> np.ndarray | None:
@@ -284,17 +311,17 @@ class Deduplicator:
         normalised = normalise(text)
         if not normalised:
             return None
-        shingles = _shingle_hashes(normalised)
-        return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
+        return self._minhash(_shingle_hashes(normalised))
 
     # --- internals -------------------------------------------------------------------------------------
 
     def _fingerprint(self, normalised: str) -> _Fingerprint:
         digest = hashlib.blake2b(normalised.encode(), digest_size=_DIGEST_BYTES).digest()
         if not normalised:
-            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
+            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [], np.zeros(self.num_perm, dtype=np.uint8))
         shingles = _shingle_hashes(normalised)
-        return _Fingerprint(digest, shingles.astype(np.uint32), self._band_keys(shingles))
+        signature = self._minhash(shingles)
+        return _Fingerprint(digest, shingles.astype(np.uint32), self._band_keys(signature), signature.astype(np.uint8))
 
     def _lookup(self, text: str, *, verify: bool = True) -> Duplicate | _Fingerprint:
         normalised = normalise(text)
@@ -304,7 +331,7 @@ class Deduplicator:
         exact = self._exact_ids(fingerprint.digest)
         if exact:
             return Duplicate(kind="exact", of=self._key(exact[0]), similarity=1.0)
-        ids = self._band_candidates(fingerprint.band_keys)
+        ids = self._band_candidates(fingerprint)
         if len(ids):
             similarities = self._jaccard(ids, fingerprint.shingles)
             best = int(np.argmax(similarities))  # first maximum: the earliest of equally similar texts
@@ -315,26 +342,48 @@ class Deduplicator:
     def _exact_ids(self, digest: bytes) -> list[int]:
         """Ids of the remembered texts with this digest, earliest first."""
         head, tail = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
-        ids = self._exact.lookup([head])
+        ids = self._exact.lookup([head]).tolist()
         return sorted(i for i in ids if int(self._digest_tail[i]) == tail)
 
-    def _remember(self, key: str, found: _Fingerprint) -> None:
-        doc_id = len(self)
-        key_bytes = key.encode()
-        record = found.shingles.astype(np.uint32).tobytes() + key_bytes
-        os.pwrite(self._fd, record, self._end)
-        self._offsets.append(self._end)
-        self._counts.append(len(found.shingles))
-        self._end += len(record)
-        self._digest_tail.append(int.from_bytes(found.digest[8:], "little"))
-        self._exact.add([int.from_bytes(found.digest[:8], "little")], doc_id)
-        self._bands_index.add(self._qualified(found.band_keys), doc_id)
+    def _remember(self, keys: list[str], blobs: list[bytes]) -> None:
+        """Remember texts from their serialised fingerprints (the layout _serialise writes), ids in this order."""
+        head, bands, perm = _TAG_BYTES + _DIGEST_BYTES, self.bands, self.num_perm
+        shingles_at = head + 8 * bands + perm
+        first = len(self)
+        digests = np.frombuffer(b"".join(blob[_TAG_BYTES:head] for blob in blobs), dtype="<u8").reshape(-1, 2)
+        records, counts, band_keys, band_ids = [], [], [], []
+        signatures = np.zeros((len(blobs), perm), dtype=np.uint8)
+        for at, (key, blob) in enumerate(zip(keys, blobs)):
+            if len(blob) > head:  # else a text that normalised to "": no shingles, bands or signature
+                band_keys.append(blob[head : head + 8 * bands])
+                band_ids.append(first + at)
+                signatures[at] = np.frombuffer(blob, dtype=np.uint8, count=perm, offset=head + 8 * bands)
+            shingles = blob[shingles_at:]
+            counts.append(len(shingles) // 4)
+            records.append(shingles + key.encode())  # a text's record in the file: its shingles, then its key
+        lengths = np.array([len(record) for record in records], dtype=np.int64)
+        os.pwrite(self._fd, b"".join(records), self._end)
+        self._offsets.extend(self._end + np.cumsum(lengths) - lengths)
+        self._end += int(lengths.sum())
+        self._counts.extend(np.array(counts, dtype=np.int32))
+        self._digest_tail.extend(digests[:, 1])
+        self._signatures.extend(signatures)
+        self._exact.add(digests[:, 0].tolist(), list(range(first, first + len(blobs))))
+        if band_keys:
+            qualified = (np.frombuffer(b"".join(band_keys), dtype=np.uint64).reshape(-1, bands)
+                         | (np.arange(bands, dtype=np.uint64) << np.uint64(_BAND_KEY_BITS)))
+            self._bands_index.add(qualified.ravel().tolist(), np.repeat(np.array(band_ids), bands).tolist())
 
     def _qualified(self, band_keys: list[int]) -> list[int]:
         return [(band << _BAND_KEY_BITS) | key for band, key in enumerate(band_keys)]
 
-    def _band_candidates(self, band_keys: list[int]) -> np.ndarray:
-        return np.unique(np.array(self._bands_index.lookup(self._qualified(band_keys)), dtype=np.int64))
+    def _band_candidates(self, fingerprint: _Fingerprint) -> np.ndarray:
+        """Ids sharing an LSH band with the text whose estimated similarity is near the threshold or above, in id order."""
+        ids = np.unique(self._bands_index.lookup(self._qualified(fingerprint.band_keys)))
+        if len(ids):
+            estimates = (self._signatures[ids] == fingerprint.signature).mean(axis=1)
+            ids = ids[estimates >= self.near_threshold - _SCREEN_MARGIN]
+        return ids
 
     def _record(self, doc_id: int) -> bytes:
         start = int(self._offsets[doc_id])
@@ -344,9 +393,10 @@ class Deduplicator:
     def _key(self, doc_id: int) -> str:
         return self._record(doc_id)[4 * int(self._counts[doc_id]) :].decode()
 
-    def _band_keys(self, shingles: np.ndarray) -> list[int]:
-        permuted = (shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME
-        signature = permuted.min(axis=0)
+    def _minhash(self, shingles: np.ndarray) -> np.ndarray:
+        return ((shingles[:, None] * self._perm_a[None, :] + self._perm_b[None, :]) % _PRIME).min(axis=0)
+
+    def _band_keys(self, signature: np.ndarray) -> list[int]:
         banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows)
         return ((banded * self._band_mix).sum(axis=1, dtype=np.uint64) & _BAND_KEY_MASK).tolist()
 
@@ -367,14 +417,7 @@ class Deduplicator:
         return similarities
 
     def _serialise(self, found: _Fingerprint) -> bytes:
+        if not found.band_keys:  # a text that normalised to "": no shingles, no signature
+            return self._tag + found.digest
         return (self._tag + found.digest + np.array(found.band_keys, dtype=np.uint64).tobytes()
-                + found.shingles.astype(np.uint32).tobytes())
-
-    def _deserialise(self, blob: bytes) -> _Fingerprint:
-        at = _TAG_BYTES + _DIGEST_BYTES
-        digest = blob[_TAG_BYTES:at]
-        if len(blob) == at:  # a text that normalised to ""
-            return _Fingerprint(digest, np.empty(0, dtype=np.uint32), [])
-        band_keys = np.frombuffer(blob[at : at + 8 * self.bands], dtype=np.uint64).tolist()
-        shingles = np.frombuffer(blob[at + 8 * self.bands :], dtype=np.uint32)
-        return _Fingerprint(digest, shingles, band_keys)
+                + found.signature.tobytes() + found.shingles.astype(np.uint32).tobytes())

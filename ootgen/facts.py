@@ -40,7 +40,9 @@ def identifiers(text: str) -> list[str]:
 def facts_for(text: str, index: SymbolIndex, *, limit: int = 40) -> list[Fact]:
     """Facts for each decomp identifier in `text` that the index knows (functions first), at most `limit`."""
     members = set(_MEMBER.findall(text))
-    actors = {name: actor for actor in index.actors() for name in (actor.enum, actor.profile, actor.overlay) if name}
+    # Built once per index: rebuilding the ~430 actors for every text cost about 1 ms of a facts_for call's 1.7 ms.
+    actors = index.derived("facts.actor_names", lambda i: {name: actor for actor in i.actors()
+                                                           for name in (actor.enum, actor.profile, actor.overlay) if name})
     found: list[Fact] = []
     for name in identifiers(text):
         if name in _TRIVIAL:

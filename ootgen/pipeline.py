@@ -71,8 +71,8 @@ class CandidatePipeline:
         # Each entry's fingerprint was stored with it, so nothing is recomputed (a 100k run resumes in seconds).
         from .dedup import dedup_text
 
-        for task_idx, slot, fingerprint, instruction, input_text in self.store.dedup_entries():
-            self.dedup.restore(_dedup_key(task_idx, slot), fingerprint, dedup_text(instruction, input_text))
+        self.dedup.restore_all((_dedup_key(task_idx, slot), fingerprint, dedup_text(instruction, input_text))
+                               for task_idx, slot, fingerprint, instruction, input_text in self.store.dedup_entries())
 
     # --- generation ----------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .budget import BudgetStop
 from .pipeline import CandidatePipeline
 from .plan import Task, TypeStream, shared_contexts, type_quotas, type_streams
-from .store import ACCEPTED, PENDING, REJECTED, RunStore
+from .store import ACCEPTED, REJECTED, RunStore
 
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
 # MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
@@ -238,11 +238,16 @@ class StreamScheduler:
         inflight_gen: dict[asyncio.Task, Task] = {}
         inflight_judge: set[asyncio.Task] = set()
         queued: set[int] = set()  # candidate ids being judged or waiting for a judge call
+        backlog = 0  # pending candidates no judge call had taken at the end of the last turn
+        # Generation pauses while judging is this far behind (and a judge call is in flight to catch up): the
+        # pending work, which every turn reads from the store, stays bounded instead of growing with the run.
+        backlog_limit = 2 * self.max_parallel * targets.judge_batch
 
         while True:
             self.planner.advance()
             # Send the open waves' tasks, lowest index first.
-            while "generate" not in self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel:
+            while ("generate" not in self.out_of_budget and len(inflight_gen) - self.post_processing < self.max_parallel
+                   and (backlog < backlog_limit or not inflight_judge)):
                 task = self.planner.next(self.may_start)
                 if task is None:
                     break
@@ -252,10 +257,10 @@ class StreamScheduler:
             # Judge pending candidates in groups of one context (one pass over the pending rows).
             by_context: dict[str, list[int]] = {}
             pending_ids = set()
-            for candidate in self.store.candidates(PENDING):
-                pending_ids.add(candidate.id)
-                if candidate.id not in queued:
-                    by_context.setdefault(candidate.context, []).append(candidate.id)
+            for candidate_id, context_id in self.store.pending_contexts():
+                pending_ids.add(candidate_id)
+                if candidate_id not in queued:
+                    by_context.setdefault(context_id, []).append(candidate_id)
             queued &= pending_ids  # judged candidates leave the set: it stays as small as the pending work
             # A part-filled group waits while more candidates for its context are coming (a generation in flight or
             # an open wave's task not sent yet), so the waves' small top-ups on their shared context share judge
@@ -268,6 +273,7 @@ class StreamScheduler:
                     break
                 queued.update(group)
                 inflight_judge.add(asyncio.create_task(self.pipeline.judge(context_id, group)))
+            backlog = sum(1 for ids in by_context.values() for candidate_id in ids if candidate_id not in queued)
             if not inflight_gen and not inflight_judge:
                 if self.out_of_budget:
                     return "budget"

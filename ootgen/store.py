@@ -301,6 +301,11 @@ class RunStore:
         rows = {row["id"]: row for row in self.db.execute(sql, (*ids, status) if status else ids)}
         return [_candidate(rows[i]) for i in ids if i in rows]
 
+    def pending_contexts(self) -> list[tuple[int, str]]:
+        """(id, context) of every pending candidate, in id order: what the streaming loop groups into judge calls
+        on each turn (two columns, not whole candidates: the loop runs once per completed call)."""
+        return self.db.execute("SELECT id, context FROM candidates WHERE status=? ORDER BY id", (PENDING,)).fetchall()
+
     def pending_ids_by_context(self, limit: int) -> list[tuple[int, str]]:
         """(id, context) of at most `limit` pending candidates, grouped by context (index: status, context, id)."""
         return [(row[0], row[1]) for row in self.db.execute(

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from ootgen import dedup as dedup_module
-from ootgen.dedup import Deduplicator
+from ootgen.dedup import Deduplicator, normalise
 from tests.dedup_reference import ReferenceDeduplicator
 from tests.test_dedup import INSTRUCTION_40_WORDS, NOUNS, VERBS, _one_word_changed
 
@@ -69,7 +70,9 @@ def test_similar_gives_the_reference_clusters(small_merges):
     assert clustered > 10  # some texts repeat several earlier ones
 
 
-def test_restore_from_fingerprints_rebuilds_the_same_index(small_merges):
+def test_restore_from_fingerprints_rebuilds_the_same_index(small_merges, monkeypatch):
+    # Chunks of 50 texts: their 600 band entries go straight into the sorted arrays, their digests to the dict.
+    monkeypatch.setattr(dedup_module, "_RESTORE_CHUNK", 50)
     texts = _corpus(5, 1200)
     live = Deduplicator()
     stored: list[tuple[str, bytes, str]] = []
@@ -77,14 +80,19 @@ def test_restore_from_fingerprints_rebuilds_the_same_index(small_merges):
         if live.add(f"ex{i}", text) is None:
             assert live.last_fingerprint is not None
             stored.append((f"ex{i}", live.last_fingerprint, text))
-    resumed, recomputed = Deduplicator(), Deduplicator()
+    assert any(len(fingerprint) == 24 for _, fingerprint, _ in stored)  # a text that normalises to "" is among them
+    one_by_one, in_bulk, recomputed, mixed = Deduplicator(), Deduplicator(), Deduplicator(), Deduplicator()
     for key, fingerprint, text in stored:
-        resumed.restore(key, fingerprint, text)
-        recomputed.restore(key, None, text)  # no stored fingerprint (a store from before): computed again
+        one_by_one.restore(key, fingerprint, text)
+    in_bulk.restore_all(stored)
+    # No stored fingerprint (a store from before): computed again, alone or among stored ones.
+    recomputed.restore_all((key, None, text) for key, _, text in stored)
+    mixed.restore_all((key, None if n % 3 == 0 else fingerprint, text) for n, (key, fingerprint, text) in enumerate(stored))
+    assert len(in_bulk) == len(stored)
     for i, text in enumerate(texts[900:], start=900):
         expected = live.add(f"ex{i}", text)
-        assert resumed.add(f"ex{i}", text) == expected
-        assert recomputed.add(f"ex{i}", text) == expected
+        for resumed in (one_by_one, in_bulk, recomputed, mixed):
+            assert resumed.add(f"ex{i}", text) == expected
 
 
 def test_fingerprint_of_other_settings_is_recomputed_not_trusted():
@@ -114,3 +122,38 @@ def test_memory_per_text_is_fixed_size_arrays_not_python_objects(small_merges):
     tracemalloc.stop()
     # ~180 bytes a text in arrays that double when full (the dict of recent entries is bounded); the old implementation kept ~2 KB a text.
     assert grown / 3000 < 500, grown / 3000
+
+
+def test_lookups_verify_few_candidates_when_texts_of_one_family_share_buckets(monkeypatch):
+    """Texts made from one template with a few details changed share LSH buckets, so a bucket's candidates grow with
+    the index; the signature screen reads back and verifies only those that may be near the threshold."""
+    rng = random.Random(4)
+    base = [rng.choice(NOUNS) for _ in range(40)]
+
+    def variant(i: int) -> str:
+        words = list(base)
+        for slot in (4, 12, 20, 28, 36):  # any two about 0.43 similar: far below 0.85, yet often sharing a band
+            words[slot] = f"{rng.choice(NOUNS)}{i}"
+        return " ".join(words)
+
+    dedup = Deduplicator()
+    reads = []
+    real_jaccard = Deduplicator._jaccard
+
+    def counting_jaccard(self, ids, shingles):
+        reads.append(len(ids))
+        return real_jaccard(self, ids, shingles)
+
+    for i in range(1500):
+        dedup.add(f"t{i}", variant(i))
+    unscreened = [len(np.unique(dedup._bands_index.lookup(dedup._qualified(dedup._fingerprint(normalise(variant(i))).band_keys))))
+                  for i in range(2000, 2050)]
+    monkeypatch.setattr(Deduplicator, "_jaccard", counting_jaccard)
+    for i in range(1500, 1600):
+        assert dedup.add(f"t{i}", variant(i)) is None
+    assert sum(unscreened) / len(unscreened) > 100  # the buckets are crowded
+    assert sum(reads) / 100 < 5, reads  # yet few candidates are read back
+    near = variant(5000)
+    dedup.add("original", near)
+    found = dedup.check(near.replace(near.split(" ")[3], "changed", 1))
+    assert found is not None and found.of == "original"  # a real near duplicate still passes the screen
