@@ -109,7 +109,12 @@ class _Trial:
 
 def _cache_keys(cache_home: Path) -> set[str]:
     path = cache_home / "ootgen" / "responses.sqlite"
-    return {row["key"] for row in query(path, "SELECT key FROM responses")} if path.exists() else set()
+    if not path.exists():
+        return set()
+    # A kill between creating the file and creating its table leaves an empty database (seen in CI).
+    if not query(path, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='responses'"):
+        return set()
+    return {row["key"] for row in query(path, "SELECT key FROM responses")}
 
 
 def _kill_trial(number: int, project: Path, preset: Path) -> _Trial:
