@@ -126,6 +126,11 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
     return np.unique(h % _PRIME)
 
 
+def _qualified(band_keys: np.ndarray) -> np.ndarray:
+    """Band keys (uint64, last axis: band number) with their band number in the top bits: one index for all bands."""
+    return band_keys | (np.arange(band_keys.shape[-1], dtype=np.uint64) << np.uint64(_BAND_KEY_BITS))
+
+
 class _MultiIndex:
     """uint64 key -> the int32 ids added under it.
 
@@ -370,16 +375,12 @@ class Deduplicator:
         self._signatures.extend(signatures)
         self._exact.add(digests[:, 0].tolist(), list(range(first, first + len(blobs))))
         if band_keys:
-            qualified = (np.frombuffer(b"".join(band_keys), dtype=np.uint64).reshape(-1, bands)
-                         | (np.arange(bands, dtype=np.uint64) << np.uint64(_BAND_KEY_BITS)))
+            qualified = _qualified(np.frombuffer(b"".join(band_keys), dtype=np.uint64).reshape(-1, bands))
             self._bands_index.add(qualified.ravel().tolist(), np.repeat(np.array(band_ids), bands).tolist())
-
-    def _qualified(self, band_keys: list[int]) -> list[int]:
-        return [(band << _BAND_KEY_BITS) | key for band, key in enumerate(band_keys)]
 
     def _band_candidates(self, fingerprint: _Fingerprint) -> np.ndarray:
         """Ids sharing an LSH band with the text whose estimated similarity is near the threshold or above, in id order."""
-        ids = np.unique(self._bands_index.lookup(self._qualified(fingerprint.band_keys)))
+        ids = np.unique(self._bands_index.lookup(_qualified(np.array(fingerprint.band_keys, dtype=np.uint64)).tolist()))
         if len(ids):
             estimates = (self._signatures[ids] == fingerprint.signature).mean(axis=1)
             ids = ids[estimates >= self.near_threshold - _SCREEN_MARGIN]

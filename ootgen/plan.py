@@ -157,8 +157,6 @@ def _usable_levels(project, example_type, context_id: str) -> list[str]:
             and project.contexts[context_id].topics_for(example_type.topic_type, lv)]
 
 
-
-
 def iter_plan(project, *, examples_per_call: int | None = None) -> Iterator[Task]:
     """Every type's stream merged in the proportions of the mix (smooth weighted round-robin), community
     questions first: the overview `--dry-run`, `ootgen render` and the estimate read."""

@@ -81,7 +81,7 @@ class TypeWaves:
     def __init__(self, name: str, stream: TypeStream, quota: int, max_candidates: int, per_call: int, shared: list[str]):
         self.name = name
         self.stream = stream
-        self.shared = shared  # the top-up context of wave k is shared[k % len(shared)]
+        self.shared = shared  # contexts the later waves' top-ups take in turn (top_up_context)
         self.number = 0  # of the open wave
         self.quota = quota
         self.max_candidates = max_candidates

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ootgen import dedup as dedup_module
-from ootgen.dedup import Deduplicator, normalise
+from ootgen.dedup import Deduplicator, _qualified, normalise
 from tests.dedup_reference import ReferenceDeduplicator
 from tests.test_dedup import INSTRUCTION_40_WORDS, NOUNS, VERBS, _one_word_changed
 
@@ -146,7 +146,7 @@ def test_lookups_verify_few_candidates_when_texts_of_one_family_share_buckets(mo
 
     for i in range(1500):
         dedup.add(f"t{i}", variant(i))
-    unscreened = [len(np.unique(dedup._bands_index.lookup(dedup._qualified(dedup._fingerprint(normalise(variant(i))).band_keys))))
+    unscreened = [len(np.unique(dedup._bands_index.lookup(_qualified(np.array(dedup._fingerprint(normalise(variant(i))).band_keys, dtype=np.uint64)).tolist())))
                   for i in range(2000, 2050)]
     monkeypatch.setattr(Deduplicator, "_jaccard", counting_jaccard)
     for i in range(1500, 1600):
