@@ -21,6 +21,8 @@ _PARAM = re.compile(r"^\s*(?:const\s+)?[A-Za-z_]\w*(?:\s*\*+\s*|\s+)\**\s*[A-Za-
 # `s16 timer;` around a name: the type before it (within a line's reach) and the `;` after it
 _DECL_HEAD = re.compile(r"(?<!\w)[A-Za-z_]\w*\s*\**\s+\**\Z")
 _DECL_TAIL = re.compile(r"\s*(?:\[[^\]\n]*\])?\s*;")
+# a member chain `this->actor.world`: (everything before the last member, the last member)
+_CHAIN = re.compile(rb"([A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*)(?:->|\.)([A-Za-z_]\w*)")
 _PATH_HEADS = {"actor": "Actor", "skelAnime": "SkelAnime", "actorCtx": "ActorContext"}
 
 
@@ -116,6 +118,7 @@ class NameChecks:
         self._variables: dict[str, str | None] = {}  # variable -> type (the declarations never change)
         self._members: dict | None = None  # (base, member) -> type, once inferred member types are final
         self._fields_seen: set[bytes] = set()  # member expressions checked (by source text)
+        self._chains: dict[bytes, str | None] = {}  # member chain -> type (see chain_type)
 
     def run(self) -> None:
         checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
@@ -295,6 +298,16 @@ class NameChecks:
         memo[key] = result
         return result
 
+    def chain_type(self, chain: bytes) -> str | None:
+        """The type of a member chain written `a->b.c` (no spaces, casts or subscripts), as `type_of` gives it for
+        its nodes; memoised by text, so only once the inferred member types are final."""
+        memo = self._chains
+        if chain not in memo:
+            m = _CHAIN.fullmatch(chain)
+            memo[chain] = (self.variable_type(chain.decode()) if m is None
+                           else self.member_type(self.chain_type(m.group(1)), m.group(2).decode()))
+        return memo[chain]
+
     def infer_member_types(self, parsed: list[Parsed]) -> None:
         """`Collider_InitCylinder(play, &this->collider)`: a member of unknown type passed by address to a known
         function has the type of that parameter."""
@@ -343,13 +356,17 @@ class NameChecks:
             if text in seen:
                 continue  # the same member expression again: types are the example's, its finding is already made
             seen.add(text)
-            access = p.member_access(node)
-            if access is None:
-                continue
-            arg, member = access
+            chain = _CHAIN.fullmatch(text)
+            if chain is not None:  # `this->actor.world`: taken apart from its text (asking the tree costs more)
+                arg, member = None, chain.group(2).decode()
+            else:
+                access = p.member_access(node)
+                if access is None:
+                    continue
+                arg, member = access
             if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
-            base = self.type_of(arg, memo, p)
+            base = self.chain_type(chain.group(1)) if chain is not None else self.type_of(arg, memo, p)
             if base is None:
                 continue
             if self._struct_has(base, member) is False and not self.declared_in_text(member):
