@@ -69,7 +69,12 @@ class Tokens:
         self._rx = re.compile(rf"(?:{trie_regex(sorted(self.words))})(?!\w)")
 
     def found(self, text: str) -> set[str]:
-        return {m.group() for m in self._rx.finditer(text) if _token_start(text, m.start())}
+        out: set[str] = set()
+        for m in self._rx.finditer(text):
+            word = m.group()
+            if word not in out and _token_start(text, m.start()):  # (a word found once needs no second look)
+                out.add(word)
+        return out
 
 
 def _token_start(text: str, start: int) -> bool:
