@@ -22,10 +22,8 @@ _QUERY = """
 (parameter_declaration) @param
 (field_declaration_list) @fields
 (preproc_function_def name: (identifier) @fmacro)
-(preproc_params (identifier) @mparam)
 (preproc_def name: (identifier) @macro)
 (enumerator name: (identifier) @enumc)
-(identifier) @ident
 (preproc_include path: (_) @include)
 (labeled_statement label: (statement_identifier) @label)
 """
@@ -248,9 +246,8 @@ class Parsed:
     facts: BlockFacts
     calls: list[Call]
     fields: list  # (field expression node, its source text): member accesses, taken apart when checked
-    constants: list[tuple[str, int]]  # (ALL_CAPS identifier, byte offset in src) outside declarations
+    constants: list[tuple[str, int]]  # (ALL_CAPS token, byte offset in src): a constant where `is_use` says so
     includes: list[tuple[str, int]]  # (path, line)
-    asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
 
     def text(self, node) -> str:
         """A node's source text."""
@@ -261,12 +258,42 @@ class Parsed:
         arg, fld = node.child_by_field_name("argument"), node.child_by_field_name("field")
         return None if arg is None or fld is None else (arg, _text(self.src, fld))
 
+    def is_use(self, start: int) -> bool:
+        """Whether the token at byte `start` is an identifier the code uses as a value: not in a comment, string or
+        macro body, not a name being declared (macro, macro parameter, enumerator), not a called function (checked
+        as a call). Asked only of the tokens a check would report: a query capture of every identifier costs more."""
+        token = _CONSTANT.match(self.src, start)
+        node = self.tree.root_node.descendant_for_byte_range(start, token.end() if token else start + 1)
+        parent = node.parent
+        if node.type != "identifier" or parent is None:
+            return False
+        kind = parent.type
+        if kind == "call_expression":
+            return not _field_is(parent, "function", node)
+        if kind == "enumerator":
+            return not _field_is(parent, "name", node)
+        return kind not in ("preproc_def", "preproc_function_def", "preproc_params")  # (their identifiers are names)
+
+    def asset_names(self) -> list[str]:
+        """The gCamelCase identifiers of the code (asset symbols or globals), sorted."""
+        at = self.tree.root_node.descendant_for_byte_range
+        return sorted({m.group().decode("utf-8", "replace") for m in _ASSET.finditer(self.src)
+                       if at(m.start(), m.end()).type == "identifier"})
+
     def code_line(self, offset: int) -> int:
         """The line of the block's code (1-based) holding byte `offset` of the parsed source."""
         return self.src.count(b"\n", 0, offset) + 1 - self.offset
 
 
-_ASSET_OR_CONSTANT = frozenset(b"gABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# tokens shaped like a constant or an asset symbol (tree-sitter-c identifiers also hold `$` and UTF-8)
+_CONSTANT = re.compile(rb"(?<![\w$\x80-\xff])[A-Z][A-Z0-9_$\x80-\xff]{3,}(?![\w$\x80-\xff])")
+_ASSET = re.compile(rb"(?<![\w$\x80-\xff])g[A-Z][\w$\x80-\xff]*")
+
+
+def _field_is(parent, name: str, node) -> bool:
+    """Whether `node` is the `name` field of `parent`."""
+    child = parent.child_by_field_name(name)
+    return child is not None and child.start_byte == node.start_byte and child.end_byte == node.end_byte
 
 
 def _in_order(nodes: list) -> list:
@@ -298,13 +325,9 @@ def _gather(caps: dict, src: bytes) -> tuple:
             facts.functions.append((name, (arity, variadic)))
             if "_" in name:
                 facts.prefixes.add(name.split("_", 1)[0])
-    # identifiers that name what they declare (or a macro's parameters) are not uses of a constant
-    declaring: set[int] = set()
-    for key in ("macro", "fmacro", "enumc", "label", "mparam"):
+    for key in ("macro", "fmacro", "enumc", "label"):
         for n in caps.get(key, ()):
-            declaring.add(n.start_byte)
-            if key != "mparam":
-                facts.names.add(_text(src, n))
+            facts.names.add(_text(src, n))
     for node in list(caps.get("decl", ())) + list(caps.get("param", ())):
         tnode = node.child_by_field_name("type")
         if tnode is None:
@@ -320,25 +343,14 @@ def _gather(caps: dict, src: bytes) -> tuple:
     for body in _in_order(caps.get("fields", ())):
         _gather_struct(body, src, facts)
     calls = _calls(caps, src)
-    callees = {c.start for c in calls}
     fields = [(node, src[node.start_byte:node.end_byte]) for node in _in_order(caps.get("field", ()))]
-    constants = []
-    assets = set()
-    # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
-    # before asking for the text (each Node attribute costs a Python object)
-    for start, node in sorted((n.start_byte, n) for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT):
-        text = src[start:node.end_byte]
-        if len(text) > 2 and text[0] == 103 and 65 <= text[1] <= 90:  # g[A-Z]...
-            assets.add(text.decode())
-        elif len(text) > 3 and 65 <= text[0] <= 90 and b"_" in text and text.upper() == text \
-                and start not in declaring and start not in callees:  # (a call is checked as a call)
-            constants.append((text.decode(), start))
+    constants = [(m.group().decode("utf-8", "replace"), m.start()) for m in _CONSTANT.finditer(src) if b"_" in m.group()]
     includes = []
     for node in _in_order(caps.get("include", ())):
         path = _text(src, node).strip()
         if len(path) > 2 and path[0] in "\"<":
             includes.append((path[1:-1], node.start_point[0] + 1))
-    return facts, calls, fields, constants, includes, sorted(assets)
+    return facts, calls, fields, constants, includes
 
 
 def _gather_struct(body, src: bytes, facts: BlockFacts) -> None:

@@ -192,6 +192,8 @@ class NameChecks:
                 continue  # the answer's own constant (EN_MY_NPC_..., an actor id it adds to the table)
             if _HEX_TAIL.search(name) or not _in_family(name, _families(index), policy.min_family):
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
+            if not p.is_use(start):
+                continue  # (a comment, a string, a macro body, a name it declares, a call: checked as a call)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
             self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(p.code_line(start))}) is not a decomp constant, "
@@ -389,12 +391,12 @@ class NameChecks:
         index, policy = self.index, self.policy
         if not index.has_assets():
             return
-        used = [(p, name) for p in parsed for name in p.asset_names]
-        if not used:
-            return
         if not any(b"ActorProfile" in p.src and b"OBJECT_" in p.src for p in parsed):
             return  # only a profile the answer shows says which object the actor loads
-        objects = {name for p in parsed for name, _ in p.constants if name.startswith("OBJECT_")}
+        used = [(p, name) for p in parsed for name in p.asset_names()]
+        if not used:
+            return
+        objects = {name for p in parsed for name, start in p.constants if name.startswith("OBJECT_") and p.is_use(start)}
         loaded = {index.object_file(o) for o in objects} | set(policy.keep_objects)
         for p, name in used:
             if name in self.facts.names:
