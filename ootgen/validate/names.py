@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..symbols import SymbolIndex, base_type_name
 from .context import Context
-from .cstructure import CFacts, Parsed
+from .cstructure import FIELD, CFacts, Parsed
 from .policy import CheckPolicy, Tokens, trie_regex
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
@@ -287,14 +287,14 @@ class NameChecks:
             if access is not None:
                 result = self.member_type(self.type_of(access[0], memo, p), access[1])
         elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
-            inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
+            inner = node.child_by_field_id(FIELD.argument) or (node.named_children[0] if node.named_children else None)
             result = self.type_of(inner, memo, p) if inner is not None else None
         elif t == "cast_expression":
-            tn = node.child_by_field_name("type")
+            tn = node.child_by_field_id(FIELD.type)
             if tn is not None:
                 result = self._resolve(base_type_name(p.text(tn)))
         elif t == "call_expression":
-            fn = node.child_by_field_name("function")
+            fn = node.child_by_field_id(FIELD.function)
             if fn is not None and fn.type == "identifier":
                 result = self._resolve(self.policy.call_types.get(p.text(fn)))
         memo[key] = result
@@ -327,7 +327,7 @@ class NameChecks:
                     text = p.src[arg.start_byte:arg.end_byte]
                     if len(types) != 1 or text in known or arg.type != "pointer_expression":
                         continue
-                    target = arg.child_by_field_name("argument")
+                    target = arg.child_by_field_id(FIELD.argument)
                     access = p.member_access(target) if target is not None and target.type == "field_expression" else None
                     if access is None:
                         continue
