@@ -301,7 +301,7 @@ class Parsed:
     def asset_names(self) -> list[str]:
         """The gCamelCase identifiers of the code (asset symbols or globals), sorted."""
         at = self.tree.root_node.descendant_for_byte_range
-        return sorted({m.group().decode("utf-8", "replace") for m in _ASSET.finditer(self.src)
+        return sorted({m.group().decode("utf-8", "replace") for m in _tokens(_ASSET, self.src)
                        if at(m.start(), m.end()).type == "identifier"})
 
     def code_line(self, offset: int) -> int:
@@ -310,8 +310,15 @@ class Parsed:
 
 
 # tokens shaped like a constant or an asset symbol (tree-sitter-c identifiers also hold `$` and UTF-8)
-_CONSTANT = re.compile(rb"(?<![\w$\x80-\xff])[A-Z][A-Z0-9_$\x80-\xff]{3,}(?![\w$\x80-\xff])")
-_ASSET = re.compile(rb"(?<![\w$\x80-\xff])g[A-Z][\w$\x80-\xff]*")
+# (no lookbehind for the token start: `re` skips ahead to a first character only when a pattern opens with one)
+_CONSTANT = re.compile(rb"[A-Z][A-Z0-9_$\x80-\xff]{3,}(?![\w$\x80-\xff])")
+_ASSET = re.compile(rb"g[A-Z][\w$\x80-\xff]*")
+_IN_TOKEN = frozenset(b"$_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + bytes(range(0x80, 0x100)))
+
+
+def _tokens(rx: re.Pattern, src: bytes) -> list[re.Match]:
+    """The matches of `rx` that start an identifier token of `src`."""
+    return [m for m in rx.finditer(src) if m.start() == 0 or src[m.start() - 1] not in _IN_TOKEN]
 
 
 def _field_is(parent, field_id: int, node) -> bool:
@@ -368,7 +375,7 @@ def _gather(caps: dict, src: bytes) -> tuple:
         _gather_struct(body, src, facts)
     calls = _calls(caps, src)
     fields = [(node, src[node.start_byte:node.end_byte]) for node in _in_order(caps.get("field", ()))]
-    constants = [(m.group().decode("utf-8", "replace"), m.start()) for m in _CONSTANT.finditer(src) if b"_" in m.group()]
+    constants = [(m.group().decode("utf-8", "replace"), m.start()) for m in _tokens(_CONSTANT, src) if b"_" in m.group()]
     includes = []
     for node in _in_order(caps.get("include", ())):
         path = _text(src, node).strip()
