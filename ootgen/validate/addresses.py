@@ -74,7 +74,7 @@ def check_addresses(ctx: Context, text: str, c_code: str) -> None:
                 value = int(m.group(1), 16)
                 ctx.add("BAD_RAM_ADDRESS", f"0x{value:08X} is given as a RAM address, but the CPU sees RAM at "
                         f"0x80000000 and up ({_ranges(policy)})", "output")
-    for m in _POINTER_CAST.finditer(c_code):
+    for m in _POINTER_CAST.finditer(c_code) if "0x" in c_code or "0X" in c_code else ():
         value = int(m.group(1), 16)
         if 0x10000 <= value <= 0xFFFFFF or 0x10000000 <= value < 0x80000000:
             ctx.add("BAD_RAM_ADDRESS", f"a pointer to 0x{value:08X} is not a CPU address of RAM ({_ranges(policy)}); "

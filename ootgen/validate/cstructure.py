@@ -22,13 +22,34 @@ _QUERY = """
 (parameter_declaration) @param
 (field_declaration_list) @fields
 (preproc_function_def name: (identifier) @fmacro)
-(preproc_params (identifier) @mparam)
 (preproc_def name: (identifier) @macro)
 (enumerator name: (identifier) @enumc)
-(identifier) @ident
 (preproc_include path: (_) @include)
 (labeled_statement label: (statement_identifier) @label)
 """
+
+
+class _FieldIds:
+    """The tree-sitter-c field ids the checks ask nodes for: `child_by_field_name` looks the name up again on every
+    call (0.1-0.6 us more than `child_by_field_id`, and it is the most frequent tree call of the checks)."""
+
+    __slots__ = ("argument", "arguments", "body", "declarator", "field", "function", "name", "parameters", "type")
+    argument: int
+    arguments: int
+    body: int
+    declarator: int
+    field: int
+    function: int
+    name: int
+    parameters: int
+    type: int
+
+    def load(self, language) -> None:
+        for name in self.__slots__:
+            setattr(self, name, language.field_id_for_name(name))
+
+
+FIELD = _FieldIds()  # filled with the parser (_ts), before any tree exists
 
 
 def _ts() -> dict[str, Any]:
@@ -38,6 +59,7 @@ def _ts() -> dict[str, Any]:
 
         language = tree_sitter.Language(tree_sitter_c.language())
         _TS["parser"] = tree_sitter.Parser(language)
+        FIELD.load(language)
         query = tree_sitter.Query(language, _QUERY)
         _TS["cursor"] = lambda: tree_sitter.QueryCursor(query)
     return _TS
@@ -193,7 +215,7 @@ def decl_name(node, src: bytes):
         if t == "parenthesized_declarator":
             node = node.named_children[0] if node.named_children else None
         else:
-            node = node.child_by_field_name("declarator")
+            node = node.child_by_field_id(FIELD.declarator)
     return None, depth, is_func
 
 
@@ -248,9 +270,8 @@ class Parsed:
     facts: BlockFacts
     calls: list[Call]
     fields: list  # (field expression node, its source text): member accesses, taken apart when checked
-    constants: list[tuple[str, int]]  # (ALL_CAPS identifier, byte offset in src) outside declarations
+    constants: list[tuple[str, int]]  # (ALL_CAPS token, byte offset in src): a constant where `is_use` says so
     includes: list[tuple[str, int]]  # (path, line)
-    asset_names: list[str]  # gCamelCase identifiers: asset symbols or globals
 
     def text(self, node) -> str:
         """A node's source text."""
@@ -258,15 +279,52 @@ class Parsed:
 
     def member_access(self, node) -> tuple[Any, str] | None:
         """(argument node, member name) of a field expression node."""
-        arg, fld = node.child_by_field_name("argument"), node.child_by_field_name("field")
+        arg, fld = node.child_by_field_id(FIELD.argument), node.child_by_field_id(FIELD.field)
         return None if arg is None or fld is None else (arg, _text(self.src, fld))
+
+    def is_use(self, start: int) -> bool:
+        """Whether the token at byte `start` is an identifier the code uses as a value: not in a comment, string or
+        macro body, not a name being declared (macro, macro parameter, enumerator), not a called function (checked
+        as a call). Asked only of the tokens a check would report: a query capture of every identifier costs more."""
+        token = _CONSTANT.match(self.src, start)
+        node = self.tree.root_node.descendant_for_byte_range(start, token.end() if token else start + 1)
+        parent = node.parent
+        if node.type != "identifier" or parent is None:
+            return False
+        kind = parent.type
+        if kind == "call_expression":
+            return not _field_is(parent, FIELD.function, node)
+        if kind == "enumerator":
+            return not _field_is(parent, FIELD.name, node)
+        return kind not in ("preproc_def", "preproc_function_def", "preproc_params")  # (their identifiers are names)
+
+    def asset_names(self) -> list[str]:
+        """The gCamelCase identifiers of the code (asset symbols or globals), sorted."""
+        at = self.tree.root_node.descendant_for_byte_range
+        return sorted({m.group().decode("utf-8", "replace") for m in _tokens(_ASSET, self.src)
+                       if at(m.start(), m.end()).type == "identifier"})
 
     def code_line(self, offset: int) -> int:
         """The line of the block's code (1-based) holding byte `offset` of the parsed source."""
         return self.src.count(b"\n", 0, offset) + 1 - self.offset
 
 
-_ASSET_OR_CONSTANT = frozenset(b"gABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# tokens shaped like a constant or an asset symbol (tree-sitter-c identifiers also hold `$` and UTF-8)
+# (no lookbehind for the token start: `re` skips ahead to a first character only when a pattern opens with one)
+_CONSTANT = re.compile(rb"[A-Z][A-Z0-9_$\x80-\xff]{3,}(?![\w$\x80-\xff])")
+_ASSET = re.compile(rb"g[A-Z][\w$\x80-\xff]*")
+_IN_TOKEN = frozenset(b"$_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + bytes(range(0x80, 0x100)))
+
+
+def _tokens(rx: re.Pattern, src: bytes) -> list[re.Match]:
+    """The matches of `rx` that start an identifier token of `src`."""
+    return [m for m in rx.finditer(src) if m.start() == 0 or src[m.start() - 1] not in _IN_TOKEN]
+
+
+def _field_is(parent, field_id: int, node) -> bool:
+    """Whether `node` is the field `field_id` (a FIELD attribute) of `parent`."""
+    child = parent.child_by_field_id(field_id)
+    return child is not None and child.start_byte == node.start_byte and child.end_byte == node.end_byte
 
 
 def _in_order(nodes: list) -> list:
@@ -284,34 +342,30 @@ def _gather(caps: dict, src: bytes) -> tuple:
     for n in caps.get("fname", ()):
         fdecl = n.parent
         name = _text(src, n)
-        params = fdecl.child_by_field_name("parameters")
+        params = fdecl.child_by_field_id(FIELD.parameters)
         arity, variadic = 0, False
         if params is not None:
             for p in params.named_children:
                 if p.type == "variadic_parameter":
                     variadic = True
                 elif p.type == "parameter_declaration":
-                    if p.child_by_field_name("declarator") is None and src[p.start_byte:p.end_byte].strip() == b"void":
+                    if p.child_by_field_id(FIELD.declarator) is None and src[p.start_byte:p.end_byte].strip() == b"void":
                         continue
                     arity += 1
         if name != "__fragment":
             facts.functions.append((name, (arity, variadic)))
             if "_" in name:
                 facts.prefixes.add(name.split("_", 1)[0])
-    # identifiers that name what they declare (or a macro's parameters) are not uses of a constant
-    declaring: set[int] = set()
-    for key in ("macro", "fmacro", "enumc", "label", "mparam"):
+    for key in ("macro", "fmacro", "enumc", "label"):
         for n in caps.get(key, ()):
-            declaring.add(n.start_byte)
-            if key != "mparam":
-                facts.names.add(_text(src, n))
+            facts.names.add(_text(src, n))
     for node in list(caps.get("decl", ())) + list(caps.get("param", ())):
-        tnode = node.child_by_field_name("type")
+        tnode = node.child_by_field_id(FIELD.type)
         if tnode is None:
             continue
         type_name = base_type_name(_text(src, tnode))
-        for d in node.children_by_field_name("declarator"):
-            target = d.child_by_field_name("declarator") if d.type == "init_declarator" else d
+        for d in node.children_by_field_id(FIELD.declarator):
+            target = d.child_by_field_id(FIELD.declarator) if d.type == "init_declarator" else d
             name, depth, is_func = decl_name(target, src)
             if name is None or (is_func and d.type != "init_declarator" and depth == 0):
                 continue
@@ -320,50 +374,39 @@ def _gather(caps: dict, src: bytes) -> tuple:
     for body in _in_order(caps.get("fields", ())):
         _gather_struct(body, src, facts)
     calls = _calls(caps, src)
-    callees = {c.start for c in calls}
     fields = [(node, src[node.start_byte:node.end_byte]) for node in _in_order(caps.get("field", ()))]
-    constants = []
-    assets = set()
-    # only identifiers starting with `g` or a capital can be asset symbols or constants: test the first byte
-    # before asking for the text (each Node attribute costs a Python object)
-    for start, node in sorted((n.start_byte, n) for n in caps.get("ident", ()) if src[n.start_byte] in _ASSET_OR_CONSTANT):
-        text = src[start:node.end_byte]
-        if len(text) > 2 and text[0] == 103 and 65 <= text[1] <= 90:  # g[A-Z]...
-            assets.add(text.decode())
-        elif len(text) > 3 and 65 <= text[0] <= 90 and b"_" in text and text.upper() == text \
-                and start not in declaring and start not in callees:  # (a call is checked as a call)
-            constants.append((text.decode(), start))
+    constants = [(m.group().decode("utf-8", "replace"), m.start()) for m in _tokens(_CONSTANT, src) if b"_" in m.group()]
     includes = []
     for node in _in_order(caps.get("include", ())):
         path = _text(src, node).strip()
         if len(path) > 2 and path[0] in "\"<":
             includes.append((path[1:-1], node.start_point[0] + 1))
-    return facts, calls, fields, constants, includes, sorted(assets)
+    return facts, calls, fields, constants, includes
 
 
 def _gather_struct(body, src: bytes, facts: BlockFacts) -> None:
     """The members of a struct (or union) the code defines, under its tag and typedef names."""
     owner = body.parent
-    name_node = owner.child_by_field_name("name") if owner is not None else None
+    name_node = owner.child_by_field_id(FIELD.name) if owner is not None else None
     typedef = owner.parent if owner is not None else None
     names = []
     if typedef is not None and typedef.type == "type_definition":
-        names = [_text(src, d) for d in typedef.children_by_field_name("declarator") if d.type == "type_identifier"]
+        names = [_text(src, d) for d in typedef.children_by_field_id(FIELD.declarator) if d.type == "type_identifier"]
     if name_node is not None:
         names.append(_text(src, name_node))
     members: dict[str, str] = {}
     for f in body.named_children:
-        ftype = f.child_by_field_name("type")
+        ftype = f.child_by_field_id(FIELD.type)
         type_text = base_type_name(_text(src, ftype)) if ftype is not None else ""
-        for d in f.children_by_field_name("declarator"):
+        for d in f.children_by_field_id(FIELD.declarator):
             fname, _, _ = decl_name(d, src)
             if fname:
                 members[fname] = type_text
-        if ftype is not None and ftype.type in ("struct_specifier", "union_specifier") and not f.children_by_field_name("declarator"):
-            inner = ftype.child_by_field_name("body")
+        if ftype is not None and ftype.type in ("struct_specifier", "union_specifier") and not f.children_by_field_id(FIELD.declarator):
+            inner = ftype.child_by_field_id(FIELD.body)
             for g in (inner.named_children if inner is not None else ()):
-                gtype = g.child_by_field_name("type")
-                for d in g.children_by_field_name("declarator"):
+                gtype = g.child_by_field_id(FIELD.type)
+                for d in g.children_by_field_id(FIELD.declarator):
                     fname, _, _ = decl_name(d, src)
                     if fname:
                         members[fname] = base_type_name(_text(src, gtype)) if gtype is not None else ""
@@ -378,8 +421,8 @@ def _calls(caps: dict, src: bytes) -> list[Call]:
     """The calls of named functions (not through pointers: this->actionFunc(this, play), (*f)(x)) in source order."""
     calls = []
     for call in _in_order(caps.get("call", ())):
-        fn = call.child_by_field_name("function")
-        args = call.child_by_field_name("arguments")
+        fn = call.child_by_field_id(FIELD.function)
+        args = call.child_by_field_id(FIELD.arguments)
         if fn is None or args is None or fn.type != "identifier":
             continue
         start, end = args.start_byte, args.end_byte

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..symbols import SymbolIndex, base_type_name
 from .context import Context
-from .cstructure import CFacts, Parsed
+from .cstructure import FIELD, CFacts, Parsed
 from .policy import CheckPolicy, Tokens, trie_regex
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
@@ -21,6 +21,8 @@ _PARAM = re.compile(r"^\s*(?:const\s+)?[A-Za-z_]\w*(?:\s*\*+\s*|\s+)\**\s*[A-Za-
 # `s16 timer;` around a name: the type before it (within a line's reach) and the `;` after it
 _DECL_HEAD = re.compile(r"(?<!\w)[A-Za-z_]\w*\s*\**\s+\**\Z")
 _DECL_TAIL = re.compile(r"\s*(?:\[[^\]\n]*\])?\s*;")
+# a member chain `this->actor.world`: (everything before the last member, the last member)
+_CHAIN = re.compile(rb"([A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*)(?:->|\.)([A-Za-z_]\w*)")
 _PATH_HEADS = {"actor": "Actor", "skelAnime": "SkelAnime", "actorCtx": "ActorContext"}
 
 
@@ -116,6 +118,7 @@ class NameChecks:
         self._variables: dict[str, str | None] = {}  # variable -> type (the declarations never change)
         self._members: dict | None = None  # (base, member) -> type, once inferred member types are final
         self._fields_seen: set[bytes] = set()  # member expressions checked (by source text)
+        self._chains: dict[bytes, str | None] = {}  # member chain -> type (see chain_type)
 
     def run(self) -> None:
         checked = [p for p in self.parsed if p.block.cap != "skip" and (p.error_line is None or p.block.line_map is not None)
@@ -189,6 +192,8 @@ class NameChecks:
                 continue  # the answer's own constant (EN_MY_NPC_..., an actor id it adds to the table)
             if _HEX_TAIL.search(name) or not _in_family(name, _families(index), policy.min_family):
                 continue  # not a claim about a decomp family of constants (an enum local to one .c file, D_8012ABCD)
+            if not p.is_use(start):
+                continue  # (a comment, a string, a macro body, a name it declares, a call: checked as a call)
             hint = index.suggest(name, kinds=("enums", "defines"))
             mean = f"; did you mean `{hint[0]}`?" if hint else ""
             self.ctx.add("UNKNOWN_CONSTANT", f"`{name}` ({p.block.at_line(p.code_line(start))}) is not a decomp constant, "
@@ -282,18 +287,28 @@ class NameChecks:
             if access is not None:
                 result = self.member_type(self.type_of(access[0], memo, p), access[1])
         elif t in ("parenthesized_expression", "pointer_expression", "subscript_expression"):
-            inner = node.child_by_field_name("argument") or (node.named_children[0] if node.named_children else None)
+            inner = node.child_by_field_id(FIELD.argument) or (node.named_children[0] if node.named_children else None)
             result = self.type_of(inner, memo, p) if inner is not None else None
         elif t == "cast_expression":
-            tn = node.child_by_field_name("type")
+            tn = node.child_by_field_id(FIELD.type)
             if tn is not None:
                 result = self._resolve(base_type_name(p.text(tn)))
         elif t == "call_expression":
-            fn = node.child_by_field_name("function")
+            fn = node.child_by_field_id(FIELD.function)
             if fn is not None and fn.type == "identifier":
                 result = self._resolve(self.policy.call_types.get(p.text(fn)))
         memo[key] = result
         return result
+
+    def chain_type(self, chain: bytes) -> str | None:
+        """The type of a member chain written `a->b.c` (no spaces, casts or subscripts), as `type_of` gives it for
+        its nodes; memoised by text, so only once the inferred member types are final."""
+        memo = self._chains
+        if chain not in memo:
+            m = _CHAIN.fullmatch(chain)
+            memo[chain] = (self.variable_type(chain.decode()) if m is None
+                           else self.member_type(self.chain_type(m.group(1)), m.group(2).decode()))
+        return memo[chain]
 
     def infer_member_types(self, parsed: list[Parsed]) -> None:
         """`Collider_InitCylinder(play, &this->collider)`: a member of unknown type passed by address to a known
@@ -312,7 +327,7 @@ class NameChecks:
                     text = p.src[arg.start_byte:arg.end_byte]
                     if len(types) != 1 or text in known or arg.type != "pointer_expression":
                         continue
-                    target = arg.child_by_field_name("argument")
+                    target = arg.child_by_field_id(FIELD.argument)
                     access = p.member_access(target) if target is not None and target.type == "field_expression" else None
                     if access is None:
                         continue
@@ -343,13 +358,17 @@ class NameChecks:
             if text in seen:
                 continue  # the same member expression again: types are the example's, its finding is already made
             seen.add(text)
-            access = p.member_access(node)
-            if access is None:
-                continue
-            arg, member = access
+            chain = _CHAIN.fullmatch(text)
+            if chain is not None:  # `this->actor.world`: taken apart from its text (asking the tree costs more)
+                arg, member = None, chain.group(2).decode()
+            else:
+                access = p.member_access(node)
+                if access is None:
+                    continue
+                arg, member = access
             if member in self.facts.names or index.is_macro(member):
                 continue  # (a field alias: `#define vTimer actionVar1`)
-            base = self.type_of(arg, memo, p)
+            base = self.chain_type(chain.group(1)) if chain is not None else self.type_of(arg, memo, p)
             if base is None:
                 continue
             if self._struct_has(base, member) is False and not self.declared_in_text(member):
@@ -372,12 +391,12 @@ class NameChecks:
         index, policy = self.index, self.policy
         if not index.has_assets():
             return
-        used = [(p, name) for p in parsed for name in p.asset_names]
-        if not used:
-            return
         if not any(b"ActorProfile" in p.src and b"OBJECT_" in p.src for p in parsed):
             return  # only a profile the answer shows says which object the actor loads
-        objects = {name for p in parsed for name, _ in p.constants if name.startswith("OBJECT_")}
+        used = [(p, name) for p in parsed for name in p.asset_names()]
+        if not used:
+            return
+        objects = {name for p in parsed for name, start in p.constants if name.startswith("OBJECT_") and p.is_use(start)}
         loaded = {index.object_file(o) for o in objects} | set(policy.keep_objects)
         for p, name in used:
             if name in self.facts.names:
