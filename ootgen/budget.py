@@ -5,7 +5,8 @@ price. Near the cap a streaming call is sent with a lower max_tokens, as many ou
 left affords, but never below a floor learned from the run's own replies (the longest one seen of that
 kind, plus 25 %), so the run spends up to the cap instead of stopping a whole worst case short of it.
 When even the floor does not fit, the call waits for the calls in flight to settle (concurrency drops);
-the run stops only when nothing is in flight and the floor still does not fit.
+with nothing in flight a generation call is asked again for fewer candidates (floors are per candidate,
+`Request.slots`; scheduler.StreamScheduler.ask_fitting), and the run stops only when one candidate's does not fit.
 
 Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
 goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
@@ -43,19 +44,22 @@ class WorstCase:
 
 class OutputFloors:
     """The lowest max_tokens a call of one (kind, model) may be sent with near the cap: the longest reply of
-    that kind seen so far (this session or stored by an earlier one) x FLOOR_MARGIN, or the configured
-    max_tokens until one reply has been seen (nothing lower is known to be safe)."""
+    that kind seen so far (this session or stored by an earlier one) per slot, x the call's slots x FLOOR_MARGIN,
+    or the configured max_tokens until one reply has been seen (nothing lower is known to be safe). Per slot,
+    so a generation call asking for fewer candidates near the cap has a floor that fits them."""
 
     def __init__(self, seen: dict[tuple[str, str], int] | None = None):
-        self._longest = dict(seen or {})
+        self._longest = dict(seen or {})  # output tokens per slot
 
     def floor(self, request: Request) -> int:
         longest = self._longest.get((request.kind, request.model))
-        return request.max_tokens if longest is None else min(request.max_tokens, math.ceil(longest * FLOOR_MARGIN))
+        if longest is None:
+            return request.max_tokens
+        return min(request.max_tokens, math.ceil(longest * request.slots * FLOOR_MARGIN))
 
     def observe(self, request: Request, output_tokens: int) -> None:
         key = (request.kind, request.model)
-        self._longest[key] = max(self._longest.get(key, 0), output_tokens)
+        self._longest[key] = max(self._longest.get(key, 0), math.ceil(output_tokens / request.slots))
 
 
 class Budget:
@@ -64,7 +68,7 @@ class Budget:
         self.cap = cap
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
-        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
+        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (slots, dollars)
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
@@ -100,13 +104,13 @@ class Budget:
             return max_tokens if worst.input <= left else -1
         return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
-    def likely_cost(self, kind: str, worst_at_floor: float, worst: float) -> float:
-        """What a call of `kind` likely costs: the mean so far + 25 % (at most `worst`, its worst case as sent),
-        or `worst_at_floor` until one has been paid for."""
-        count, dollars = self._paid.get(kind, (0, 0.0))
-        return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
+    def likely_cost(self, kind: str, worst_at_floor: float, worst: float, slots: int = 1) -> float:
+        """What a call of `kind` asking for `slots` likely costs: the mean per slot so far x slots + 25 % (at most
+        `worst`, its worst case as sent), or `worst_at_floor` until one has been paid for."""
+        paid_slots, dollars = self._paid.get(kind, (0, 0.0))
+        return min(dollars / paid_slots * slots * FLOOR_MARGIN, worst) if paid_slots else worst_at_floor
 
-    def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
+    def leaves_room_to_judge(self, worst_at_floor: float, worst: float, slots: int = 1) -> bool:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates
         and those owed to earlier generations. Judge calls that wait for money go one after another, each
         reserving its worst case at the floor (every input token written to the cache) and paying its likely,
@@ -118,7 +122,7 @@ class Budget:
         calls = self.judge_calls_owed + self.judge_calls_per_generation
         likely = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
         judging = (max(calls, 1.0) - 1.0) * likely + self._judge_floor_cost if calls > 0 else 0.0
-        return left - self.likely_cost("generate", worst_at_floor, worst) >= judging - _CENT_FRACTION  # float noise
+        return left - self.likely_cost("generate", worst_at_floor, worst, slots) >= judging - _CENT_FRACTION  # float noise
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
         """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
@@ -134,7 +138,7 @@ class Budget:
                     if tokens >= floor:
                         break
                 elif not self._judges_waiting:
-                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens)):
+                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens), request.slots):
                         break
                     tokens = -1  # does not go: a stop when nothing is in flight
                 if self.reserved <= 0 and tokens < floor:
@@ -169,8 +173,8 @@ class Budget:
         async with self._settled:
             if request is not None:
                 self.floors.observe(request, output_tokens)
-                count, dollars = self._paid.get(request.kind, (0, 0.0))
-                self._paid[request.kind] = (count + 1, dollars + (cost or 0.0))
+                slots, dollars = self._paid.get(request.kind, (0, 0.0))
+                self._paid[request.kind] = (slots + request.slots, dollars + (cost or 0.0))
             self.release_now(amount, cost)
             self._settled.notify_all()
 

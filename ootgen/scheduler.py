@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .budget import BudgetStop
+from .exchange import Answer
 from .pipeline import CandidatePipeline
 from .plan import Task, TypeStream, shared_contexts, type_quotas, type_streams
 from .store import ACCEPTED, REJECTED, RunStore
@@ -213,7 +214,7 @@ class StreamScheduler:
 
     async def generate(self, task: Task) -> None:
         try:
-            answer = await self.pipeline.ask_generation(task)
+            task, answer = await self.ask_fitting(task)
         except BudgetStop:
             self.planner.requeue(task)  # not sent: its wave still needs it once the budget allows
             raise
@@ -232,6 +233,19 @@ class StreamScheduler:
             self.planner.settled(task)
         finally:
             self.post_processing -= 1
+
+    async def ask_fitting(self, task: Task) -> tuple[Task, Answer | None]:
+        """The task as sent and its answer. When not even the task's floor fits the money left (and nothing is in
+        flight to free more), it asks for one candidate fewer, down to one: the last dollars under the cap still
+        buy examples. The slots left out are not asked again in this wave (a resumed run replays it unchanged)."""
+        while True:
+            try:
+                return task, await self.pipeline.ask_generation(task)
+            except BudgetStop:
+                smaller = task.cut(task.count - 1)
+                if not 0 < smaller.count < task.count:  # one slot, a ladder or a question chunk: nothing smaller
+                    raise
+                task = smaller
 
     async def run(self) -> str:
         targets = self.targets

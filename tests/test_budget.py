@@ -196,6 +196,29 @@ def test_floor_is_the_configured_max_tokens_until_a_reply_is_seen_then_the_longe
     assert floors(generate=1_000).floor(GENERATE) == 1_250  # what an earlier session's stored replies showed
 
 
+def test_a_generation_floor_and_its_likely_cost_scale_with_the_candidates_it_asks_for():
+    """Near the cap a call asking for fewer candidates must be judged by what that many cost: a 3-slot reply of
+    3,000 tokens is 1,000 a slot, so a 1-slot call's floor is 1,250, not the 3-slot call's 3,750."""
+    one, three = replace(GENERATE, slots=1), replace(GENERATE, slots=3)
+    learned = OutputFloors()
+    learned.observe(three, 3_000)
+    assert learned.floor(three) == 3_750 and learned.floor(one) == 1_250
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.4, floors=learned, judge_calls_per_generation=1)
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        amount, _ = await budget.reserve(CALL, three)
+        await budget.settle(amount, 0.045, three, 3_000)  # $0.015 a slot: a 1-slot call likely costs $0.019
+        assert budget.left() == pytest.approx(0.045)
+        with pytest.raises(BudgetStop):  # its floor, 3,750 tokens ($0.0475), does not fit
+            await budget.reserve(CALL, three)
+        amount, tokens = await budget.reserve(CALL, one)  # $0.045 - $0.019 >= $0.01 judging: goes
+        assert tokens >= 1_250 and budget.spent + amount <= budget.cap
+
+    asyncio.run(scenario())
+
+
 def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_floor_not_at_its_cached_cost():
     """A judge call reserves its worst case at the floor (every input token written to the cache), though with
     the context cached it costs much less. Counting all owed judging at the cheap cost let a generation go whose

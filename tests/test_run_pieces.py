@@ -303,6 +303,34 @@ def test_a_part_filled_judge_group_waits_only_while_more_is_expected_for_its_con
     assert list(judge_groups(pending, 3, {"a", "c"})) == [("a", [1, 2, 3]), ("b", [5, 6])]
 
 
+def test_near_the_cap_a_generation_asks_for_fewer_candidates_until_one_fits(quota_project):
+    from types import SimpleNamespace
+
+    from ootgen.plan import type_streams
+    from ootgen.scheduler import StreamScheduler
+
+    task = next(type_streams(quota_project)["code_explanation"])
+    assert task.count == 3
+    asked: list = []
+
+    def scheduler(fits: int) -> SimpleNamespace:
+        async def ask_generation(sent):  # the budget: only a call of at most `fits` candidates fits
+            asked.append(sent.count)
+            if sent.count > fits:
+                raise BudgetStop()
+            return "answer"
+
+        return SimpleNamespace(pipeline=SimpleNamespace(ask_generation=ask_generation))
+
+    sent, answer = asyncio.run(StreamScheduler.ask_fitting(scheduler(1), task))  # type: ignore[arg-type]
+    assert answer == "answer" and asked == [3, 2, 1]
+    assert sent == task.cut(1) and sent.index == task.index and sent.topics == task.topics[:1]
+    asked.clear()
+    with pytest.raises(BudgetStop):  # not even one candidate fits: the run stops as before
+        asyncio.run(StreamScheduler.ask_fitting(scheduler(0), task))  # type: ignore[arg-type]
+    assert asked == [3, 2, 1]
+
+
 def test_a_stream_builds_its_next_task_on_a_wanted_context_and_then_goes_on_as_planned(quota_project):
     from ootgen.plan import shared_contexts, type_streams
 
