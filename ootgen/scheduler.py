@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .budget import BudgetStop
 from .exchange import Answer
@@ -27,6 +28,7 @@ from .store import ACCEPTED, REJECTED, RunStore
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
 # MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
 MIN_ACCEPT_RATE = 0.15
+_MIN_RATE = Fraction(MIN_ACCEPT_RATE).limit_denominator()
 WINDOW = 64  # tasks of an open wave taken from the stream ahead of sending (a cold context's tasks may wait)
 
 
@@ -53,14 +55,15 @@ class Targets:
 
 def wave_size(quota: int, accepted: int, judged: int, per_call: int) -> int:
     """Candidates the next wave of a type asks for: its deficit over its measured acceptance rate (>= 1), or
-    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A wave larger
+    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A tie rounds
+    down (1 missing at 2/3 asks for 1, not 2): on the fence, the ask that buys no surplus. A wave larger
     than one call is cut to whole calls: the remainder joins the next wave's top-up instead of costing a call
     of its own."""
     deficit = quota - accepted
     if deficit <= 0:
         return 0
-    rate = max(MIN_ACCEPT_RATE, accepted / judged) if judged else 1.0
-    size = max(1, round(deficit / rate))
+    rate = max(_MIN_RATE, Fraction(accepted, judged)) if judged else Fraction(1)
+    size = max(1, math.ceil(deficit / rate - Fraction(1, 2)))  # exact: 1 / (2/3) is 1.5, not 1.5000000000000002
     return size - size % per_call if size > per_call else size
 
 

@@ -219,6 +219,25 @@ def test_a_generation_floor_and_its_likely_cost_scale_with_the_candidates_it_ask
     asyncio.run(scenario())
 
 
+def test_a_resumed_run_learns_its_floors_per_candidate_from_the_stored_replies(tmp_path):
+    from ootgen.models import Usage
+    from ootgen.records import Example
+    from ootgen.store import PENDING, RunStore
+
+    store = RunStore.open_run_dir(tmp_path)
+    for task_idx, kind, slots, output_tokens in ((0, "generate", 3, 3_000), (1, "generate", 1, 1_500), (None, "judge", 0, 2_000)):
+        row = dict(key=f"k{task_idx}", kind=kind, model="m", task_idx=task_idx, text="{}", stop_reason="end_turn",
+                   usage=Usage(output_tokens=output_tokens), cost=0.0, batch=False, valid=True, error=None, from_cache=False)
+        if task_idx is None:
+            store.save_response(**row)
+            continue
+        store.commit_generation(row, [{"task_idx": task_idx, "slot": slot, "context": "c", "complexity": "beginner",
+                                       "example": Example(instruction=f"q{task_idx}-{slot}", output="a", type="t"),
+                                       "findings": [], "status": PENDING} for slot in range(slots)], task_idx)
+    assert store.longest_outputs() == {("generate", "m"): 1_500, ("judge", "m"): 2_000}  # 3,000 over 3 is 1,000 a slot
+    store.close()
+
+
 def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_floor_not_at_its_cached_cost():
     """A judge call reserves its worst case at the floor (every input token written to the cache), though with
     the context cached it costs much less. Counting all owed judging at the cheap cost let a generation go whose

@@ -185,6 +185,9 @@ def test_a_wave_asks_for_the_deficit_over_the_types_measured_rate_in_whole_calls
     assert wave_size(4, 0, 4, 1) == round(4 / MIN_ACCEPT_RATE)  # nothing accepted yet: the floor rate
     assert wave_size(4, 4, 9, 3) == 0 and wave_size(4, 5, 9, 3) == 0
     assert wave_size(3, 2, 2, 3) == 1  # every candidate accepted so far: ask for exactly the deficit
+    assert wave_size(3, 2, 3, 3) == 1  # 1 missing at 2/3 is 1.5: a tie asks for the smaller wave (no surplus)
+    assert wave_size(6, 1, 3, 20) == 15  # 5 missing at 1/3 is 15 exactly: nothing to round
+    assert wave_size(5, 2, 3, 9) == 4  # 3 missing at 2/3 is 4.5: 4
 
 
 def _verdict(task_idx: int, slot: int) -> str:
