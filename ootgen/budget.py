@@ -62,13 +62,35 @@ class OutputFloors:
         self._longest[key] = max(self._longest.get(key, 0), math.ceil(output_tokens / request.slots))
 
 
+@dataclass
+class Paid:
+    """What the calls of one kind cost so far: the input (and cache) part per call, the output part per candidate
+    asked for, so a generation asking for fewer candidates near the cap is not counted as cheaper than it is
+    (its input costs the same)."""
+
+    calls: int = 0
+    slots: int = 0
+    dollars: float = 0.0
+    output: float = 0.0  # of `dollars`, for output tokens
+
+    def add(self, slots: int, dollars: float, output: float) -> None:
+        self.calls += 1
+        self.slots += slots
+        self.dollars += dollars
+        self.output += output
+
+    def mean(self, slots: int) -> float:
+        """The mean cost of a call asking for `slots`."""
+        return (self.dollars - self.output) / self.calls + self.output / self.slots * slots
+
+
 class Budget:
     def __init__(self, cap: float | None, spent: float = 0.0, floors: OutputFloors | None = None,
                  judge_calls_per_generation: float = 0.0):
         self.cap = cap
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
-        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (slots, dollars)
+        self._paid: dict[str, Paid] = {}  # what the calls of each kind cost so far
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
@@ -105,10 +127,10 @@ class Budget:
         return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
     def likely_cost(self, kind: str, worst_at_floor: float, worst: float, slots: int = 1) -> float:
-        """What a call of `kind` asking for `slots` likely costs: the mean per slot so far x slots + 25 % (at most
-        `worst`, its worst case as sent), or `worst_at_floor` until one has been paid for."""
-        paid_slots, dollars = self._paid.get(kind, (0, 0.0))
-        return min(dollars / paid_slots * slots * FLOOR_MARGIN, worst) if paid_slots else worst_at_floor
+        """What a call of `kind` asking for `slots` likely costs: `Paid.mean` + 25 % (at most `worst`, its worst
+        case as sent), or `worst_at_floor` until one has been paid for."""
+        paid = self._paid.get(kind)
+        return min(paid.mean(slots) * FLOOR_MARGIN, worst) if paid else worst_at_floor
 
     def leaves_room_to_judge(self, worst_at_floor: float, worst: float, slots: int = 1) -> bool:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates
@@ -167,14 +189,15 @@ class Budget:
         self.reserved += amount
         return True
 
-    async def settle(self, amount: float, cost: float | None, request: Request | None = None, output_tokens: int = 0) -> None:
-        """Release a reservation and charge what the call really cost; what `request`'s reply used (when it
-        came) sets the floors and the room left for judging that the calls waiting see."""
+    async def settle(self, amount: float, cost: float | None, request: Request | None = None, output_tokens: int = 0,
+                     output_cost: float = 0.0) -> None:
+        """Release a reservation and charge what the call really cost (`output_cost` of it for its output tokens);
+        what `request`'s reply used (when it came) sets the floors and the room left for judging that the calls
+        waiting see."""
         async with self._settled:
             if request is not None:
                 self.floors.observe(request, output_tokens)
-                slots, dollars = self._paid.get(request.kind, (0, 0.0))
-                self._paid[request.kind] = (slots + request.slots, dollars + (cost or 0.0))
+                self._paid.setdefault(request.kind, Paid()).add(request.slots, cost or 0.0, output_cost)
             self.release_now(amount, cost)
             self._settled.notify_all()
 

@@ -105,7 +105,7 @@ class Exchange:
             await self.budget.settle(reserved, None)
             raise
         cost = model.cost(usage)
-        await self.budget.settle(reserved, cost, request, usage.output_tokens)
+        await self.budget.settle(reserved, cost, request, usage.output_tokens, worst.per_output_token * usage.output_tokens)
         reply = parse_reply(request, text, stop_reason, usage)
         if lowered and stop_reason == "max_tokens":
             reply = replace(reply, error=f"truncated at max_tokens {max_tokens}, lowered near the --max-cost cap")

@@ -205,15 +205,19 @@ def test_a_generation_floor_and_its_likely_cost_scale_with_the_candidates_it_ask
     assert learned.floor(three) == 3_750 and learned.floor(one) == 1_250
 
     async def scenario() -> None:
-        budget = Budget(cap=0.5, spent=0.4, floors=learned, judge_calls_per_generation=1)
+        budget = Budget(cap=0.5, spent=0.38, floors=learned, judge_calls_per_generation=1)
         amount, _ = await budget.reserve(fixed(0.01), JUDGE)
         await budget.settle(amount, 0.01, JUDGE, 500)
         amount, _ = await budget.reserve(CALL, three)
-        await budget.settle(amount, 0.045, three, 3_000)  # $0.015 a slot: a 1-slot call likely costs $0.019
-        assert budget.left() == pytest.approx(0.045)
-        with pytest.raises(BudgetStop):  # its floor, 3,750 tokens ($0.0475), does not fit
+        await budget.settle(amount, 0.045, three, 3_000, 0.03)  # $0.015 input, $0.01 of output a candidate
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)  # its candidates judged: nothing owed
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        assert budget.left() == pytest.approx(0.055)
+        # A 1-candidate call likely costs the same input and a third of the output (+25 %), not a third of the call.
+        assert budget.likely_cost("generate", 1.0, 1.0, slots=1) == pytest.approx((0.015 + 0.01) * 1.25)
+        with pytest.raises(BudgetStop):  # its floor fits, but after its likely cost ($0.055) no judge call would
             await budget.reserve(CALL, three)
-        amount, tokens = await budget.reserve(CALL, one)  # $0.045 - $0.019 >= $0.01 judging: goes
+        amount, tokens = await budget.reserve(CALL, one)  # $0.055 - $0.031 >= $0.01 for its judge call: goes
         assert tokens >= 1_250 and budget.spent + amount <= budget.cap
 
     asyncio.run(scenario())
