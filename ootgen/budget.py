@@ -79,9 +79,12 @@ class Paid:
         self.dollars += dollars
         self.output += output
 
-    def mean(self, slots: int) -> float:
-        """The mean cost of a call asking for `slots`."""
-        return (self.dollars - self.output) / self.calls + self.output / self.slots * slots
+    def input_mean(self) -> float:
+        return (self.dollars - self.output) / self.calls
+
+    def output_mean(self, slots: int) -> float:
+        """The mean output cost of a call asking for `slots`."""
+        return self.output / self.slots * slots
 
 
 class Budget:
@@ -91,6 +94,7 @@ class Budget:
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
         self._paid: dict[str, Paid] = {}  # what the calls of each kind cost so far
+        self._warm: set[tuple[str, str, str]] = set()  # cache prefixes a paid reply has written
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
@@ -126,13 +130,19 @@ class Budget:
             return max_tokens if worst.input <= left else -1
         return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
-    def likely_cost(self, kind: str, worst_at_floor: float, worst: float, slots: int = 1) -> float:
-        """What a call of `kind` asking for `slots` likely costs: `Paid.mean` + 25 % (at most `worst`, its worst
-        case as sent), or `worst_at_floor` until one has been paid for."""
+    def likely_cost(self, kind: str, worst_at_floor: float, worst: float, slots: int = 1, cold_input: float | None = None) -> float:
+        """What a call of `kind` asking for `slots` likely costs: the mean input of its kind per call and mean
+        output per slot + 25 % (at most `worst`, its worst case as sent), or `worst_at_floor` until one has been
+        paid for. A call whose cache prefix no reply has written yet pays `cold_input` (its input at the
+        cache-write price) instead of the mean: a capped run's last generation on a cold context cost more
+        than the mean, and the judge call for its candidates then did not fit."""
         paid = self._paid.get(kind)
-        return min(paid.mean(slots) * FLOOR_MARGIN, worst) if paid else worst_at_floor
+        if not paid:
+            return worst_at_floor
+        fixed = paid.input_mean() * FLOOR_MARGIN if cold_input is None else cold_input
+        return min(fixed + paid.output_mean(slots) * FLOOR_MARGIN, worst)
 
-    def leaves_room_to_judge(self, worst_at_floor: float, worst: float, slots: int = 1) -> bool:
+    def leaves_room_to_judge(self, worst: WorstCase, floor: int, tokens: int, request: Request) -> bool:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates
         and those owed to earlier generations. Judge calls that wait for money go one after another, each
         reserving its worst case at the floor (every input token written to the cache) and paying its likely,
@@ -144,7 +154,9 @@ class Budget:
         calls = self.judge_calls_owed + self.judge_calls_per_generation
         likely = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
         judging = (max(calls, 1.0) - 1.0) * likely + self._judge_floor_cost if calls > 0 else 0.0
-        return left - self.likely_cost("generate", worst_at_floor, worst, slots) >= judging - _CENT_FRACTION  # float noise
+        cold = None if _prefix(request) in self._warm else worst.input
+        generate = self.likely_cost("generate", worst.at(floor), worst.at(tokens), request.slots, cold)
+        return left - generate >= judging - _CENT_FRACTION  # float noise
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
         """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
@@ -160,7 +172,7 @@ class Budget:
                     if tokens >= floor:
                         break
                 elif not self._judges_waiting:
-                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens), request.slots):
+                    if tokens >= floor and self.leaves_room_to_judge(worst, floor, tokens, request):
                         break
                     tokens = -1  # does not go: a stop when nothing is in flight
                 if self.reserved <= 0 and tokens < floor:
@@ -198,6 +210,7 @@ class Budget:
             if request is not None:
                 self.floors.observe(request, output_tokens)
                 self._paid.setdefault(request.kind, Paid()).add(request.slots, cost or 0.0, output_cost)
+                self._warm.add(_prefix(request))
             self.release_now(amount, cost)
             self._settled.notify_all()
 
@@ -207,3 +220,8 @@ class Budget:
         left = self.reserved - amount
         self.reserved = left if left > _CENT_FRACTION else 0.0
         self.spent += cost or 0.0
+
+
+def _prefix(request: Request) -> tuple[str, str, str]:
+    """The cached prefix a request reads or writes: its model and both system blocks."""
+    return request.model, request.system, request.instructions

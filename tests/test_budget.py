@@ -223,6 +223,28 @@ def test_a_generation_floor_and_its_likely_cost_scale_with_the_candidates_it_ask
     asyncio.run(scenario())
 
 
+def test_a_generation_on_a_cold_cache_prefix_counts_its_input_at_the_cache_write_price():
+    """The mean input cost is mostly cache reads; a generation on a context no reply has written to the cache
+    yet pays for the write. Counting it at the mean left a capped bench run with 2 candidates it could not judge."""
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.38, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        amount, _ = await budget.reserve(CALL, GENERATE)
+        await budget.settle(amount, 0.02, GENERATE, 1_000, 0.01)  # input $0.01 (cached), output $0.01
+        for _ in range(2):
+            amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+            await budget.settle(amount, 0.01, JUDGE, 500)
+        assert budget.left() == pytest.approx(0.07) and budget.judge_calls_owed == 0
+        input_worst = WorstCase(0.04, CALL.per_output_token)  # $0.04 if every input token is a cache write
+        with pytest.raises(BudgetStop):  # cold: $0.07 - ($0.04 + $0.0125) < $0.0225 for its two judge calls
+            await budget.reserve(input_worst, replace(GENERATE, system="another context"))
+        await budget.reserve(input_worst, GENERATE)  # warm: $0.07 - ($0.0125 + $0.0125) leaves room: goes
+
+    asyncio.run(scenario())
+
+
 def test_a_resumed_run_learns_its_floors_per_candidate_from_the_stored_replies(tmp_path):
     from ootgen.models import Usage
     from ootgen.records import Example
