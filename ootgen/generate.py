@@ -351,13 +351,17 @@ class _ClosingStream(httpx2.AsyncByteStream):
                 yield chunk
         except httpx2.TransportError:
             self._counts.count_fault("connection")
+            self._finished()  # a body cut off mid-way is not always closed by the SDK: it is over all the same
             raise
 
     async def aclose(self) -> None:
+        self._finished()
+        await self._inner.aclose()
+
+    def _finished(self) -> None:
         if self._open:
             self._open = False
             self._counts.in_flight -= 1
-        await self._inner.aclose()
 
 
 class TransientFailure(Exception):

@@ -380,3 +380,28 @@ def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_pr
     assert {t.context for t in top_ups} == {shared[0]}
     planner.advance()
     assert planner.finished and planner.complete
+
+
+def test_a_response_body_cut_off_mid_way_is_no_longer_counted_as_open():
+    """The SDK does not always close a body whose connection dropped mid-way: counted open for the rest of the run,
+    each such drop raised the measured peak concurrency above what the server saw (tests/e2e/test_accounting)."""
+    import httpx2
+
+    from ootgen.generate import HttpCounts, _ClosingStream
+
+    class Dropped(httpx2.AsyncByteStream):
+        async def __aiter__(self):
+            yield b"{"
+            raise httpx2.ReadError("connection dropped")
+
+    async def read(stream) -> None:
+        with pytest.raises(httpx2.ReadError):
+            async for _chunk in stream:
+                pass
+
+    counts = HttpCounts(in_flight=1)
+    stream = _ClosingStream(Dropped(), counts)
+    asyncio.run(read(stream))
+    assert counts.in_flight == 0 and counts.faults == {"connection": 1}
+    asyncio.run(stream.aclose())  # closed later all the same: counted once
+    assert counts.in_flight == 0
