@@ -1,8 +1,8 @@
 """Run-loop benchmarks against the fake Anthropic API: does a run pay only for what ships?
 
 * capped_run_reach: a `--max-cost` run spends this share of its cap by the fake's own bill (target >= 0.9, or the
-  run completes); printed as `ROW` lines (bench/run_all.py), with how many calls went with a lowered max_tokens
-  and how many of those replies were cut at it.
+  run completes); printed as `ROW` lines (bench/run_all.py), with how many calls went with a lowered max_tokens,
+  how many of those replies were cut at it, and how many generation calls asked for fewer candidates than planned.
 * paid_not_exported_<fake>: accepted-but-not-exported plus generated-but-never-judged candidates, as a
   share of the target, on a clean, a flaky (random 429/529/500/dropped) and a rate-limited fake
   (target <= 0.05).
@@ -63,7 +63,17 @@ def capped_run(num: int, cap: float) -> dict:
     meta = run["metadata"]
     return {"billed": billed, "stop": meta.get("stop_reason"), "exported": meta.get("total_examples"), "calls": len(answered),
             "lowered": len(lowered), "cut": sum(e["stop_reason"] == "max_tokens" for e in lowered),
-            "pending": (meta.get("candidates") or {}).get("pending")}
+            "pending": (meta.get("candidates") or {}).get("pending"), "fewer": _asked_fewer(tmp)}
+
+
+def _asked_fewer(workdir: Path) -> int:
+    """Generation calls that asked for fewer candidates than their task planned (near the cap), from the run store."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(next(workdir.rglob("run.sqlite")))) as db:
+        return db.execute("SELECT COUNT(*) FROM tasks t WHERE t.state = 'done' AND json_array_length(t.topics) >"
+                          " (SELECT COUNT(*) FROM candidates c WHERE c.task_idx = t.idx)").fetchone()[0]
 
 
 def cap_rows(runs: int) -> None:
@@ -72,7 +82,8 @@ def cap_rows(runs: int) -> None:
         results = [capped_run(num, cap) for _ in range(runs)]
         shares = sorted(1.0 if r["stop"] == "complete" else r["billed"] / cap for r in results)
         detail = "; ".join(f"{r['stop']} at ${r['billed']:.3f}, {r['exported']} exported, {r['pending']} unjudged, "
-                           f"{r['lowered']} of {r['calls']} calls lowered, {r['cut']} cut at it" for r in results)
+                           f"{r['lowered']} of {r['calls']} calls lowered, {r['cut']} cut at it, {r['fewer']} asked for fewer candidates"
+                           for r in results)
         verdict = "met" if shares[0] >= 0.9 else "MISSED"
         print(f"ROW --num-examples {num} --max-cost {cap}: share of the cap spent (fake's bill; 1.0 = complete), min / median "
               f"of {runs} | {shares[0]:.3f} / {shares[len(shares) // 2]:.3f} ({detail}) | >= 0.9 | {verdict}", flush=True)

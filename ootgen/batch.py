@@ -104,7 +104,7 @@ class BatchRun:
         settings = self.config.generation
 
         def build(attempt: int) -> Request:
-            return question("generate", model, prompt, settings, "generation_reply", attempt)
+            return question("generate", model, prompt, settings, "generation_reply", attempt, slots=task.count)
 
         attempt, stored = self.exchange.first_open_attempt(build)
         if stored is not None:

@@ -5,7 +5,8 @@ price. Near the cap a streaming call is sent with a lower max_tokens, as many ou
 left affords, but never below a floor learned from the run's own replies (the longest one seen of that
 kind, plus 25 %), so the run spends up to the cap instead of stopping a whole worst case short of it.
 When even the floor does not fit, the call waits for the calls in flight to settle (concurrency drops);
-the run stops only when nothing is in flight and the floor still does not fit.
+with nothing in flight a generation call is asked again for fewer candidates (floors are per candidate,
+`Request.slots`; scheduler.StreamScheduler.ask_fitting), and the run stops only when one candidate's does not fit.
 
 Judging what was paid for comes first: a generation call waits while a judge call waits for money, and
 goes only if, once it has cost what it likely will, `judge_calls_per_generation` judge calls for its
@@ -43,19 +44,47 @@ class WorstCase:
 
 class OutputFloors:
     """The lowest max_tokens a call of one (kind, model) may be sent with near the cap: the longest reply of
-    that kind seen so far (this session or stored by an earlier one) x FLOOR_MARGIN, or the configured
-    max_tokens until one reply has been seen (nothing lower is known to be safe)."""
+    that kind seen so far (this session or stored by an earlier one) per slot, x the call's slots x FLOOR_MARGIN,
+    or the configured max_tokens until one reply has been seen (nothing lower is known to be safe). Per slot,
+    so a generation call asking for fewer candidates near the cap has a floor that fits them."""
 
     def __init__(self, seen: dict[tuple[str, str], int] | None = None):
-        self._longest = dict(seen or {})
+        self._longest = dict(seen or {})  # output tokens per slot
 
     def floor(self, request: Request) -> int:
         longest = self._longest.get((request.kind, request.model))
-        return request.max_tokens if longest is None else min(request.max_tokens, math.ceil(longest * FLOOR_MARGIN))
+        if longest is None:
+            return request.max_tokens
+        return min(request.max_tokens, math.ceil(longest * request.slots * FLOOR_MARGIN))
 
     def observe(self, request: Request, output_tokens: int) -> None:
         key = (request.kind, request.model)
-        self._longest[key] = max(self._longest.get(key, 0), output_tokens)
+        self._longest[key] = max(self._longest.get(key, 0), math.ceil(output_tokens / request.slots))
+
+
+@dataclass
+class Paid:
+    """What the calls of one kind cost so far: the input (and cache) part per call, the output part per candidate
+    asked for, so a generation asking for fewer candidates near the cap is not counted as cheaper than it is
+    (its input costs the same)."""
+
+    calls: int = 0
+    slots: int = 0
+    dollars: float = 0.0
+    output: float = 0.0  # of `dollars`, for output tokens
+
+    def add(self, slots: int, dollars: float, output: float) -> None:
+        self.calls += 1
+        self.slots += slots
+        self.dollars += dollars
+        self.output += output
+
+    def input_mean(self) -> float:
+        return (self.dollars - self.output) / self.calls
+
+    def output_mean(self, slots: int) -> float:
+        """The mean output cost of a call asking for `slots`."""
+        return self.output / self.slots * slots
 
 
 class Budget:
@@ -64,7 +93,8 @@ class Budget:
         self.cap = cap
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
-        self._paid: dict[str, tuple[int, float]] = {}  # calls of each kind paid for so far: (count, dollars)
+        self._paid: dict[str, Paid] = {}  # what the calls of each kind cost so far
+        self._warm: set[tuple[str, str, str]] = set()  # cache prefixes a paid reply has written
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
@@ -100,13 +130,19 @@ class Budget:
             return max_tokens if worst.input <= left else -1
         return min(max_tokens, math.floor((left - worst.input) / worst.per_output_token + 1e-6))  # 1e-6: float noise
 
-    def likely_cost(self, kind: str, worst_at_floor: float, worst: float) -> float:
-        """What a call of `kind` likely costs: the mean so far + 25 % (at most `worst`, its worst case as sent),
-        or `worst_at_floor` until one has been paid for."""
-        count, dollars = self._paid.get(kind, (0, 0.0))
-        return min(dollars / count * FLOOR_MARGIN, worst) if count else worst_at_floor
+    def likely_cost(self, kind: str, worst_at_floor: float, worst: float, slots: int = 1, cold_input: float | None = None) -> float:
+        """What a call of `kind` asking for `slots` likely costs: the mean input of its kind per call and mean
+        output per slot + 25 % (at most `worst`, its worst case as sent), or `worst_at_floor` until one has been
+        paid for. A call whose cache prefix no reply has written yet pays `cold_input` (its input at the
+        cache-write price) instead of the mean: a capped run's last generation on a cold context cost more
+        than the mean, and the judge call for its candidates then did not fit."""
+        paid = self._paid.get(kind)
+        if not paid:
+            return worst_at_floor
+        fixed = paid.input_mean() * FLOOR_MARGIN if cold_input is None else cold_input
+        return min(fixed + paid.output_mean(slots) * FLOOR_MARGIN, worst)
 
-    def leaves_room_to_judge(self, worst_at_floor: float, worst: float) -> bool:
+    def leaves_room_to_judge(self, worst: WorstCase, floor: int, tokens: int, request: Request) -> bool:
         """Whether a generation call, once it has cost what it likely will, leaves room to judge its candidates
         and those owed to earlier generations. Judge calls that wait for money go one after another, each
         reserving its worst case at the floor (every input token written to the cache) and paying its likely,
@@ -118,7 +154,9 @@ class Budget:
         calls = self.judge_calls_owed + self.judge_calls_per_generation
         likely = self.likely_cost("judge", self._judge_floor_cost, self._judge_floor_cost)
         judging = (max(calls, 1.0) - 1.0) * likely + self._judge_floor_cost if calls > 0 else 0.0
-        return left - self.likely_cost("generate", worst_at_floor, worst) >= judging - _CENT_FRACTION  # float noise
+        cold = None if _prefix(request) in self._warm else worst.input
+        generate = self.likely_cost("generate", worst.at(floor), worst.at(tokens), request.slots, cold)
+        return left - generate >= judging - _CENT_FRACTION  # float noise
 
     async def reserve(self, worst: WorstCase, request: Request) -> tuple[float, int]:
         """Reserve the worst case of sending `request` with its max_tokens lowered to what is left, not below its
@@ -134,7 +172,7 @@ class Budget:
                     if tokens >= floor:
                         break
                 elif not self._judges_waiting:
-                    if tokens >= floor and self.leaves_room_to_judge(worst.at(floor), worst.at(tokens)):
+                    if tokens >= floor and self.leaves_room_to_judge(worst, floor, tokens, request):
                         break
                     tokens = -1  # does not go: a stop when nothing is in flight
                 if self.reserved <= 0 and tokens < floor:
@@ -163,14 +201,16 @@ class Budget:
         self.reserved += amount
         return True
 
-    async def settle(self, amount: float, cost: float | None, request: Request | None = None, output_tokens: int = 0) -> None:
-        """Release a reservation and charge what the call really cost; what `request`'s reply used (when it
-        came) sets the floors and the room left for judging that the calls waiting see."""
+    async def settle(self, amount: float, cost: float | None, request: Request | None = None, output_tokens: int = 0,
+                     output_cost: float = 0.0) -> None:
+        """Release a reservation and charge what the call really cost (`output_cost` of it for its output tokens);
+        what `request`'s reply used (when it came) sets the floors and the room left for judging that the calls
+        waiting see."""
         async with self._settled:
             if request is not None:
                 self.floors.observe(request, output_tokens)
-                count, dollars = self._paid.get(request.kind, (0, 0.0))
-                self._paid[request.kind] = (count + 1, dollars + (cost or 0.0))
+                self._paid.setdefault(request.kind, Paid()).add(request.slots, cost or 0.0, output_cost)
+                self._warm.add(_prefix(request))
             self.release_now(amount, cost)
             self._settled.notify_all()
 
@@ -180,3 +220,8 @@ class Budget:
         left = self.reserved - amount
         self.reserved = left if left > _CENT_FRACTION else 0.0
         self.spent += cost or 0.0
+
+
+def _prefix(request: Request) -> tuple[str, str, str]:
+    """The cached prefix a request reads or writes: its model and both system blocks."""
+    return request.model, request.system, request.instructions

@@ -105,7 +105,7 @@ class Exchange:
             await self.budget.settle(reserved, None)
             raise
         cost = model.cost(usage)
-        await self.budget.settle(reserved, cost, request, usage.output_tokens)
+        await self.budget.settle(reserved, cost, request, usage.output_tokens, worst.per_output_token * usage.output_tokens)
         reply = parse_reply(request, text, stop_reason, usage)
         if lowered and stop_reason == "max_tokens":
             reply = replace(reply, error=f"truncated at max_tokens {max_tokens}, lowered near the --max-cost cap")
@@ -142,11 +142,11 @@ class Exchange:
 
     async def ask(self, kind: str, model: ModelInfo, prompt, task_idx: int | None,
                   settings: GenerationSettings | JudgeSettings, schema: str,
-                  items: int | None = None) -> Answer | None:
+                  items: int | None = None, slots: int = 1) -> Answer | None:
         """A schema-valid answer, re-asking an unusable reply at most `reasks` times; None when none came."""
 
         def build(attempt: int) -> Request:
-            return question(kind, model, prompt, settings, schema, attempt, items)
+            return question(kind, model, prompt, settings, schema, attempt, items, slots)
 
         first, _ = self.first_open_attempt(build)
         for attempt in range(first, self.reasks + 1):
@@ -171,9 +171,9 @@ class Exchange:
 
 
 def question(kind: str, model: ModelInfo, prompt, settings: GenerationSettings | JudgeSettings, schema: str, attempt: int,
-             items: int | None = None) -> Request:
+             items: int | None = None, slots: int = 1) -> Request:
     """The request for attempt `attempt` of one question (attempt separates deliberate re-asks)."""
     temperature = settings.temperature if isinstance(settings, GenerationSettings) else None  # the judge sets none
     return build_request(kind, model, prompt, max_tokens=settings.max_tokens, schema_name=schema,
                          effort=settings.effort, temperature=temperature,
-                         attempt=attempt, items=items)
+                         attempt=attempt, items=items, slots=slots)

@@ -44,6 +44,9 @@ class Request:
     # question whatever room it had, so a resumed run finds it under the configured request; one cut short is
     # stored as unusable under that key and re-asked like any truncated reply.
     lowered_max_tokens: int | None = None
+    # Candidates a generation call asks for (1 for a judge call): its output floor near the cap scales with it
+    # (budget.py). Not part of the key: the prompt already says how many.
+    slots: int = 1
 
     @property
     def key(self) -> str:
@@ -82,7 +85,8 @@ class Request:
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
-                  effort: str | None, temperature: float | None, attempt: int = 0, items: int | None = None) -> Request:
+                  effort: str | None, temperature: float | None, attempt: int = 0, items: int | None = None,
+                  slots: int = 1) -> Request:
     """A Request with only the parameters this model accepts (per the model table)."""
     structured = model.structured
     return Request(
@@ -98,6 +102,7 @@ def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schem
         temperature=temperature if (model.accepts_temperature and temperature is not None) else None,
         attempt=attempt,
         items=items,
+        slots=slots,
     )
 
 
@@ -346,13 +351,17 @@ class _ClosingStream(httpx2.AsyncByteStream):
                 yield chunk
         except httpx2.TransportError:
             self._counts.count_fault("connection")
+            self._finished()  # a body cut off mid-way is not always closed by the SDK: it is over all the same
             raise
 
     async def aclose(self) -> None:
+        self._finished()
+        await self._inner.aclose()
+
+    def _finished(self) -> None:
         if self._open:
             self._open = False
             self._counts.in_flight -= 1
-        await self._inner.aclose()
 
 
 class TransientFailure(Exception):

@@ -84,7 +84,7 @@ class CandidatePipeline:
 
     async def ask_generation(self, task: Task) -> Answer | None:
         return await self.exchange.ask("generate", self.model, self.generation_prompt(task), task.index,
-                                       self.config.generation, "generation_reply")
+                                       self.config.generation, "generation_reply", slots=task.count)
 
     def static_findings(self, task: Task, slot: int, example: Example, example_type) -> list[dict]:
         """Static L1 (and the grounding check) for one candidate; an `error` finding rejects it unjudged."""

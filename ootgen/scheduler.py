@@ -17,8 +17,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .budget import BudgetStop
+from .exchange import Answer
 from .pipeline import CandidatePipeline
 from .plan import Task, TypeStream, shared_contexts, type_quotas, type_streams
 from .store import ACCEPTED, REJECTED, RunStore
@@ -26,6 +28,7 @@ from .store import ACCEPTED, REJECTED, RunStore
 # A wave's size is its type's deficit over the type's measured acceptance rate, never planned as if fewer than
 # MIN_ACCEPT_RATE were accepted; the first wave asks for (at most) the quota itself: no surplus bought up front.
 MIN_ACCEPT_RATE = 0.15
+_MIN_RATE = Fraction(MIN_ACCEPT_RATE).limit_denominator()
 WINDOW = 64  # tasks of an open wave taken from the stream ahead of sending (a cold context's tasks may wait)
 
 
@@ -52,14 +55,15 @@ class Targets:
 
 def wave_size(quota: int, accepted: int, judged: int, per_call: int) -> int:
     """Candidates the next wave of a type asks for: its deficit over its measured acceptance rate (>= 1), or
-    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A wave larger
+    0 when the quota is met. With nothing judged yet (the first wave) the rate is taken as 1. A tie rounds
+    down (1 missing at 2/3 asks for 1, not 2): on the fence, the ask that buys no surplus. A wave larger
     than one call is cut to whole calls: the remainder joins the next wave's top-up instead of costing a call
     of its own."""
     deficit = quota - accepted
     if deficit <= 0:
         return 0
-    rate = max(MIN_ACCEPT_RATE, accepted / judged) if judged else 1.0
-    size = max(1, round(deficit / rate))
+    rate = max(_MIN_RATE, Fraction(accepted, judged)) if judged else Fraction(1)
+    size = max(1, math.ceil(deficit / rate - Fraction(1, 2)))  # exact: 1 / (2/3) is 1.5, not 1.5000000000000002
     return size - size % per_call if size > per_call else size
 
 
@@ -213,7 +217,7 @@ class StreamScheduler:
 
     async def generate(self, task: Task) -> None:
         try:
-            answer = await self.pipeline.ask_generation(task)
+            task, answer = await self.ask_fitting(task)
         except BudgetStop:
             self.planner.requeue(task)  # not sent: its wave still needs it once the budget allows
             raise
@@ -232,6 +236,19 @@ class StreamScheduler:
             self.planner.settled(task)
         finally:
             self.post_processing -= 1
+
+    async def ask_fitting(self, task: Task) -> tuple[Task, Answer | None]:
+        """The task as sent and its answer. When not even the task's floor fits the money left (and nothing is in
+        flight to free more), it asks for one candidate fewer, down to one: the last dollars under the cap still
+        buy examples. The slots left out are not asked again in this wave (a resumed run replays it unchanged)."""
+        while True:
+            try:
+                return task, await self.pipeline.ask_generation(task)
+            except BudgetStop:
+                smaller = task.cut(task.count - 1)
+                if not 0 < smaller.count < task.count:  # one slot, a ladder or a question chunk: nothing smaller
+                    raise
+                task = smaller
 
     async def run(self) -> str:
         targets = self.targets

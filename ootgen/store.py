@@ -8,6 +8,7 @@ write commits at once, so a killed run loses at most the call in flight, never a
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -442,9 +443,13 @@ class RunStore:
     # totals -------------------------------------------------------------------------------------
 
     def longest_outputs(self) -> dict[tuple[str, str], int]:
-        """The most output tokens of one stored reply, per (kind, model)."""
-        rows = self.db.execute("SELECT kind, model, MAX(json_extract(usage, '$.output_tokens')) FROM requests GROUP BY kind, model")
-        return {(kind, model): int(longest) for kind, model, longest in rows if longest is not None}
+        """The most output tokens of one stored reply per slot (a generation reply's candidates; a judge reply
+        is one), per (kind, model): the budget's floors (budget.OutputFloors)."""
+        rows = self.db.execute(
+            "SELECT kind, model, MAX(json_extract(usage, '$.output_tokens') * 1.0 / COALESCE(made.n, 1)) FROM requests"
+            " LEFT JOIN (SELECT task_idx, COUNT(*) AS n FROM candidates GROUP BY task_idx) AS made"
+            " ON kind = 'generate' AND made.task_idx = requests.task_idx GROUP BY kind, model")
+        return {(kind, model): math.ceil(longest) for kind, model, longest in rows if longest is not None}
 
     def totals(self) -> dict:
         # Aggregates in SQL (issue 17): a resumed 100k run does not parse every stored response's usage.

@@ -196,6 +196,74 @@ def test_floor_is_the_configured_max_tokens_until_a_reply_is_seen_then_the_longe
     assert floors(generate=1_000).floor(GENERATE) == 1_250  # what an earlier session's stored replies showed
 
 
+def test_a_generation_floor_and_its_likely_cost_scale_with_the_candidates_it_asks_for():
+    """Near the cap a call asking for fewer candidates must be judged by what that many cost: a 3-slot reply of
+    3,000 tokens is 1,000 a slot, so a 1-slot call's floor is 1,250, not the 3-slot call's 3,750."""
+    one, three = replace(GENERATE, slots=1), replace(GENERATE, slots=3)
+    learned = OutputFloors()
+    learned.observe(three, 3_000)
+    assert learned.floor(three) == 3_750 and learned.floor(one) == 1_250
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.38, floors=learned, judge_calls_per_generation=1)
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        amount, _ = await budget.reserve(CALL, three)
+        await budget.settle(amount, 0.045, three, 3_000, 0.03)  # $0.015 input, $0.01 of output a candidate
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)  # its candidates judged: nothing owed
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        assert budget.left() == pytest.approx(0.055)
+        # A 1-candidate call likely costs the same input and a third of the output (+25 %), not a third of the call.
+        assert budget.likely_cost("generate", 1.0, 1.0, slots=1) == pytest.approx((0.015 + 0.01) * 1.25)
+        with pytest.raises(BudgetStop):  # its floor fits, but after its likely cost ($0.055) no judge call would
+            await budget.reserve(CALL, three)
+        amount, tokens = await budget.reserve(CALL, one)  # $0.055 - $0.031 >= $0.01 for its judge call: goes
+        assert tokens >= 1_250 and budget.spent + amount <= budget.cap
+
+    asyncio.run(scenario())
+
+
+def test_a_generation_on_a_cold_cache_prefix_counts_its_input_at_the_cache_write_price():
+    """The mean input cost is mostly cache reads; a generation on a context no reply has written to the cache
+    yet pays for the write. Counting it at the mean left a capped bench run with 2 candidates it could not judge."""
+
+    async def scenario() -> None:
+        budget = Budget(cap=0.5, spent=0.38, floors=floors(generate=1_600, judge=800), judge_calls_per_generation=2)
+        amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+        await budget.settle(amount, 0.01, JUDGE, 500)
+        amount, _ = await budget.reserve(CALL, GENERATE)
+        await budget.settle(amount, 0.02, GENERATE, 1_000, 0.01)  # input $0.01 (cached), output $0.01
+        for _ in range(2):
+            amount, _ = await budget.reserve(fixed(0.01), JUDGE)
+            await budget.settle(amount, 0.01, JUDGE, 500)
+        assert budget.left() == pytest.approx(0.07) and budget.judge_calls_owed == 0
+        input_worst = WorstCase(0.04, CALL.per_output_token)  # $0.04 if every input token is a cache write
+        with pytest.raises(BudgetStop):  # cold: $0.07 - ($0.04 + $0.0125) < $0.0225 for its two judge calls
+            await budget.reserve(input_worst, replace(GENERATE, system="another context"))
+        await budget.reserve(input_worst, GENERATE)  # warm: $0.07 - ($0.0125 + $0.0125) leaves room: goes
+
+    asyncio.run(scenario())
+
+
+def test_a_resumed_run_learns_its_floors_per_candidate_from_the_stored_replies(tmp_path):
+    from ootgen.models import Usage
+    from ootgen.records import Example
+    from ootgen.store import PENDING, RunStore
+
+    store = RunStore.open_run_dir(tmp_path)
+    for task_idx, kind, slots, output_tokens in ((0, "generate", 3, 3_000), (1, "generate", 1, 1_500), (None, "judge", 0, 2_000)):
+        row = dict(key=f"k{task_idx}", kind=kind, model="m", task_idx=task_idx, text="{}", stop_reason="end_turn",
+                   usage=Usage(output_tokens=output_tokens), cost=0.0, batch=False, valid=True, error=None, from_cache=False)
+        if task_idx is None:
+            store.save_response(**row)
+            continue
+        store.commit_generation(row, [{"task_idx": task_idx, "slot": slot, "context": "c", "complexity": "beginner",
+                                       "example": Example(instruction=f"q{task_idx}-{slot}", output="a", type="t"),
+                                       "findings": [], "status": PENDING} for slot in range(slots)], task_idx)
+    assert store.longest_outputs() == {("generate", "m"): 1_500, ("judge", "m"): 2_000}  # 3,000 over 3 is 1,000 a slot
+    store.close()
+
+
 def test_the_room_left_for_judging_counts_a_judge_call_at_its_worst_case_at_the_floor_not_at_its_cached_cost():
     """A judge call reserves its worst case at the floor (every input token written to the cache), though with
     the context cached it costs much less. Counting all owed judging at the cheap cost let a generation go whose

@@ -185,6 +185,9 @@ def test_a_wave_asks_for_the_deficit_over_the_types_measured_rate_in_whole_calls
     assert wave_size(4, 0, 4, 1) == round(4 / MIN_ACCEPT_RATE)  # nothing accepted yet: the floor rate
     assert wave_size(4, 4, 9, 3) == 0 and wave_size(4, 5, 9, 3) == 0
     assert wave_size(3, 2, 2, 3) == 1  # every candidate accepted so far: ask for exactly the deficit
+    assert wave_size(3, 2, 3, 3) == 1  # 1 missing at 2/3 is 1.5: a tie asks for the smaller wave (no surplus)
+    assert wave_size(6, 1, 3, 20) == 15  # 5 missing at 1/3 is 15 exactly: nothing to round
+    assert wave_size(5, 2, 3, 9) == 4  # 3 missing at 2/3 is 4.5: 4
 
 
 def _verdict(task_idx: int, slot: int) -> str:
@@ -303,6 +306,34 @@ def test_a_part_filled_judge_group_waits_only_while_more_is_expected_for_its_con
     assert list(judge_groups(pending, 3, {"a", "c"})) == [("a", [1, 2, 3]), ("b", [5, 6])]
 
 
+def test_near_the_cap_a_generation_asks_for_fewer_candidates_until_one_fits(quota_project):
+    from types import SimpleNamespace
+
+    from ootgen.plan import type_streams
+    from ootgen.scheduler import StreamScheduler
+
+    task = next(type_streams(quota_project)["code_explanation"])
+    assert task.count == 3
+    asked: list = []
+
+    def scheduler(fits: int) -> SimpleNamespace:
+        async def ask_generation(sent):  # the budget: only a call of at most `fits` candidates fits
+            asked.append(sent.count)
+            if sent.count > fits:
+                raise BudgetStop()
+            return "answer"
+
+        return SimpleNamespace(pipeline=SimpleNamespace(ask_generation=ask_generation))
+
+    sent, answer = asyncio.run(StreamScheduler.ask_fitting(scheduler(1), task))  # type: ignore[arg-type]
+    assert answer == "answer" and asked == [3, 2, 1]
+    assert sent == task.cut(1) and sent.index == task.index and sent.topics == task.topics[:1]
+    asked.clear()
+    with pytest.raises(BudgetStop):  # not even one candidate fits: the run stops as before
+        asyncio.run(StreamScheduler.ask_fitting(scheduler(0), task))  # type: ignore[arg-type]
+    assert asked == [3, 2, 1]
+
+
 def test_a_stream_builds_its_next_task_on_a_wanted_context_and_then_goes_on_as_planned(quota_project):
     from ootgen.plan import shared_contexts, type_streams
 
@@ -349,3 +380,28 @@ def test_every_types_top_up_of_a_wave_goes_to_that_waves_shared_context(quota_pr
     assert {t.context for t in top_ups} == {shared[0]}
     planner.advance()
     assert planner.finished and planner.complete
+
+
+def test_a_response_body_cut_off_mid_way_is_no_longer_counted_as_open():
+    """The SDK does not always close a body whose connection dropped mid-way: counted open for the rest of the run,
+    each such drop raised the measured peak concurrency above what the server saw (tests/e2e/test_accounting)."""
+    import httpx2
+
+    from ootgen.generate import HttpCounts, _ClosingStream
+
+    class Dropped(httpx2.AsyncByteStream):
+        async def __aiter__(self):
+            yield b"{"
+            raise httpx2.ReadError("connection dropped")
+
+    async def read(stream) -> None:
+        with pytest.raises(httpx2.ReadError):
+            async for _chunk in stream:
+                pass
+
+    counts = HttpCounts(in_flight=1)
+    stream = _ClosingStream(Dropped(), counts)
+    asyncio.run(read(stream))
+    assert counts.in_flight == 0 and counts.faults == {"connection": 1}
+    asyncio.run(stream.aclose())  # closed later all the same: counted once
+    assert counts.in_flight == 0
