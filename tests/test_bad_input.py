@@ -1,9 +1,9 @@
 """The bad-input suite: every broken file set fails before any request, as one line naming where and what.
 
-Each case builds a broken project in tmp_path (from `project_dir`), runs the real CLI against the fake
-Anthropic server with a key, and expects exit status 2, exactly one stderr line naming the file (and the
+Each case builds a broken project in tmp_path (from `project_dir`), runs the real CLI in a child process against
+the fake Anthropic server with a key, and expects exit status 2, exactly one stderr line naming the file (and the
 line and key where they mean something), no traceback, no request received by the server and no file
-written or changed. The CLI runs with its address space capped (RLIMIT_AS) and a subprocess timeout, so a
+written or changed. The child runs with its address space capped (RLIMIT_AS) and a timeout, so a
 case that would hang or fill memory fails instead (a MemoryError is a traceback).
 
 Count the cases: python -m pytest --collect-only -q tests/test_bad_input.py | grep -c '^tests/test_bad_input.py::test_bad_input'
@@ -12,8 +12,6 @@ Count the cases: python -m pytest --collect-only -q tests/test_bad_input.py | gr
 from __future__ import annotations
 
 import gzip
-import resource
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,10 @@ import yaml
 
 from ootgen.limits import LIMITS
 from ootgen.symbols import SymbolIndex
-from tests.conftest import ootgen_command
+from tests.forked_cli import run_forked, stop_server
 from tests.test_load import cli_env, ready_project, type_data, type_names, write_yaml
 
-MEMORY_CAP = 1024 * 1024 * 1024  # address space of the CLI subprocess: far above a normal run, far below the bombs
+MEMORY_CAP = 1024 * 1024 * 1024  # address space of the CLI's child process: far above a normal run, far below the bombs
 TIMEOUT = 60
 
 
@@ -715,22 +713,22 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
 
 
-def _cap_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+@pytest.fixture(scope="session")
+def forked():
+    yield run_forked
+    stop_server()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(name, project_dir, fake_anthropic):
+def test_bad_input(name, project_dir, fake_anthropic, tmp_path_factory, forked):
     ready_project(project_dir)
     case = CASES[name](project_dir)
     args = [case.command, *case.args]
     if case.command == "run":
         args += ["--api-key", "test-key", "--progress", "quiet"]
     before = _snapshot(project_dir)
-    result = subprocess.run(
-        [*ootgen_command(), *args], cwd=case.cwd or project_dir, capture_output=True, text=True, timeout=TIMEOUT,
-        env=cli_env(ANTHROPIC_BASE_URL=fake_anthropic.base_url), preexec_fn=_cap_memory,
-    )
+    result = forked(args, cwd=case.cwd or project_dir, env=cli_env(ANTHROPIC_BASE_URL=fake_anthropic.base_url),
+                    out_dir=tmp_path_factory.mktemp("cli-output"), timeout=TIMEOUT, memory_cap=MEMORY_CAP)
 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr + result.stdout, result.stderr

@@ -1,4 +1,4 @@
-"""Helpers for the end-to-end tests: `ootgen run` as a subprocess against the fake Anthropic server.
+"""Helpers for the end-to-end tests: `ootgen run` against the fake Anthropic server, as a subprocess or in process.
 
 Nothing here patches the SDK: the CLI builds its own client from ANTHROPIC_BASE_URL and the key.
 """
@@ -6,12 +6,15 @@ Nothing here patches the SDK: the CLI builds its own client from ANTHROPIC_BASE_
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +88,44 @@ class Cli:
         return subprocess.run(self.args(*args, **kw), cwd=self.project, env=self.env(key), capture_output=True,
                               text=True, timeout=timeout)
 
+    def run_in_process(self, *args: str, key: str | None = None, **kw) -> subprocess.CompletedProcess:
+        """The same `ootgen run` command line as `run`, executed by this test process (see `in_process`)."""
+        return in_process(self.args(*args, **kw)[len(ootgen_command()):], cwd=self.project, env=self.env(key))
+
     def popen(self, *args: str, key: str | None = None, **kw) -> subprocess.Popen:
         return subprocess.Popen(self.args(*args, **kw), cwd=self.project, env=self.env(key),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def outputs(self, output: str = "out/data.jsonl") -> Outputs:
         return Outputs(self.project / output)
+
+
+def in_process(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`ootgen ARGV` run by this process: the click command behind the console script, with `env` as the whole
+    environment and `cwd` as the working directory for the call, and its stdout, stderr and exit status captured.
+
+    For tests of library behaviour (budget, resume, quotas, export, batch): the run still builds its own SDK
+    client and talks to the fake over HTTP, but the SDK import (~2.5 CPU-s per process) is paid once per pytest
+    worker. Start-up, signals and kills need a real process: `Cli.run` and `Cli.popen`.
+    """
+    from ootgen.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(stdout), redirect_stderr(stderr):
+        for name in set(os.environ) - set(env):
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.chdir(cwd)
+        status = 0
+        try:
+            main.main(args=argv, prog_name="ootgen")
+        except SystemExit as stop:  # the command group ends every command with sys.exit
+            status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except Exception:  # what the interpreter does with an uncaught exception: traceback, exit 1
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(["ootgen", *argv], status, stdout.getvalue(), stderr.getvalue())
 
 
 @dataclass

@@ -4,11 +4,9 @@ retries and one kill and resume."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections import Counter
 
-from tests.conftest import ootgen_command
-from tests.e2e.conftest import Cli, posts, wait_for
+from tests.e2e.conftest import Cli, in_process, posts, wait_for
 
 FLAKY = {"rate_limit": 0.06, "overloaded": 0.06, "api_error": 0.04, "drop": 0.04}
 STATUS_KIND = {429: "rate_limited_429", 529: "overloaded_529", 500: "server_error_5xx", "dropped": "connection"}
@@ -28,7 +26,7 @@ def test_report_metrics_match_what_the_fake_server_counted(cli: Cli):
     wait_for(lambda: cli.fake.open_connections == 0 and all(e["end"] is not None for e in cli.fake.log),
              "the killed run's requests to settle")
     killed_session = len(cli.fake.log)
-    result = cli.run(num=12, timeout=300)
+    result = cli.run_in_process(num=12)  # the resume is library behaviour
     assert result.returncode == 0, result.stderr[-2000:]
     meta = cli.outputs().metadata()
     api = meta["api"]
@@ -50,8 +48,7 @@ def test_report_metrics_match_what_the_fake_server_counted(cli: Cli):
     assert meta["candidates"]["accepted"] - meta["candidates"]["surplus_accepted"] == meta["total_examples"] == 12
 
     # The report lists the faults the SDK retried instead of "No API call failed".
-    report = subprocess.run([*ootgen_command(), "report", str(cli.outputs().run_dir), "-o", str(cli.project / "r.html")],
-                            env=cli.env(), capture_output=True, text=True, timeout=120)
+    report = in_process(["report", str(cli.outputs().run_dir), "-o", str(cli.project / "r.html")], cwd=cli.project, env=cli.env())
     assert report.returncode == 0, report.stderr
     html = (cli.project / "r.html").read_text()
     assert "No API call failed" not in html

@@ -1,4 +1,6 @@
-"""`ootgen run --batch`: Message Batches end to end against the fake API, including a kill while polling."""
+"""`ootgen run --batch`: Message Batches end to end against the fake API, including a kill while polling.
+
+The killed runs are real processes; the other runs (and the resumes) execute the same command in process."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def _custom_ids(fake) -> list[str]:
 
 
 def test_batch_run_completes_through_batches_only_and_bills_the_discount(cli: Cli):
-    result = cli.run("--batch", "--batch-poll", "0.05", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.05", num=6)
     assert result.returncode == 0, result.stderr
     out = cli.outputs()
     assert len(out.lines()) == 6
@@ -57,7 +59,7 @@ def test_batch_run_killed_while_polling_resumes_the_stored_batch(cli: Cli):
     process.wait(timeout=10)
     seen = max(e["seq"] for e in cli.fake.log)
 
-    result = cli.run("--batch", "--batch-poll", "0.1", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     ids = _custom_ids(cli.fake)
@@ -80,7 +82,7 @@ def test_batch_killed_between_creating_and_storing_its_id_is_found_not_paid_twic
     wait_for(lambda: _batch_creates(cli.fake)[0]["status"] is not None, "the server to finish creating the batch")
     assert not [r for r in _batch_rows(cli) if r["status"] == "in_progress"], "setup: the batch id was stored"
 
-    result = cli.run("--batch", "--batch-poll", "0.05", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.05", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     ids = _custom_ids(cli.fake)
@@ -89,7 +91,7 @@ def test_batch_killed_between_creating_and_storing_its_id_is_found_not_paid_twic
 
 
 def test_a_capped_batch_counts_its_input_with_the_api_tokenizer(cli: Cli):
-    result = cli.run("--batch", "--batch-poll", "0.05", "--max-cost", "5", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.05", "--max-cost", "5", num=6)
     assert result.returncode == 0, result.stderr
     counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
     assert counted and all(e["status"] == 200 for e in counted)

@@ -40,7 +40,7 @@ def _stored_open_batches(db_path) -> list[str]:
 
 def test_batches_are_cut_to_the_request_count_limit(cli: Cli):
     cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=1)
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     creates = _batch_creates(cli.fake)
@@ -53,13 +53,13 @@ def test_batches_are_cut_to_the_request_count_limit(cli: Cli):
 
 def test_batches_are_cut_to_the_byte_limit(cli: Cli):
     # A first run measures one request's size; the limit is then set to hold two or three of them.
-    probe = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=1, output="probe/d.jsonl")
+    probe = cli.run_in_process("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=1, output="probe/d.jsonl")
     assert probe.returncode == 0, probe.stderr
     largest = max(e["body_bytes"] for e in _batch_creates(cli.fake))
     limit = 3 * largest
     cli.fake.reset()
     cli.fake.configure(batch_max_bytes=limit, batch_complete_after_polls=1)
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", f"batch.max_bytes={limit}", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.01", "--set", f"batch.max_bytes={limit}", num=6)
     assert result.returncode == 0, result.stderr
     creates = _batch_creates(cli.fake)
     assert all(e["status"] == 200 and e["body_bytes"] <= limit for e in creates)
@@ -70,7 +70,7 @@ def test_batches_are_cut_to_the_byte_limit(cli: Cli):
 
 def test_over_the_limit_the_fake_refuses_so_the_limits_above_are_really_checked(cli: Cli):
     cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=1)
-    result = cli.run("--batch", "--batch-poll", "0.01", num=6)  # the run's own limit is the API's 100,000
+    result = cli.run_in_process("--batch", "--batch-poll", "0.01", num=6)  # the run's own limit is the API's 100,000
     assert result.returncode != 0
     assert any(e["status"] == 400 for e in _batch_creates(cli.fake))
 
@@ -99,7 +99,7 @@ def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again
     cli.fake.end_open_batches_on_next_poll()
     cli.fake.configure(batch_complete_after_polls=1)
 
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.01", "--set", "batch.max_requests=1", num=6)
     assert result.returncode == 0, result.stderr
     assert len(cli.outputs().lines()) == 6
     ids = _custom_ids(cli.fake)

@@ -33,7 +33,7 @@ class _EveryOtherDoesNotCompile(OotResponder):
 def test_a_run_compiles_each_reply_and_rejects_the_answers_gcc_rejects(project_dir, preset):
     with FakeAnthropic(api_key="test-key", responder=_EveryOtherDoesNotCompile()) as fake:
         cli = Cli(project_dir, preset, fake)
-        result = cli.run("--set", f"compiler.checkout={TREE}",
+        result = cli.run_in_process("--set", f"compiler.checkout={TREE}",
                          "--set", "mix={feature_implementation: 1, code_explanation: 0, debugging_help: 0,"
                                   " architecture_question: 0, conversational: 0, code_modification: 0}", num=3)
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,7 @@ def test_run_completes_through_faults_and_records_them(cli: Cli):
     cli.fake.add_faults(*KINDS)
     cli.fake.set_random_faults({kind: 0.25 / len(KINDS) for kind in KINDS}, seed=11)
     n = 8
-    result = cli.run(num=n, timeout=180)
+    result = cli.run_in_process(num=n)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
 

@@ -27,7 +27,7 @@ def tiny_disk(tmp_path: Path):
 
 def test_full_disk_stops_with_one_line_keeps_the_store_consistent_and_resumes_without_paying_twice(cli: Cli, tiny_disk: Path):
     output = tiny_disk / "data.jsonl"
-    first = cli.run(output=str(output), num=120, progress="quiet", timeout=300)
+    first = cli.run_in_process(output=str(output), num=120, progress="quiet")
     assert first.returncode != 0 and "could not be written" in first.stderr
     assert "Traceback" not in first.stderr
     errors = [line for line in first.stderr.splitlines() if line.startswith("ootgen: error:")]
@@ -44,7 +44,7 @@ def test_full_disk_stops_with_one_line_keeps_the_store_consistent_and_resumes_wi
 
     grown = subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], capture_output=True)
     assert grown.returncode == 0, grown.stderr
-    second = cli.run(output=str(output), num=120, progress="quiet", timeout=300)
+    second = cli.run_in_process(output=str(output), num=120, progress="quiet")
     assert second.returncode == 0, second.stderr
     assert len(cli.outputs(str(output)).lines()) == 120
     again = [e for e in posts(cli.fake)[sent_before:] if request_key(e["body"]) in stored_keys]

@@ -33,7 +33,7 @@ def _judge_prompts(fake: FakeAnthropic) -> list[str]:
 def test_accuracy_5_usefulness_9_is_rejected_by_the_floor_with_its_own_reason(project_dir, preset):
     with FakeAnthropic(api_key="test-key", responder=_PlausibleButWrong()) as fake:
         cli = Cli(project_dir, preset, fake)
-        result = cli.run("--set", "generation.max_attempts_factor=1.0", num=3)
+        result = cli.run_in_process("--set", "generation.max_attempts_factor=1.0", num=3)
         prompts = _judge_prompts(fake)
     assert result.returncode == 1, result.stderr  # incomplete: nothing could be accepted
     out = cli.outputs()
@@ -58,7 +58,7 @@ def test_accuracy_5_usefulness_9_is_rejected_by_the_floor_with_its_own_reason(pr
 def test_the_same_verdicts_pass_when_the_floor_is_lowered(project_dir, preset):
     with FakeAnthropic(api_key="test-key", responder=_PlausibleButWrong()) as fake:
         cli = Cli(project_dir, preset, fake)
-        result = cli.run("--set", "scoring.min_technical_accuracy=5", num=3)
+        result = cli.run_in_process("--set", "scoring.min_technical_accuracy=5", num=3)
     assert result.returncode == 0, result.stderr
     out = cli.outputs()
     assert len(out.lines()) == 3

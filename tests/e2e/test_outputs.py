@@ -1,5 +1,6 @@
 """End to end: outputs match their schemas; the response cache, status, export, report, cross-validation
-and batch partial failures, all through the real CLI against the fake API."""
+and batch partial failures. The runs execute the `ootgen run` command in process; status, export and report
+run as CLI subprocesses against the finished run."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _validate_all(records: list[dict], schema: str) -> None:
 def test_outputs_match_their_schemas(cli: Cli):
     cli.fake.configure(oot={"bad_fraction": 0.3})
     cli.fake.set_responder("oot")
-    result = cli.run(num=8)
+    result = cli.run_in_process(num=8)
     assert result.returncode == 0, result.stderr
     out = cli.outputs()
     _validate_all(out.lines(), "alpaca_record")
@@ -30,9 +31,9 @@ def test_outputs_match_their_schemas(cli: Cli):
 
 
 def test_a_second_run_elsewhere_reuses_the_response_cache_and_no_cache_does_not(cli: Cli):
-    assert cli.run(num=6, output="a/data.jsonl").returncode == 0
+    assert cli.run_in_process(num=6, output="a/data.jsonl").returncode == 0
     sent_first = len(posts(cli.fake))
-    second = cli.run(num=6, output="b/data.jsonl")
+    second = cli.run_in_process(num=6, output="b/data.jsonl")
     assert second.returncode == 0, second.stderr
     assert len(posts(cli.fake)) == sent_first, "an identical request was paid for again"
     meta = cli.outputs("b/data.jsonl").metadata()
@@ -41,14 +42,14 @@ def test_a_second_run_elsewhere_reuses_the_response_cache_and_no_cache_does_not(
         return sorted(json.dumps(line, sort_keys=True) for line in lines)
 
     assert as_set(cli.outputs("b/data.jsonl").lines()) == as_set(cli.outputs("a/data.jsonl").lines())
-    third = cli.run("--no-cache", num=6, output="c/data.jsonl")
+    third = cli.run_in_process("--no-cache", num=6, output="c/data.jsonl")
     assert third.returncode == 0, third.stderr
     assert len(posts(cli.fake)) > sent_first
 
 
 def test_status_export_and_report_work_offline_on_a_finished_run(cli: Cli):
     only_dialogues = "mix={conversational: 1, code_explanation: 0, feature_implementation: 0, debugging_help: 0, architecture_question: 0, code_modification: 0}"
-    result = cli.run("--set", only_dialogues, num=6)
+    result = cli.run_in_process("--set", only_dialogues, num=6)
     assert result.returncode == 0, result.stderr
     run_dir = cli.outputs().run_dir
     env = cli.env(key="")  # no key: these commands never call the API
@@ -80,7 +81,7 @@ def test_status_export_and_report_work_offline_on_a_finished_run(cli: Cli):
 
 
 def test_cross_validation_asks_every_judge_and_records_the_rule(cli: Cli):
-    result = cli.run("--set", "judges=[claude-sonnet-5, claude-haiku-4-5]", "--set", "cross_validation.rule=all", num=6)
+    result = cli.run_in_process("--set", "judges=[claude-sonnet-5, claude-haiku-4-5]", "--set", "cross_validation.rule=all", num=6)
     assert result.returncode == 0, result.stderr
     judge_models = [e["body"]["model"] for e in posts(cli.fake) if "judge_reply" in json.dumps(e["body"].get("output_config", {}))]
     assert judge_models.count("claude-sonnet-5") == judge_models.count("claude-haiku-4-5") > 0
@@ -93,7 +94,7 @@ def test_cross_validation_asks_every_judge_and_records_the_rule(cli: Cli):
 
 def test_batch_run_survives_errored_and_expired_entries(cli: Cli):
     cli.fake.configure(batch_errored_fraction=0.25, batch_expired_fraction=0.15)
-    result = cli.run("--batch", "--batch-poll", "0.05", num=12)  # >= 4 entries per wave: some err, some expire
+    result = cli.run_in_process("--batch", "--batch-poll", "0.05", num=12)  # >= 4 entries per wave: some err, some expire
     assert result.returncode == 0, result.stderr
     meta = cli.outputs().metadata()
     assert meta["total_examples"] == 12

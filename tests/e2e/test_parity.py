@@ -57,9 +57,9 @@ def test_streaming_batch_and_resumed_runs_agree(project_dir: Path, preset: Path,
     cli = Cli(project_dir, preset, parity_fake)
     num = 9
 
-    streaming = cli.run(*common, output="stream/data.jsonl", num=num)
+    streaming = cli.run_in_process(*common, output="stream/data.jsonl", num=num)
     assert streaming.returncode == 0, streaming.stderr
-    batch = cli.run(*common, "--batch", "--batch-poll", "0.01", output="batch/data.jsonl", num=num)
+    batch = cli.run_in_process(*common, "--batch", "--batch-poll", "0.01", output="batch/data.jsonl", num=num)
     assert batch.returncode == 0, batch.stderr
 
     process = cli.popen(*common, output="resumed/data.jsonl", num=num)
@@ -68,7 +68,7 @@ def test_streaming_batch_and_resumed_runs_agree(project_dir: Path, preset: Path,
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL and _accepted_in(db) < num, "the run finished before it was killed"
-    resumed = cli.run(*common, output="resumed/data.jsonl", num=num)
+    resumed = cli.run_in_process(*common, output="resumed/data.jsonl", num=num)
     assert resumed.returncode == 0, resumed.stderr
 
     outputs = {name: cli.outputs(f"{name}/data.jsonl") for name in ("stream", "batch", "resumed")}

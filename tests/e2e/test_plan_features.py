@@ -12,7 +12,7 @@ def test_grounded_ladder_and_question_run_records_provenance(cli: Cli, tmp_path)
     root, index_path = _decomp_with_index(tmp_path)
     questions = tmp_path / "questions.txt"
     questions.write_text("\n".join(QUESTIONS) + "\n")
-    result = cli.run(
+    result = cli.run_in_process(
         "--questions", str(questions),
         "--set", f"grounding.index={index_path}", "--set", "grounding.enabled=true", "--set", f"grounding.decomp_dir={root}",
         "--set", "grounding.types=[code_explanation]", "--set", "grounding.min_lines=3",

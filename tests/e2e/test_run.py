@@ -1,4 +1,7 @@
-"""`ootgen run` end to end: outputs, request shape, accounting, rejections, budget and model refusals."""
+"""`ootgen run` end to end: outputs, request shape, accounting, rejections, budget and model refusals.
+
+The happy path, the budget stop's exit 1 and --dry-run run the CLI as a subprocess; the other tests check library
+behaviour through the same command run in process (`Cli.run_in_process`)."""
 
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ def test_statically_wrong_candidates_are_rejected_and_never_judged(cli: Cli):
     responder = cli.fake._responder_fn
     assert isinstance(responder, OotResponder)
     n = 8
-    result = cli.run(num=n)
+    result = cli.run_in_process(num=n)
     assert result.returncode == 0, result.stderr
     out = cli.outputs()
     assert responder.bad_generated > 0
@@ -130,7 +133,7 @@ def test_calls_in_flight_when_the_target_is_reached_are_finished_and_counted(pro
     # 6 wanted, 3 per call: three generation calls and three judge calls of three candidates, all accepted.
     with FakeAnthropic(api_key="test-key", responder=_SlowThirdJudge()) as fake:
         cli = Cli(project_dir, preset, fake)
-        result = cli.run(num=6)
+        result = cli.run_in_process(num=6)
         assert result.returncode == 0, result.stderr
         meta = cli.outputs().metadata()
         wait_for(lambda: fake.open_connections == 0 and all(e["end"] is not None for e in fake.log),
@@ -163,7 +166,7 @@ def _without_max_tokens(body: dict) -> str:
 
 def test_max_cost_spends_up_to_the_cap_never_past_it_and_its_answers_are_reused(cli: Cli):
     cap, num = 0.7, 80  # 80 examples cost about $0.95: the cap stops the run
-    result = cli.run("--max-cost", str(cap), num=num, timeout=600)
+    result = cli.run_in_process("--max-cost", str(cap), num=num)
     assert result.returncode == 1, result.stderr
     assert "incomplete" in result.stderr and "Traceback" not in result.stderr
     out = cli.outputs()
@@ -192,7 +195,7 @@ def test_max_cost_spends_up_to_the_cap_never_past_it_and_its_answers_are_reused(
     # comes from the response cache (stored under the question's own key), none is asked again.
     answered = {_without_max_tokens(e["body"]) for e in first if e["stop_reason"] == "end_turn"}
     seen = max(e["seq"] for e in cli.fake.log)
-    again = cli.run(num=num, output="again/data.jsonl", timeout=600)
+    again = cli.run_in_process(num=num, output="again/data.jsonl")
     assert again.returncode == 0, again.stderr
     resent = [e["seq"] for e in posts(cli.fake, since=seen) if _without_max_tokens(e["body"]) in answered]
     assert not resent, f"questions answered under the cap were asked again: {resent}"
@@ -200,7 +203,7 @@ def test_max_cost_spends_up_to_the_cap_never_past_it_and_its_answers_are_reused(
 
 
 def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
-    result = cli.run("--model", "claude-unknown-9", num=6)
+    result = cli.run_in_process("--model", "claude-unknown-9", num=6)
     assert result.returncode == 0, result.stderr
     assert "claude-unknown-9" in result.stderr and "cost is unknown" in result.stderr
     meta = cli.outputs().metadata()
@@ -214,7 +217,7 @@ def test_unknown_model_runs_with_a_cost_warning(cli: Cli):
                                    ("--set", "judges=[claude-sonnet-5, claude-unknown-9]")],
                          ids=["generator", "cross-validation judge"])
 def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli, named):
-    result = cli.run(*named, "--max-cost", "1", num=6)
+    result = cli.run_in_process(*named, "--max-cost", "1", num=6)
     assert result.returncode == 2, result.stderr
     assert "claude-unknown-9" in result.stderr and "--max-cost" in result.stderr
     assert "Traceback" not in result.stderr
@@ -224,7 +227,7 @@ def test_unknown_model_with_max_cost_is_refused_before_any_request(cli: Cli, nam
 @pytest.mark.parametrize("flag", ["--model", "--judge-model"])
 def test_a_model_the_api_does_not_know_costs_one_request_and_names_the_flag(cli: Cli, flag):
     cli.fake.configure(models=["claude-sonnet-5"])  # the API answers 404 not_found_error for any other model
-    result = cli.run(flag, "claude-nonexistent-1", num=6)
+    result = cli.run_in_process(flag, "claude-nonexistent-1", num=6)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -236,7 +239,7 @@ def test_a_model_the_api_does_not_know_costs_one_request_and_names_the_flag(cli:
 
 
 def test_retired_model_is_refused_with_its_replacement(cli: Cli):
-    result = cli.run("--model", "claude-3-5-sonnet-20241022", num=6)
+    result = cli.run_in_process("--model", "claude-3-5-sonnet-20241022", num=6)
     assert result.returncode == 2, result.stderr
     assert "retired" in result.stderr and "claude-sonnet-5" in result.stderr
     assert "Traceback" not in result.stderr
@@ -252,7 +255,7 @@ def test_dry_run_needs_no_key_and_sends_nothing(cli: Cli):
 
 
 def test_rejected_key_fails_fast_with_one_request_and_no_traceback(cli: Cli):
-    result = cli.run(key="wrong-key", num=8)
+    result = cli.run_in_process(key="wrong-key", num=8)
     assert result.returncode not in (0, None)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("ootgen: error")]
@@ -268,7 +271,7 @@ def test_unknown_function_in_a_corrected_fix_is_rejected_statically(cli: Cli):
         raise AssertionError("setup: the debugging_help example type is missing")
     mix = [f"--set=mix.{name}={1.0 if name == 'debugging_help' else 0}" for name in types]
     cli.fake.configure(responder="oot", oot={"bad_fraction": 0.5, "seed": 1})
-    result = cli.run(*mix, num=6)
+    result = cli.run_in_process(*mix, num=6)
     assert result.returncode in (0, 1), result.stderr
     judge_prompts = "\n".join(request_text(e["body"]) for e in posts(cli.fake) if schema_title(e["body"]) == "judge_reply")
     missing_fn = [r for r in cli.outputs().rejected() if "Actor_DoesNotExist" in r["output"]]

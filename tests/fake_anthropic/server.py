@@ -14,6 +14,7 @@ import math
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -201,6 +202,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512  # listen backlog: many clients connect at once
     block_on_close = False
     fake: FakeAnthropic
+
+    def handle_error(self, request, client_address) -> None:
+        """socketserver prints a handler's exception (e.g. a client that reset its connection) to sys.stderr;
+        print it to the process's own stderr instead, so that it never mixes into the output of a CLI command
+        the test runs in this process with sys.stderr redirected (tests/e2e/conftest.py `in_process`)."""
+        print(f"fake server: exception while handling a request from {client_address}", file=sys.__stderr__)
+        traceback.print_exc(file=sys.__stderr__)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,59 @@
+"""`ootgen ARGV` in a child forked from a server process that imported ootgen's command modules once per pytest
+worker (multiprocessing's forkserver): a real process with its own cwd, environment, stdout and stderr, optional
+memory cap and exit status, without paying an interpreter start and the imports (~0.4 CPU-s) per command.
+
+For many short offline commands (the bad-input cases). The console script started fresh, as a user runs it, is
+tested by the subprocess tests (tests/test_offline_cli.py, tests/e2e).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import resource
+import subprocess
+from pathlib import Path
+
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload([
+    "tests.forked_cli", "ootgen.cli", "ootgen.load", "ootgen.offline", "ootgen.run", "ootgen.check", "ootgen.index",
+    "ootgen.estimate", "ootgen.plan", "ootgen.render", "jsonschema",
+])
+
+
+def _child(argv: list[str], cwd: str, env: dict[str, str], stdout: str, stderr: str, memory_cap: int | None) -> None:
+    if memory_cap is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, stdout), (2, stderr)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(target, fd)
+        os.close(target)
+    from ootgen.cli import main
+
+    # The command group ends with sys.exit; multiprocessing makes SystemExit the exit status, and an uncaught
+    # exception a traceback on stderr and status 1, as the interpreter does.
+    main.main(args=argv, prog_name="ootgen")
+
+
+def run_forked(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Path, timeout: float,
+               memory_cap: int | None = None) -> subprocess.CompletedProcess:
+    """Run `ootgen ARGV` in a forked child; fail if it does not finish in `timeout` seconds."""
+    stdout, stderr = out_dir / "stdout", out_dir / "stderr"
+    child = _FORKSERVER.Process(target=_child, args=(argv, str(cwd), env, str(stdout), str(stderr), memory_cap))
+    child.start()
+    child.join(timeout)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        raise AssertionError(f"ootgen {argv[0]} ({len(argv) - 1} arguments) did not finish in {timeout} s")
+    return subprocess.CompletedProcess(["ootgen", *argv], child.exitcode, stdout.read_text(), stderr.read_text())
+
+
+def stop_server() -> None:
+    """Stop and reap the fork server (multiprocessing has no public call for it): unreaped, it would outlive the
+    pytest worker as an orphan, and the CPU time of every command it forked would be counted in no `time`."""
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
