@@ -420,15 +420,12 @@ class ClaudeClient:
                     message = await stream.get_final_message()
             else:
                 message = await self.client.messages.create(**params, extra_body=extra_body)
-        except anthropic.AuthenticationError:
-            raise key_rejected() from None
-        except anthropic.PermissionDeniedError as error:
-            raise RunAborted(f"the API refused access (403): {_api_message(error)}") from None
-        except anthropic.NotFoundError as error:
-            self.limiter.refusal = not_found(request.model, error)  # no other request leaves (calls waiting included)
-            raise self.limiter.refusal from None
-        except anthropic.BadRequestError as error:
-            raise RunAborted(f"the API rejected the request (400): {_api_message(error)}") from None
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError,
+                anthropic.BadRequestError) as error:
+            refused = refusal(anthropic, error, request.model)
+            if isinstance(error, anthropic.NotFoundError):
+                self.limiter.refusal = refused  # no other request leaves (calls waiting included)
+            raise refused from None
         except (anthropic.APIError, json.JSONDecodeError, self._httpx.HTTPError) as error:
             # Transport and overload errors the SDK gave up on, a 200 whose body is not JSON, a stream cut
             # mid-body. Anything else (a ValueError from our own code included) is a bug and propagates.
@@ -453,6 +450,21 @@ class ClaudeClient:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def refusal(anthropic: Any, error: Exception, model: str) -> OotgenError:
+    """The one-line error for an API answer no retry changes: 401, 403, 404 (naming `model` when it is the
+    unknown one), 400; any other API failure as a stopped run that the same command resumes."""
+    if isinstance(error, anthropic.AuthenticationError):
+        return key_rejected()
+    if isinstance(error, anthropic.PermissionDeniedError):
+        return RunAborted(f"the API refused access (403): {_api_message(error)}")
+    if isinstance(error, anthropic.NotFoundError):
+        return not_found(model, error)
+    if isinstance(error, anthropic.BadRequestError):
+        return RunAborted(f"the API rejected the request (400): {_api_message(error)}")
+    return RunAborted(f"the API call failed after the SDK's retries ({type(error).__name__}: {_api_message(error)}); "
+                      "run the same command again to resume")
 
 
 def not_found(model: str, error: Exception) -> OotgenError:

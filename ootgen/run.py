@@ -20,7 +20,7 @@ from typing import Any
 from .budget import Budget, OutputFloors
 from .errors import ConfigError, ModelNotFound, RunAborted
 from .exchange import Exchange
-from .generate import AdaptiveLimiter, ClaudeClient
+from .generate import AdaptiveLimiter, ClaudeClient, refusal
 from .models import ModelInfo
 from .pipeline import CandidatePipeline
 from .scheduler import StreamScheduler, Targets
@@ -194,7 +194,10 @@ async def _execute(run: RunParts) -> str:
         if run.options.batch:
             from .batch import BatchRun
 
-            return await BatchRun(run, client).execute()
+            try:
+                return await BatchRun(run, client).execute()
+            except client.anthropic.APIError as error:  # a batch create, poll or results read the SDK gave up on
+                raise refusal(client.anthropic, error, run.project.config.model) from None
         return await StreamScheduler(run.project, run.store, run.pipeline, run.targets, run.limiter.maximum).run()
     except asyncio.CancelledError:
         return "interrupted"

@@ -71,8 +71,11 @@ def test_batches_are_cut_to_the_byte_limit(cli: Cli):
 def test_over_the_limit_the_fake_refuses_so_the_limits_above_are_really_checked(cli: Cli):
     cli.fake.configure(batch_max_requests=1, batch_complete_after_polls=1)
     result = cli.run_in_process("--batch", "--batch-poll", "0.01", num=6)  # the run's own limit is the API's 100,000
-    assert result.returncode != 0
     assert any(e["status"] == 400 for e in _batch_creates(cli.fake))
+    # The API's refusal is one line and a stopped run (exit 1), not a traceback.
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ootgen: error: the API rejected the request (400)" in result.stderr
 
 
 def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again(cli: Cli):
