@@ -114,7 +114,7 @@ def print_configuration(mode: str, options: dict) -> None:
           f"judge.candidates_per_call={config.judge.candidates_per_call}, --concurrency {options['concurrency']}, "
           f"dedup.enabled={options['dedup']} (near_threshold {config.dedup.near_threshold}, num_perm {config.dedup.num_perm}), "
           f"batch.max_requests={config.batch.max_requests}, batch.max_bytes={config.batch.max_bytes}, "
-          f"batch.wave_requests={config.batch.wave_requests}; fake: OotResponder, no latency, own process; "
+          f"batch.wave_requests={config.batch.wave_requests}, batch.first_requests={config.batch.first_requests}; fake: OotResponder, no latency, own process; "
           f"commit {commit or 'unknown'}", flush=True)
 
 
