@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -64,6 +65,8 @@ class BatchRun:
         self.max_requests = min(limits.max_requests, API_MAX_REQUESTS_PER_BATCH)
         self.max_bytes = min(limits.max_bytes, API_MAX_BATCH_BYTES)
         self.wave_requests = limits.wave_requests  # bounds a wave's memory; a wave spans several batches
+        # The session's first batch is small, so its first request does not wait for a whole batch to be built.
+        self.first_requests = min(limits.first_requests, self.max_requests)
 
     async def execute(self) -> str:
         await self._resume_open_batches()
@@ -79,21 +82,22 @@ class BatchRun:
             if pending:
                 await self._judge_wave(pending)
                 continue
-            wave = self.retry_tasks + self._new_tasks()
-            self.retry_tasks = []
-            if not wave:
+            wave = self._wave_tasks()
+            first = next(wave, None)
+            if first is None:
                 return "attempt_limit"
-            await self._generation_wave(wave)
+            await self._generation_wave(itertools.chain([first], wave))
 
-    def _new_tasks(self) -> list[Task]:
-        """The open waves' tasks, lowest index first, at most a wave's worth of requests."""
-        tasks: list[Task] = []
-        while len(tasks) < self.wave_requests:
+    def _wave_tasks(self) -> Iterator[Task]:
+        """The last wave's unusable replies again, then the open waves' tasks, lowest index first, at most a
+        wave's worth of new ones: taken from the planner as the batches fill, not all before the first one."""
+        retries, self.retry_tasks = self.retry_tasks, []
+        yield from retries
+        for _ in range(self.wave_requests):
             task = self.planner.next()
             if task is None:
-                break
-            tasks.append(task)
-        return tasks
+                return
+            yield task
 
     # --- generation ------------------------------------------------------------------------------------
 
@@ -120,9 +124,12 @@ class BatchRun:
             return None
         return request
 
-    async def _generation_wave(self, tasks: list[Task]) -> None:
+    async def _generation_wave(self, wave: Iterable[Task]) -> None:
+        tasks: list[Task] = []  # the wave's tasks, read back once its batches are collected
+
         def work() -> Iterator[tuple[_Entry, Request]]:  # built as the batches fill, not all at once
-            for task in tasks:
+            for task in wave:
+                tasks.append(task)
                 request = self._generation_request(task)
                 if request is not None:
                     yield _Entry(request.key, "generate", "generation_reply", request.model, task_idx=task.index), request
@@ -197,7 +204,7 @@ class BatchRun:
         False when the budget refused a batch (the batches created before it are still collected)."""
         reserved, refused = 0.0, False
         try:
-            for chunk in _chunks(_unique(work), self.max_requests, self.max_bytes):
+            for chunk in _chunks(_unique(work), self.max_requests, self.max_bytes, self.first_requests):
                 worst = 0.0
                 for _, request, _ in chunk:  # input tokens counted by the API (once per prompt shape), not guessed
                     cost = await self.exchange.worst_case(request, self.pipeline.model_for(request.kind, request.model), batch=True)
@@ -213,6 +220,7 @@ class BatchRun:
                 except self.client.anthropic.AuthenticationError:
                     raise key_rejected() from None
                 self.store.set_batch_id(intent, batch.id)
+                self.first_requests = self.max_requests
                 self.emit("batch_created", {"batch": batch.id, "requests": len(chunk)})
                 del chunk
             await self._resume_open_batches()
@@ -312,19 +320,20 @@ def _unique(work: Iterable[tuple[_Entry, Request]]) -> Iterator[tuple[_Entry, Re
             yield entry, request
 
 
-def _chunks(work: Iterable[tuple[_Entry, Request]], max_requests: int, max_bytes: int
+def _chunks(work: Iterable[tuple[_Entry, Request]], max_requests: int, max_bytes: int, first_requests: int
             ) -> Iterator[list[tuple[_Entry, Request, dict]]]:
-    """(entry, request, batch body item) lists of at most `max_requests` items whose JSON request bodies total
-    at most `max_bytes` (a single larger request still goes alone), filled lazily from `work`."""
+    """(entry, request, batch body item) lists of at most `max_requests` items (the first one: `first_requests`)
+    whose JSON request bodies total at most `max_bytes` (a single larger request still goes alone), filled
+    lazily from `work`."""
     chunk: list[tuple[_Entry, Request, dict]] = []
-    size = 0
+    size, limit = 0, first_requests
     for entry, request in work:
         body = {"custom_id": request.key, "params": request.api_params()}
         # The item's JSON plus its separator in the {"requests": [...]} body the SDK sends.
         item_bytes = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()) + 2
-        if chunk and (len(chunk) >= max_requests or size + item_bytes + _BODY_OVERHEAD > max_bytes):
+        if chunk and (len(chunk) >= limit or size + item_bytes + _BODY_OVERHEAD > max_bytes):
             yield chunk
-            chunk, size = [], 0
+            chunk, size, limit = [], 0, max_requests
         chunk.append((entry, request, body))
         size += item_bytes
     if chunk:

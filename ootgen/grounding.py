@@ -69,6 +69,14 @@ class FunctionPool:
             self._rng.shuffle(self._queue)
         return self._queue.pop()
 
+    def dump(self) -> dict:
+        """The draw state as JSON data (the queue as positions in `functions`); load() puts it back."""
+        return {"rng": rng_state(self._rng), "queue": positions(self.functions, self._queue)}
+
+    def load(self, data: dict) -> None:
+        self._rng.setstate(rng_from(data["rng"]))
+        self._queue = [self.functions[n] for n in data["queue"]]
+
     def body(self, function: SourceFunction) -> str:
         path = self.decomp_dir / function.file
         try:
@@ -92,3 +100,19 @@ def _check_inside_checkout(file: str, decomp_dir: Path, index_file: str | None) 
             file=index_file or "symbol index", key="grounding",
             expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them, and no symlinks out of it",
         )
+
+
+def positions(items, chosen) -> list[int]:
+    """Where each of `chosen` (objects of `items`, by identity) is in `items`."""
+    at = {id(item): n for n, item in enumerate(items)}
+    return [at[id(item)] for item in chosen]
+
+
+def rng_state(rng: random.Random) -> list:
+    """A seeded generator's state as JSON data (rng_from gives it back for setstate)."""
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def rng_from(data: list) -> tuple:
+    return data[0], tuple(data[1]), data[2]

@@ -53,6 +53,7 @@ class CandidatePipeline:
         dedup = self.config.dedup
         self.dedup_enabled = dedup.enabled
         self.dedup = Deduplicator(near_threshold=dedup.near_threshold, num_perm=dedup.num_perm)
+        self.dedup_restored = not dedup.enabled  # a resume's index is restored when the first reply needs it
         self.scoring = self.config.scoring
         self.rule = self.config.cross_validation.rule
 
@@ -63,11 +64,15 @@ class CandidatePipeline:
 
     # --- resume --------------------------------------------------------------------------------------
 
-    def rebuild_dedup(self) -> None:
+    def restore_dedup(self) -> None:
         """The dedup index exactly as the live run built it: every candidate that passed static L1 and was
-        not itself a duplicate, whatever the judge later said, in insertion order."""
-        if not self.dedup_enabled:
+        not itself a duplicate, whatever the judge later said, in insertion order.
+
+        Called before the session's first candidate is checked, not at start: a resume sends its first
+        requests without waiting for it (before this session stores a candidate, so the order is the same)."""
+        if self.dedup_restored:
             return
+        self.dedup_restored = True
         # Each entry's fingerprint was stored with it, so nothing is recomputed (a 100k run resumes in seconds).
         from .dedup import dedup_text
 
@@ -120,6 +125,7 @@ class CandidatePipeline:
         from .validate.compile import compile_findings
 
         example_type = self.project.types[task.type]
+        self.restore_dedup()
         rows = []
         examples = self._examples(task, reply)
         if compiled is None:

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+from .grounding import positions, rng_from, rng_state
 from .records import LEVELS, Example, Topic
 from .schemas import schema_text
 
@@ -123,7 +124,14 @@ class TypeStream:
 
     def __init__(self, make: Callable[[TypeStream], Iterator[Task]]):
         self.wanted: str | None = None  # read by the generator while it builds the next task
+        self.state: _StreamState | None = None  # set by the generator once its community questions are out
+        self.restore_from: dict | None = None  # a snapshot() to continue from, read when the first task is built
         self._tasks = make(self)
+
+    def snapshot(self) -> dict | None:
+        """What the stream has used so far as JSON data, or None while it hands out community questions: a
+        stream made with `restore_from` set to it goes on with exactly the tasks this one would build next."""
+        return self.state.dump() if self.state is not None else self.restore_from
 
     def __iter__(self) -> TypeStream:
         return self
@@ -188,14 +196,18 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
     complexities = list(config.complexities)
     ladder = config.ladders.enabled and name in config.ladders.types
     grounder = _Grounder(project, name, pool, rng) if pool is not None else None
-    for task in questions:
-        yield _ground(task, grounder)
+    restore = stream.restore_from
+    if restore is None:
+        for task in questions:
+            yield _ground(task, grounder)
 
-    slots = itertools.cycle(_spread_combos(project, example_type, complexities, rng, offset=rank))
+    combos = _spread_combos(project, example_type, complexities, rng, offset=rank)
     shuffled_styles = list(example_type.instruction_variants)
     rng.shuffle(shuffled_styles)
-    variants = itertools.cycle(shuffled_styles)
-    topic_queues: dict[str, list[Topic]] = {}
+    state = _StreamState(project, rng, first, grounder)
+    if restore is not None:
+        state.load(restore)
+    stream.state = state
 
     def next_topic(context_id: str, levels: tuple[str, ...]) -> Topic:
         """The next topic of the context's cycle that suits the type and one of `levels`.
@@ -203,7 +215,7 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
         One shuffled cycle per context, so every suitable topic is used before any repeats;
         a topic that does not suit this level waits in the queue for a task that it does suit.
         """
-        queue = topic_queues.setdefault(context_id, [])
+        queue = state.queues.setdefault(context_id, [])
         for _ in range(2):
             for position, topic in enumerate(queue):
                 if any(topic.suits(example_type.topic_type, level) for level in levels):
@@ -213,19 +225,26 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
             queue.extend(cycle)  # at most one copy of each topic waits, so the queue stays bounded
         raise AssertionError(f"no topic of {context_id} suits {name} at {levels}")  # combos exclude this case
 
-    angle_cycles: dict[tuple[str, str], Iterator[str]] = {}
-
     def next_angle(context_id: str, topic: Topic) -> str:
         """Each topic cycles through its angles in a seeded order: variety from the plan."""
         key = (context_id, topic.topic)
-        if key not in angle_cycles:
+        if key not in state.angles:
             angles = list(topic.angles) or [""]
             rng.shuffle(angles)
-            angle_cycles[key] = itertools.cycle(angles)
-        return next(angle_cycles[key])
+            state.angles[key] = (angles, 0)
+        angles, used = state.angles[key]
+        state.angles[key] = (angles, used + 1)
+        return angles[used % len(angles)]
 
-    for position in itertools.count(first, step):
-        context_id, level = next(slots)
+    def next_style() -> str:
+        state.styles += 1
+        return shuffled_styles[(state.styles - 1) % len(shuffled_styles)]
+
+    while True:
+        position = state.position
+        state.position += step
+        context_id, level = combos[state.slots % len(combos)]
+        state.slots += 1
         if stream.wanted is not None and stream.wanted != context_id:
             levels = _usable_levels(project, example_type, stream.wanted)
             if levels:  # the planned level when the wanted context has topics for it, else its first usable one
@@ -236,15 +255,46 @@ def _type_stream(project, name: str, per_call: int, questions: list[Task], pool,
             steps = tuple(lv for lv in steps if lv in ladder_topic.levels)
             angle = next_angle(context_id, ladder_topic)
             topics = (ladder_topic.topic,) * len(steps)
-            styles = tuple(next(variants).replace("{topic}", ladder_topic.topic) for _ in steps)
+            styles = tuple(next_style().replace("{topic}", ladder_topic.topic) for _ in steps)
             yield _ground(Task(position, name, context_id, steps[0], topics, styles, levels=steps, ladder=True,
                                angles=(angle,) * len(steps) if angle else ()), grounder)
             continue
         picked = [next_topic(context_id, (level,)) for _ in range(per_call)]
         angles = tuple(next_angle(context_id, t) for t in picked)
-        styles = tuple(next(variants).replace("{topic}", t.topic) for t in picked)
+        styles = tuple(next_style().replace("{topic}", t.topic) for t in picked)
         yield _ground(Task(position, name, context_id, level, tuple(t.topic for t in picked), styles,
                            angles=angles if any(angles) else ()), grounder)
+
+
+class _StreamState:
+    """Everything a type's stream changes as it builds tasks (past its community questions): the seeded
+    generator, the positions in its cycles, the topics waiting in each context's queue, each topic's angle
+    cycle and the grounder's draws. dump() gives it as JSON data, load() puts it back (the run store keeps it
+    at each wave boundary, so a resume does not rebuild every earlier task)."""
+
+    def __init__(self, project, rng: random.Random, position: int, grounder: _Grounder | None):
+        self.contexts = project.contexts
+        self.rng = rng
+        self.position = position  # the next task's index
+        self.slots = 0  # (context, level) pairs used
+        self.styles = 0  # instruction styles used
+        self.queues: dict[str, list[Topic]] = {}
+        self.angles: dict[tuple[str, str], tuple[list[str], int]] = {}  # (context, topic) -> (its cycle, uses)
+        self.grounder = grounder
+
+    def dump(self) -> dict:
+        return {"rng": rng_state(self.rng), "position": self.position, "slots": self.slots, "styles": self.styles,
+                "queues": {c: positions(self.contexts[c].topics, queue) for c, queue in self.queues.items()},
+                "angles": [[c, topic, angles, used] for (c, topic), (angles, used) in self.angles.items()],
+                "grounder": self.grounder.dump() if self.grounder is not None else None}
+
+    def load(self, data: dict) -> None:
+        self.rng.setstate(rng_from(data["rng"]))
+        self.position, self.slots, self.styles = data["position"], data["slots"], data["styles"]
+        self.queues = {c: [self.contexts[c].topics[n] for n in queue] for c, queue in data["queues"].items()}
+        self.angles = {(c, topic): (angles, used) for c, topic, angles, used in data["angles"]}
+        if self.grounder is not None:
+            self.grounder.load(data["grounder"])
 
 
 def _spread_combos(project, example_type, complexities: list[str], rng: random.Random, *, offset: int) -> list[tuple[str, str]]:
@@ -275,7 +325,8 @@ class _Grounder:
         self.rng = random.Random(rng.random())
         self.pool = pool.fork(self.rng.randrange(2**31))
         self.variants = project.types[type_name].grounded_instruction_variants
-        self.styles: Iterator[str] | None = None
+        self.shuffled: list[str] | None = None  # the grounded instruction styles, in this stream's order
+        self.used = 0  # of them
 
     def sources(self, task: Task) -> tuple[dict, ...]:
         chosen: list[dict] = []
@@ -290,11 +341,19 @@ class _Grounder:
     def style(self, topic: str, function: str, fallback: str) -> str:
         if not self.variants:
             return fallback
-        if self.styles is None:
-            shuffled = list(self.variants)
-            self.rng.shuffle(shuffled)
-            self.styles = itertools.cycle(shuffled)
-        return next(self.styles).replace("{topic}", topic).replace("{function}", function)
+        if self.shuffled is None:
+            self.shuffled = list(self.variants)
+            self.rng.shuffle(self.shuffled)
+        self.used += 1
+        return self.shuffled[(self.used - 1) % len(self.shuffled)].replace("{topic}", topic).replace("{function}", function)
+
+    def dump(self) -> dict:
+        return {"rng": rng_state(self.rng), "pool": self.pool.dump(), "shuffled": self.shuffled, "used": self.used}
+
+    def load(self, data: dict) -> None:
+        self.rng.setstate(rng_from(data["rng"]))
+        self.pool.load(data["pool"])
+        self.shuffled, self.used = data["shuffled"], data["used"]
 
 
 def _function_pool(project):

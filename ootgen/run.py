@@ -81,7 +81,6 @@ class RunParts:
         pipeline = CandidatePipeline(project, store, exchange, emit)
         targets = Targets.from_config(config, options.num_examples)
         budget.judge_calls_per_generation = math.ceil(targets.per_call / targets.judge_batch) * len(pipeline.judges)
-        pipeline.rebuild_dedup()
         concurrency = options.concurrency or config.concurrency.max
         limiter = AdaptiveLimiter(concurrency, min(config.concurrency.min, concurrency))
         return cls(project, options, store, emit, targets, budget, limiter,

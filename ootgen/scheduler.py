@@ -128,8 +128,24 @@ class TypeWaves:
         self.judged += verdicts[ACCEPTED] + verdicts[REJECTED]
         self.wave = []
         self.number += 1
+        self._size_wave()
+
+    def _size_wave(self) -> None:
         self.left = min(wave_size(self.quota, self.accepted, self.judged, self.per_call), self.max_candidates - self.asked)
         self.finished = self.left <= 0
+
+    def snapshot(self) -> dict | None:
+        """At a wave boundary: the closed waves' counts and the stream's state (None while the stream hands out
+        community questions). restore() of it sizes the next wave from the current quota."""
+        stream = self.stream.snapshot()
+        return None if stream is None else {"number": self.number, "asked": self.asked, "accepted": self.accepted,
+                                            "judged": self.judged, "stream": stream}
+
+    def restore(self, snapshot: dict) -> None:
+        self.number, self.asked = snapshot["number"], snapshot["asked"]
+        self.accepted, self.judged = snapshot["accepted"], snapshot["judged"]
+        self.stream.restore_from = snapshot["stream"]
+        self._size_wave()
 
 
 class QuotaPlanner:
@@ -143,6 +159,11 @@ class QuotaPlanner:
         shared = shared_contexts(project)
         self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
                       for name, stream in type_streams(project).items()]
+        # A resume starts each type at its last stored wave boundary: only the open wave is replayed, not the run.
+        snapshots = store.wave_snapshots()
+        for waves in self.types:
+            if waves.name in snapshots:
+                waves.restore(snapshots[waves.name])
 
     @property
     def finished(self) -> bool:
@@ -154,7 +175,7 @@ class QuotaPlanner:
 
     def advance(self) -> None:
         """Open the next wave of every type whose open wave is fully judged (a resumed run replays the waves its
-        store already holds here, each sized exactly as the first session sized it)."""
+        store holds since the last stored boundary here, each sized exactly as the first session sized it)."""
         pending = self.store.pending_by_type()
         for waves in self.types:
             while not waves.finished:
@@ -162,6 +183,9 @@ class QuotaPlanner:
                 if waves.wave_open(pending[waves.name]):
                     break
                 waves.next_wave(self.store.statuses_of_tasks(waves.wave))
+                snapshot = waves.snapshot()
+                if snapshot is not None:
+                    self.store.save_wave_snapshot(waves.name, snapshot)
 
     def next(self, may_start: Callable[[Task], bool] = lambda _task: True) -> Task | None:
         """The lowest-indexed task of any open wave that `may_start` allows, or None."""

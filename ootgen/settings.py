@@ -93,6 +93,7 @@ class BatchSettings:
     max_requests: int
     max_bytes: int
     wave_requests: int
+    first_requests: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ CREATE INDEX IF NOT EXISTS candidates_status_context ON candidates(status, conte
 CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, task_idx INTEGER, kind TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS waves (type TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, request_keys TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL
 );
@@ -189,7 +190,7 @@ class RunStore:
 
     def reset(self) -> None:
         with self.transaction():
-            for table in ("meta", "tasks", "requests", "candidates", "failures", "batches", "human_verdicts"):
+            for table in ("meta", "tasks", "requests", "candidates", "failures", "batches", "human_verdicts", "waves"):
                 self.db.execute(f"DELETE FROM {table}")
         self._counts = Counter()
 
@@ -211,6 +212,13 @@ class RunStore:
 
     def set_task_state(self, idx: int, state: str, error: str | None = None) -> None:
         self.db.execute("UPDATE tasks SET state=?, attempts=attempts+1, error=? WHERE idx=?", (state, error, idx))
+
+    def save_wave_snapshot(self, type_name: str, snapshot: dict) -> None:
+        """A type's planner state at its latest wave boundary (scheduler.TypeWaves.snapshot)."""
+        self.db.execute("INSERT OR REPLACE INTO waves(type, snapshot) VALUES(?, ?)", (type_name, json.dumps(snapshot)))
+
+    def wave_snapshots(self) -> dict[str, dict]:
+        return {name: json.loads(snapshot) for name, snapshot in self.db.execute("SELECT type, snapshot FROM waves")}
 
     # requests (responses paid for) --------------------------------------------------------------
 

@@ -135,3 +135,28 @@ def test_a_configured_checkout_grounds_the_three_code_input_types_by_default(pro
 
     switched_off = load_project(_config(project_dir), [*settings, "grounding.enabled=false"])
     assert not any(t.sources for t in itertools.islice(iter_plan(switched_off), 60))
+
+
+def test_a_grounded_ladder_stream_with_questions_restores_from_its_snapshot(project_dir, tmp_path):
+    from ootgen.plan import type_streams
+
+    root, index_path = _decomp_with_index(tmp_path)
+    (tmp_path / "q.txt").write_text("\n".join(QUESTIONS) + "\n")
+    project = load_project(_config(project_dir), [
+        f"symbols={index_path}", "grounding.enabled=true", f"grounding.decomp_dir={root}", "grounding.min_lines=3",
+        "grounding.types=[code_explanation, debugging_help]", f"questions={tmp_path / 'q.txt'}",
+        "ladders.enabled=true", "ladders.types=[feature_implementation]",
+    ])
+    streams = type_streams(project)
+    with_questions = [name for name, stream in streams.items() if next(stream).questions]
+    assert with_questions and all(streams[name].snapshot() is None for name in with_questions)  # not while questions go out
+    for stream in streams.values():
+        for _ in range(12):
+            next(stream)
+    snapshots = {name: json.loads(json.dumps(stream.snapshot())) for name, stream in streams.items()}
+    restored = type_streams(project)
+    for name, stream in restored.items():
+        stream.restore_from = snapshots[name]
+    for name in ("code_explanation", "debugging_help", "feature_implementation"):
+        assert [next(restored[name]) for _ in range(15)] == [next(streams[name]) for _ in range(15)], name
+    assert any(t.sources for t in itertools.islice(restored["code_explanation"], 5))

@@ -405,3 +405,76 @@ def test_a_response_body_cut_off_mid_way_is_no_longer_counted_as_open():
     assert counts.in_flight == 0 and counts.faults == {"connection": 1}
     asyncio.run(stream.aclose())  # closed later all the same: counted once
     assert counts.in_flight == 0
+
+
+def _streams_after(project, taken: int, snapshot_of: dict | None = None) -> dict:
+    """Every type's stream, restored from `snapshot_of` (name -> snapshot) when given, else taken `taken` tasks
+    into (every third one on a wanted context, as the waves' top-ups are)."""
+    from ootgen.plan import shared_contexts, type_streams
+
+    streams = type_streams(project)
+    shared = shared_contexts(project)
+    for name, stream in streams.items():
+        if snapshot_of is not None:
+            stream.restore_from = snapshot_of[name]
+            continue
+        for n in range(taken):
+            stream.take(shared[n % len(shared)] if n % 3 == 2 else None)
+    return streams
+
+
+def test_a_stream_restored_from_its_snapshot_builds_the_same_next_tasks(quota_project):
+    went_on = _streams_after(quota_project, 40)
+    # Through JSON, as the store keeps it.
+    snapshots = {name: json.loads(json.dumps(stream.snapshot())) for name, stream in went_on.items()}
+    restored = _streams_after(quota_project, 0, snapshots)
+    for name, stream in went_on.items():
+        assert [restored[name].take("x" if n == 5 else None) for n in range(30)] == \
+               [stream.take("x" if n == 5 else None) for n in range(30)], name
+
+
+def test_a_resumed_planner_starts_at_the_last_wave_boundary_without_rebuilding_earlier_tasks(quota_project, tmp_path):
+    from ootgen.scheduler import QuotaPlanner, Targets
+
+    whole = _simulate(quota_project, tmp_path / "whole", 5, num=20)
+    store = whole["store"]
+    assert set(store.wave_snapshots()) == set(quota_project.mix)
+    planner = QuotaPlanner(quota_project, store, Targets(20, 3, 3.0, 3))
+    restored = {waves.name: waves.stream.restore_from["position"] for waves in planner.types}
+    planner.advance()
+    assert planner.finished and planner.complete
+    # The finished run's streams continue from their stored positions and build no task at all.
+    assert all(waves.stream.state is None or waves.stream.state.position == restored[waves.name] for waves in planner.types)
+    # A larger target goes on from the stored waves: each type's next task is the one after its last stored one.
+    bigger = QuotaPlanner(quota_project, store, Targets(30, 3, 3.0, 3))
+    bigger.advance()
+    last = dict(store.db.execute("SELECT type, MAX(idx) FROM tasks GROUP BY type").fetchall())
+    firsts = {waves.name: min(t.index for t in waves.window) for waves in bigger.types if waves.window}
+    assert firsts and all(index > last[name] for name, index in firsts.items())
+
+
+def test_a_resume_restores_the_dedup_index_when_its_first_reply_is_checked_not_before(quota_project, tmp_path):
+    from types import SimpleNamespace
+
+    from ootgen.pipeline import CandidatePipeline
+    from ootgen.plan import type_streams
+    from ootgen.store import PENDING, REJECTED, RunStore
+
+    store = RunStore.open_run_dir(tmp_path / "run")
+    stream = type_streams(quota_project)["architecture_question"]
+    reply = SimpleNamespace(data={"examples": [
+        {"instruction": f"How does the {what} system of the game hand work between frames, step by step?",
+         "output": f"The {what} system keeps its entries in a list that the play loop walks once per frame, in a fixed "
+                   "order, calling each entry's update and then its draw function; entries added during a frame wait "
+                   "for the next one, and removed ones are unlinked after the walk, so the list never changes while "
+                   "it is walked."} for what in ("actor", "collision", "audio")]})
+    first, later = next(stream), next(stream)
+    rows = CandidatePipeline(quota_project, store, None, lambda *_: None).candidates(first, reply)  # type: ignore[arg-type]
+    assert [row["status"] for row in rows] == [PENDING] * first.count
+    store.commit_generation(None, rows, first.index)
+
+    resumed = CandidatePipeline(quota_project, store, None, lambda *_: None)  # type: ignore[arg-type]
+    assert len(resumed.dedup) == 0  # nothing read at start: the first requests go out first
+    again = resumed.candidates(later, reply)  # type: ignore[arg-type]
+    assert len(resumed.dedup) == first.count
+    assert all(row["status"] == REJECTED and row["reason"].startswith("duplicate") for row in again)

@@ -111,3 +111,23 @@ def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again
     collected = {e["path"].split("/")[-2] for e in cli.fake.log if e["method"] == "GET" and e["path"].endswith("/results")}
     assert set(stored) <= collected, "a batch stored before the kill was not collected after the restart"
     assert len(_batch_creates(cli.fake)) >= creates_before
+
+
+def test_a_sessions_first_batch_is_small_so_its_first_request_does_not_wait_for_a_full_batch(cli: Cli):
+    cli.fake.configure(batch_complete_after_polls=1)
+    whole = cli.run("--batch", "--batch-poll", "0.01", num=6, output="whole/d.jsonl")
+    assert whole.returncode == 0, whole.stderr
+    first_wave = len(_batch_creates(cli.fake)[0]["body"]["requests"])
+    assert first_wave >= 3  # by default the first wave goes as one batch (first_requests 100 is more than it)
+    ids = _custom_ids(cli.fake)
+    cli.fake.reset()
+    cli.fake.configure(batch_complete_after_polls=1)
+    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.first_requests=1", num=6)
+    assert result.returncode == 0, result.stderr
+    sizes = [len(e["body"]["requests"]) for e in _batch_creates(cli.fake)]
+    assert sizes[0] == 1 and sizes[1] == first_wave - 1  # then full batches: the rest of the wave in one
+    assert _creates_before_first_collect(cli.fake) == 2
+    # The first wave's requests, in the same order, only cut differently (later waves' prompts carry the fake's
+    # replies, which number every example it writes, so they differ between the two runs).
+    assert _custom_ids(cli.fake)[:first_wave] == ids[:first_wave]
+    assert len(cli.outputs().lines()) == 6
