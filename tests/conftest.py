@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_anthropic.fixtures import anthropic_env, fake_anthropic  # noqa: F401
+from tests.forked_cli import stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 SCRUBBED = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_PROFILE")
@@ -26,6 +27,13 @@ def decomp_facts_dir() -> Path | None:
         if (candidate / "functions.json").is_file():
             return candidate
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server_stopped_at_the_end():
+    """The fork server of tests/forked_cli.py (started by the first forked command, if any) ends with the session."""
+    yield
+    stop_server()
 
 
 @pytest.fixture(autouse=True)

@@ -2,23 +2,26 @@
 worker (multiprocessing's forkserver): a real process with its own cwd, environment, stdout and stderr, optional
 memory cap and exit status, without paying an interpreter start and the imports (~0.4 CPU-s) per command.
 
-For many short offline commands (the bad-input cases). The console script started fresh, as a user runs it, is
-tested by the subprocess tests (tests/test_offline_cli.py, tests/e2e).
+For many short offline commands (the bad-input cases) and the `ootgen run` processes that tests SIGKILL
+(`start_forked`; the server has the SDK imported too, so a killed run costs no ~2.5 CPU-s import). The console
+script started fresh, as a user runs it, is tested by the subprocess tests (tests/test_offline_cli.py, tests/e2e).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import resource
+import signal
 import subprocess
 from pathlib import Path
 
 _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload([
     "tests.forked_cli", "ootgen.cli", "ootgen.load", "ootgen.offline", "ootgen.run", "ootgen.check", "ootgen.index",
-    "ootgen.estimate", "ootgen.plan", "ootgen.render", "jsonschema",
+    "ootgen.estimate", "ootgen.plan", "ootgen.render", "jsonschema", "anthropic", "ootgen.generate",
 ])
 
 
@@ -51,6 +54,47 @@ def run_forked(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Path
         child.join()
         raise AssertionError(f"ootgen {argv[0]} ({len(argv) - 1} arguments) did not finish in {timeout} s")
     return subprocess.CompletedProcess(["ootgen", *argv], child.exitcode, stdout.read_text(), stderr.read_text())
+
+
+class ForkedProcess:
+    """The part of subprocess.Popen's interface the kill tests use, for a child started by `start_forked`."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess):
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        assert self._process.pid is not None
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode  # -N when signal N ended it, as with Popen
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(["ootgen"], timeout or 0.0)
+        return self._process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        """As Popen's: nothing once the child has ended (and was reaped), even if it ends just before the kill."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def start_forked(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ForkedProcess:
+    """Start `ootgen ARGV` in a forked child (stdout and stderr discarded) and return at once."""
+    child = _FORKSERVER.Process(target=_child, args=(argv, str(cwd), env, os.devnull, os.devnull, None))
+    child.start()
+    return ForkedProcess(child)
 
 
 def stop_server() -> None:

@@ -21,7 +21,7 @@ import yaml
 
 from ootgen.limits import LIMITS
 from ootgen.symbols import SymbolIndex
-from tests.forked_cli import run_forked, stop_server
+from tests.forked_cli import run_forked
 from tests.test_load import cli_env, ready_project, type_data, type_names, write_yaml
 
 MEMORY_CAP = 1024 * 1024 * 1024  # address space of the CLI's child process: far above a normal run, far below the bombs
@@ -715,8 +715,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="session")
 def forked():
-    yield run_forked
-    stop_server()
+    return run_forked  # the fork server is stopped at the end of the session (tests/conftest.py)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -23,6 +23,7 @@ import yaml
 
 from tests.conftest import REPO, clean_env, ootgen_command
 from tests.fake_anthropic import FakeAnthropic
+from tests.forked_cli import ForkedProcess, start_forked
 
 TEST_KEY = "test-key"
 MESSAGES = "/v1/messages"
@@ -92,9 +93,11 @@ class Cli:
         """The same `ootgen run` command line as `run`, executed by this test process (see `in_process`)."""
         return in_process(self.args(*args, **kw)[len(ootgen_command()):], cwd=self.project, env=self.env(key))
 
-    def popen(self, *args: str, key: str | None = None, **kw) -> subprocess.Popen:
-        return subprocess.Popen(self.args(*args, **kw), cwd=self.project, env=self.env(key),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def popen(self, *args: str, key: str | None = None, **kw) -> ForkedProcess:
+        """The same command line as `run`, started in its own process, for tests that SIGKILL it: a child forked
+        from a server with ootgen and the SDK imported (tests/forked_cli.py), so each kill trial does not pay
+        the interpreter start and the SDK import."""
+        return start_forked(self.args(*args, **kw)[len(ootgen_command()):], cwd=self.project, env=self.env(key))
 
     def outputs(self, output: str = "out/data.jsonl") -> Outputs:
         return Outputs(self.project / output)

@@ -115,14 +115,14 @@ def test_killed_batch_run_resumes_its_stored_batches_without_creating_them_again
 
 def test_a_sessions_first_batch_is_small_so_its_first_request_does_not_wait_for_a_full_batch(cli: Cli):
     cli.fake.configure(batch_complete_after_polls=1)
-    whole = cli.run("--batch", "--batch-poll", "0.01", num=6, output="whole/d.jsonl")
+    whole = cli.run_in_process("--batch", "--batch-poll", "0.01", num=6, output="whole/d.jsonl")
     assert whole.returncode == 0, whole.stderr
     first_wave = len(_batch_creates(cli.fake)[0]["body"]["requests"])
     assert first_wave >= 3  # by default the first wave goes as one batch (first_requests 100 is more than it)
     ids = _custom_ids(cli.fake)
     cli.fake.reset()
     cli.fake.configure(batch_complete_after_polls=1)
-    result = cli.run("--batch", "--batch-poll", "0.01", "--set", "batch.first_requests=1", num=6)
+    result = cli.run_in_process("--batch", "--batch-poll", "0.01", "--set", "batch.first_requests=1", num=6)
     assert result.returncode == 0, result.stderr
     sizes = [len(e["body"]["requests"]) for e in _batch_creates(cli.fake)]
     assert sizes[0] == 1 and sizes[1] == first_wave - 1  # then full batches: the rest of the wave in one
