@@ -46,14 +46,14 @@ def run_forked(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Path
                memory_cap: int | None = None) -> subprocess.CompletedProcess:
     """Run `ootgen ARGV` in a forked child; fail if it does not finish in `timeout` seconds."""
     stdout, stderr = out_dir / "stdout", out_dir / "stderr"
-    child = _FORKSERVER.Process(target=_child, args=(argv, str(cwd), env, str(stdout), str(stderr), memory_cap))
-    child.start()
-    child.join(timeout)
-    if child.exitcode is None:
+    child = start_forked(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, memory_cap=memory_cap)
+    try:
+        status = child.wait(timeout)
+    except subprocess.TimeoutExpired:
         child.kill()
-        child.join()
-        raise AssertionError(f"ootgen {argv[0]} ({len(argv) - 1} arguments) did not finish in {timeout} s")
-    return subprocess.CompletedProcess(["ootgen", *argv], child.exitcode, stdout.read_text(), stderr.read_text())
+        child.wait()
+        raise AssertionError(f"ootgen {argv[0]} ({len(argv) - 1} arguments) did not finish in {timeout} s") from None
+    return subprocess.CompletedProcess(["ootgen", *argv], status, stdout.read_text(), stderr.read_text())
 
 
 class ForkedProcess:
@@ -90,9 +90,11 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-def start_forked(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ForkedProcess:
-    """Start `ootgen ARGV` in a forked child (stdout and stderr discarded) and return at once."""
-    child = _FORKSERVER.Process(target=_child, args=(argv, str(cwd), env, os.devnull, os.devnull, None))
+def start_forked(argv: list[str], *, cwd: Path, env: dict[str, str], stdout: Path | None = None,
+                 stderr: Path | None = None, memory_cap: int | None = None) -> ForkedProcess:
+    """Start `ootgen ARGV` in a forked child (stdout and stderr into those files, else discarded); return at once."""
+    child = _FORKSERVER.Process(target=_child, args=(argv, str(cwd), env, str(stdout or os.devnull),
+                                                     str(stderr or os.devnull), memory_cap))
     child.start()
     return ForkedProcess(child)
 
