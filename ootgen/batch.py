@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from .exchange import Answer, question, response_row
-from .generate import ClaudeClient, Request, key_rejected, parse_reply, usage_from
+from .generate import ClaudeClient, Request, parse_reply, usage_from
 from .pipeline import JudgeReply
 from .plan import Task
 from .scheduler import QuotaPlanner
@@ -215,10 +215,8 @@ class BatchRun:
                 reserved += worst
                 # The custom ids are stored before the batch is created: a kill in between never pays twice.
                 intent = self.store.save_batch_intent([asdict(e) for e, _, _ in chunk])
-                try:
-                    batch = await self.client.client.messages.batches.create(requests=[body for _, _, body in chunk])  # type: ignore[misc]
-                except self.client.anthropic.AuthenticationError:
-                    raise key_rejected() from None
+                # An API refusal (a 401 included) leaves as run.py's one-line error; the intent stays for resume.
+                batch = await self.client.client.messages.batches.create(requests=[body for _, _, body in chunk])  # type: ignore[misc]
                 self.store.set_batch_id(intent, batch.id)
                 self.first_requests = self.max_requests
                 self.emit("batch_created", {"batch": batch.id, "requests": len(chunk)})

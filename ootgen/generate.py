@@ -442,10 +442,8 @@ class ClaudeClient:
         try:
             counted = await self.client.messages.count_tokens(model=params["model"], system=params["system"],
                                                               messages=params["messages"])
-        except anthropic.AuthenticationError:
-            raise key_rejected() from None
-        except anthropic.NotFoundError as error:
-            raise not_found(request.model, error) from None
+        except (anthropic.AuthenticationError, anthropic.NotFoundError) as error:
+            raise refusal(anthropic, error, request.model) from None
         return int(counted.input_tokens)
 
     async def close(self) -> None:
