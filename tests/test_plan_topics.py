@@ -157,3 +157,24 @@ def test_a_small_run_spreads_over_levels_and_contexts():
             levels.update(task.complexity for task in tasks)
             assert len({task.context for task in tasks}) == len(tasks), name
         assert set(levels.values()) == {2 * tasks_per_type}, levels  # 6 types, 3 levels
+
+
+def test_the_types_walk_one_context_order_so_their_calls_meet_on_few_contexts():
+    """Type number r starts r places along the run's one context order: the first k tasks of all six types use
+    at most k + 5 contexts (each written to the prompt cache once, then read by the other types' calls), where a
+    seeded order per type spread them over up to 6k; each type still takes k different contexts."""
+    from ootgen.plan import type_streams
+
+    project = shipped_project()
+    streams = type_streams(project)
+    for k in (2, 4):
+        firsts = {name: [task.context for task in itertools.islice(stream, k)] for name, stream in type_streams(project).items()}
+        used = {c for contexts in firsts.values() for c in contexts}
+        assert len(used) <= k + len(streams) - 1, (k, sorted(used))
+        assert all(len(set(contexts)) == k for contexts in firsts.values())
+    from ootgen.plan import context_order
+
+    order = context_order(project)
+    first = {name: next(iter(stream)).context for name, stream in type_streams(project).items()}
+    for rank, name in enumerate(sorted(first)):
+        assert first[name] in order[rank:rank + 4], (name, first[name])  # its place, or the next ones it can use

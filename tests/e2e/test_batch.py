@@ -95,8 +95,17 @@ def test_a_capped_batch_counts_its_input_with_the_api_tokenizer(cli: Cli):
     assert result.returncode == 0, result.stderr
     counted = cli.fake.requests("/v1/messages/count_tokens", "POST")
     assert counted and all(e["status"] == 200 for e in counted)
-    # One count per prompt shape (model, kind, cached context), whatever the number of batch entries of that shape.
-    shapes = [(e["body"]["model"], *(block["text"] for block in e["body"]["system"])) for e in counted]
+    # One count per prompt shape (model, role, cached context), whatever the number of batch entries of that shape
+    # (requests of another type on a counted context are scaled from its count by length).
+    shapes = [_shape(e["body"]) for e in counted]
     assert len(shapes) == len(set(shapes)), "a prompt shape was counted twice"
+    assert {role for _, role, _ in shapes} == {"generate", "judge"}
     entries = [r["params"] for e in _batch_creates(cli.fake) for r in e["body"]["requests"]]
-    assert {(p["model"], *(b["text"] for b in p["system"])) for p in entries} == set(shapes)
+    assert {_shape(p) for p in entries} == set(shapes)
+
+
+def _shape(body: dict) -> tuple[str, str, str]:
+    """(model, role, context block) of a Messages request body: what one count_tokens call stands for."""
+    user = body["messages"][0]["content"]
+    text = user if isinstance(user, str) else "".join(part.get("text", "") for part in user)
+    return body["model"], "judge" if text.startswith("Review these") else "generate", body["system"][0]["text"]

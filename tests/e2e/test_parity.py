@@ -39,7 +39,10 @@ def _accepted_in(db: Path) -> int:
 
 @pytest.fixture
 def parity_fake():
-    config = {"keyed": True, "bad_fraction": 0.3, "duplicate_fraction": 0.1}
+    # Keyed draws: which slot is wrong or a duplicate follows from the request. These fractions give this 9-example
+    # plan static rejections and a duplicate (the verdict reasons the test compares); 0.1 duplicates gave none once
+    # the types walked one context order.
+    config = {"keyed": True, "bad_fraction": 0.3, "duplicate_fraction": 0.3}
     with FakeAnthropic(api_key=TEST_KEY, responder="oot", oot=config, batch_complete_after_polls=1) as fake:
         yield fake
 
