@@ -84,24 +84,27 @@ def ootgen_command() -> list[str]:
     return [script] if script else [sys.executable, "-c", "from ootgen.cli import main; main()"]
 
 
-def clean_env(**extra: str) -> dict:
+def clean_env(*, code: Path = ROOT, **extra: str) -> dict:
+    """The environment without any key, with `code` (this checkout, or another commit's tree) first on the path."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
     env.update(extra)
     return env
 
 
 def run_ootgen(fake: FakeAnthropic, *, num_examples: int, concurrency: int, workdir: Path,
-               config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = (), timeout: float = 600) -> dict:
-    """`ootgen run` in a subprocess against `fake`, with an empty response cache; returns metadata and timings."""
+               config: str = DEFAULT_CONFIG, overrides: tuple[str, ...] = (), timeout: float = 600,
+               code: Path = ROOT) -> dict:
+    """`ootgen run` in a subprocess against `fake`, with an empty response cache; returns metadata and timings.
+    `code`: the ootgen tree to run (another commit's, extracted by bench/bench_run.py's reference rows)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = clean_env(ANTHROPIC_API_KEY=FAKE_KEY, ANTHROPIC_BASE_URL=fake.base_url, XDG_CACHE_HOME=str(workdir / "xdg-cache"))
+    env = clean_env(code=code, ANTHROPIC_API_KEY=FAKE_KEY, ANTHROPIC_BASE_URL=fake.base_url, XDG_CACHE_HOME=str(workdir / "xdg-cache"))
     args = [*ootgen_command(), "run", config, "--num-examples", str(num_examples), "--concurrency", str(concurrency),
             "--no-cache", "--progress", "json", "--output", str(workdir / "out.jsonl"), "--run-dir", str(workdir / "run")]
     for item in overrides:
         args += ["--set", item]
     started = time.perf_counter()
-    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(args, cwd=code, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
     metadata_path = workdir / "out_metadata.json"
     metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}

@@ -12,6 +12,12 @@
 * calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
   reads 0.1x) per exported example on the clean fake.
 * level / context spread: exported examples per level and per context on the type-mix runs (no target).
+* reference (`--rows reference --reference COMMIT[,COMMIT]`): API calls and billed input tokens per exported example
+  of this checkout and of the code at each reference commit (extracted with `git archive`, run with its own
+  configs/default.yaml), on the same fake with the same seeds (`--seeds K`: its OotResponder's choice of the
+  deliberately wrong examples, which moves these ratios by a few hundredths from seed to seed), sizes
+  `--reference-sizes`; counted by the fake (its request log and bill) and in the exported file, never read from
+  the run's own metadata. Target: no worse than the reference (issue 13).
 
 `python bench/bench_run.py [--sizes 20,50,200] [--rows reach,paid,mix] [--cap-runs N]` prints `ROW name | measured | target |
 verdict` lines (bench/run_all.py reads them), each measured in one run.
@@ -20,7 +26,10 @@ verdict` lines (bench/run_all.py reads them), each measured in one run.
 from __future__ import annotations
 
 import argparse
+import io
+import subprocess
 import sys
+import tarfile
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -28,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import _closing, _run_summary, run_ootgen, start_fake  # noqa: E402
+from bench.bench_pipeline import _closing, _run_summary, billed_input, run_ootgen, start_fake  # noqa: E402
 
 FAKES = {
     "clean": {},
@@ -102,18 +111,62 @@ def type_mix_deviation(meta: dict, mix: dict[str, float], num: int) -> float:
     return max(abs(counts.get(name, 0) - quota) for name, quota in type_quotas(mix, num).items())
 
 
+def code_at(commit: str) -> Path:
+    """The tree of `commit` of this repository in a new temporary directory (`git archive`)."""
+    tree = Path(tempfile.mkdtemp(prefix=f"ootgen-ref-{commit}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def served_cost(code: Path, num: int, seed: int) -> tuple[int, float, int]:
+    """(API calls, billed input tokens, exported examples) of one run of the ootgen tree `code` on a fresh clean fake."""
+    tmp = Path(tempfile.mkdtemp(prefix="ootgen-bench-ref-"))
+    with _closing(start_fake(seed=seed)) as fake:
+        run_ootgen(fake, num_examples=num, concurrency=8, workdir=tmp, code=code)
+        calls = len(fake.requests("/v1/messages", "POST"))
+        billed = sum(billed_input(tokens) for tokens in fake.billed_usage().values())
+    output = tmp / "out.jsonl"
+    exported = sum(1 for _ in output.open()) if output.exists() else 0
+    return calls, billed, exported
+
+
+def reference_rows(references: list[str], sizes: list[int], seeds: int) -> None:
+    trees = {"this checkout": ROOT, **{commit: code_at(commit) for commit in references}}
+    for num in sizes:
+        totals = {}
+        for label, tree in trees.items():
+            runs = [served_cost(tree, num, seed) for seed in range(seeds)]
+            calls, billed, exported = (sum(column) for column in zip(*runs, strict=True))
+            totals[label] = (calls / exported, billed / exported, [round(r[0] / r[2], 3) for r in runs])
+        ours = totals["this checkout"]
+        for commit in references:
+            theirs = totals[commit]
+            for i, what in ((0, "API calls"), (1, "billed input tokens")):
+                measure = f"{ours[i]:.3f} vs {theirs[i]:.3f}" if i == 0 else f"{ours[i]:,.0f} vs {theirs[i]:,.0f}"
+                row(f"{what} per exported example, N={num}, seeds 0-{seeds - 1}: this checkout vs {commit}"
+                    + (f" (per seed {ours[2]} vs {theirs[2]})" if i == 0 else ""),
+                    f"{measure} (ratio {ours[i] / theirs[i]:.3f})", "ratio <= 1", ours[i] <= theirs[i])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="20,50,200")
     parser.add_argument("--num", type=int, default=20, help="target of the paid-not-exported runs")
     parser.add_argument("--rows", default="reach,paid,mix", help="which rows: reach, paid, mix")
     parser.add_argument("--cap-runs", type=int, default=3, help="runs per capped row (min and median are printed)")
+    parser.add_argument("--reference", default="b04f0c1", help="commits compared by the reference rows (comma-separated)")
+    parser.add_argument("--reference-sizes", default="60,100", help="targets of the reference rows")
+    parser.add_argument("--seeds", type=int, default=6, help="fake seeds per size in the reference rows")
     args = parser.parse_args()
     import yaml
 
     mix = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())["mix"]
 
     rows = set(args.rows.split(","))
+    if "reference" in rows:
+        reference_rows(args.reference.split(","), [int(n) for n in args.reference_sizes.split(",")], args.seeds)
     if "reach" in rows:
         cap_rows(args.cap_runs)
     if "paid" not in rows:
