@@ -149,10 +149,9 @@ class TypeStream:
 
 def shared_contexts(project) -> list[str]:
     """The contexts top-up calls share, in the order the waves use them: those the most types of the mix can
-    use first (so every type's top-up can go there), ties in a seeded order."""
-    rng = random.Random(f"{project.config.seed}:shared")
-    contexts = sorted(project.contexts)
-    rng.shuffle(contexts)
+    use first (so every type's top-up can go there), ties in the run's context order (`context_order`), which
+    the types' streams start on: the early waves' top-ups go where the types' first calls warmed the cache."""
+    contexts = context_order(project)
     usable = {c: sum(1 for name in project.mix if _usable_levels(project, project.types[name], c)) for c in contexts}
     return sorted((c for c in contexts if usable[c]), key=lambda c: -usable[c])
 

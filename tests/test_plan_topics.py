@@ -178,3 +178,16 @@ def test_the_types_walk_one_context_order_so_their_calls_meet_on_few_contexts():
     first = {name: next(iter(stream)).context for name, stream in type_streams(project).items()}
     for rank, name in enumerate(sorted(first)):
         assert first[name] in order[rank:rank + 4], (name, first[name])  # its place, or the next ones it can use
+
+
+def test_top_ups_share_the_contexts_most_types_use_in_the_run_context_order():
+    """The waves' shared top-up contexts: those most types can use first, and among equals the run's context order
+    (where the types' first calls are, so a top-up reads a prefix they wrote rather than writing a new one)."""
+    from ootgen.plan import _usable_levels, context_order, shared_contexts
+
+    project = shipped_project()
+    order = context_order(project)
+    users = {c: sum(1 for name in project.mix if _usable_levels(project, project.types[name], c)) for c in order}
+    shared = shared_contexts(project)
+    assert shared == sorted((c for c in order if users[c]), key=lambda c: (-users[c], order.index(c)))
+    assert shared[0] == next(c for c in order if users[c] == max(users.values()))
