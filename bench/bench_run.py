@@ -10,7 +10,7 @@
   (N x weight / total weight, largest remainders rounded up), in examples; within bounds when <= 1 or
   <= 5 % of N.
 * calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
-  reads 0.1x) per exported example on the clean fake.
+  reads 0.1x) per exported example on the clean fake, one run each (no target: see the reference rows).
 * level / context spread: exported examples per level and per context on the type-mix runs (no target).
 * reference (`--rows reference --reference COMMIT[,COMMIT]`): API calls and billed input tokens per exported example
   of this checkout and of the code at each reference commit (extracted with `git archive`, run with its own
@@ -179,10 +179,11 @@ def main() -> None:
         row(f"paid but not exported / N, N={args.num}, {name} fake", f"{share:.3f}", "<= 0.05", share <= 0.05)
         if name == "clean":
             summary = _run_summary(run)
-            row(f"API calls per exported example, N={args.num}, clean", f"{summary['calls_per_accepted']:.3f}", "<= 0.80",
-                summary["calls_per_accepted"] <= 0.80)
+            # One run moves by a few hundredths with the fake's draws: the comparison with a target is the
+            # reference rows' (several seeds, both trees in this bench run); these are for information.
+            row(f"API calls per exported example, N={args.num}, clean", f"{summary['calls_per_accepted']:.3f}", "", None)
             row(f"billed input tokens per exported example, N={args.num}, clean", f"{summary['billed_input_per_accepted']:.0f}",
-                "<= 3813", summary["billed_input_per_accepted"] <= 3813)
+                "", None)
 
     for size in (int(s) for s in args.sizes.split(",") if s and "mix" in rows):
         run, _ = _run({}, num=size)
