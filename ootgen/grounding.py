@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .limits import LIMITS
 from .settings import GroundingSettings
+from .snapshot import positions, rng_from, rng_state
 from .yamlfile import read_bytes_capped
 
 
@@ -101,18 +102,3 @@ def _check_inside_checkout(file: str, decomp_dir: Path, index_file: str | None) 
             expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them, and no symlinks out of it",
         )
 
-
-def positions(items, chosen) -> list[int]:
-    """Where each of `chosen` (objects of `items`, by identity) is in `items`."""
-    at = {id(item): n for n, item in enumerate(items)}
-    return [at[id(item)] for item in chosen]
-
-
-def rng_state(rng: random.Random) -> list:
-    """A seeded generator's state as JSON data (rng_from gives it back for setstate)."""
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def rng_from(data: list) -> tuple:
-    return data[0], tuple(data[1]), data[2]

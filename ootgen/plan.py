@@ -13,9 +13,9 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from .grounding import positions, rng_from, rng_state
 from .records import LEVELS, Example, Topic
 from .schemas import schema_text
+from .snapshot import positions, rng_from, rng_state
 
 LEVEL_ORDER = LEVELS
 
