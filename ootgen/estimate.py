@@ -6,13 +6,12 @@ acceptance rate from optimistic to pessimistic.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
 
 from .generate import CHARS_PER_TOKEN
 from .models import Usage
-from .plan import generation_vars, iter_plan, judge_vars
+from .plan import Task, generation_vars, judge_vars, shared_contexts, type_quotas, type_streams
 from .records import Example
 
 OUTPUT_TOKENS_PER_EXAMPLE = 900  # typical answer length of a generated example
@@ -27,9 +26,8 @@ def dry_run_report(project, num_examples: int) -> str:
     model = project.models.resolve(config.model)
     judge_model = project.models.resolve(config.judge_model_id)
     structured = model.structured
-    worst_tasks = math.ceil(num_examples / ACCEPT_RATES[1] / per_call)
-    tasks = list(itertools.islice(iter_plan(project), worst_tasks))
-    mix = Counter(t.type for t in tasks)
+    quotas = type_quotas(project.mix, num_examples)
+    tasks = first_wave(project, quotas, per_call)
     contexts = Counter(t.context for t in tasks)
 
     # Measure real rendered prompts for a sample of tasks.
@@ -49,14 +47,16 @@ def dry_run_report(project, num_examples: int) -> str:
     lines = [
         f"dry run: {num_examples} accepted examples wanted, {per_call} per generation call, {judge_batch} per judge call",
         f"model {model.id}" + ("" if model.known else " (unknown: cost cannot be estimated)") + f", judge {judge_model.id}",
-        "planned type mix (first tasks): " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())),
-        "contexts: " + ", ".join(f"{k} {v}" for k, v in sorted(contexts.items())),
+        "type quotas (accepted examples): " + ", ".join(f"{k} {v}" for k, v in sorted(quotas.items())),
+        f"first wave: {len(tasks)} generation calls, on contexts " + ", ".join(f"{k} {v}" for k, v in sorted(contexts.items())),
         "",
         f"{'acceptance':>12} {'gen calls':>10} {'judge calls':>12} {'input tok':>10} {'cached tok':>11} {'output tok':>11} {'cost USD':>9}",
     ]
     for rate in ACCEPT_RATES:
-        candidates = math.ceil(num_examples / rate)
-        gen_calls = math.ceil(candidates / per_call)
+        # Each type asks for its own quota over the acceptance rate, in calls of at most `per_call` of its own.
+        asked = {name: math.ceil(quota / rate) for name, quota in quotas.items() if quota}
+        candidates = sum(asked.values())
+        gen_calls = max(len(tasks), sum(math.ceil(n / per_call) for n in asked.values()))
         judge_calls = math.ceil(candidates / judge_batch)
         n_contexts = max(1, len(contexts))
         gen_usage = Usage(
@@ -80,3 +80,16 @@ def dry_run_report(project, num_examples: int) -> str:
     lines.append("")
     lines.append("No request was sent. Estimates use ~3.3 characters per token; Message Batches (--batch) halve the cost.")
     return "\n".join(lines)
+
+
+def first_wave(project, quotas: dict[str, int], per_call: int) -> list[Task]:
+    """The generation tasks a run sends first: each type's first wave, as the run's planner takes it."""
+    from .scheduler import TypeWaves  # the run's own wave logic, so the estimate cannot drift from it
+
+    tasks: list[Task] = []
+    shared = shared_contexts(project)
+    for name, stream in type_streams(project).items():
+        waves = TypeWaves(name, stream, quotas[name], quotas[name] * 100, per_call, shared)
+        waves.fill(lambda _task: False)
+        tasks += waves.window
+    return tasks

@@ -191,3 +191,18 @@ def test_top_ups_share_the_contexts_most_types_use_in_the_run_context_order():
     shared = shared_contexts(project)
     assert shared == sorted((c for c in order if users[c]), key=lambda c: (-users[c], order.index(c)))
     assert shared[0] == next(c for c in order if users[c] == max(users.values()))
+
+
+def test_the_dry_run_shows_the_quotas_and_the_first_wave_the_run_sends():
+    """--dry-run plans as the run does: every type's quota (at 8 examples, conversational too) and each type's
+    first wave (a quota of at most one call's size is one call asking for exactly the quota)."""
+    from ootgen.estimate import dry_run_report, first_wave
+    from ootgen.plan import type_quotas
+
+    project = shipped_project()
+    quotas = type_quotas(project.mix, 8)
+    tasks = first_wave(project, quotas, 3)
+    assert sorted((t.type, t.count) for t in tasks) == sorted(quotas.items())
+    report = dry_run_report(project, 8)
+    assert "type quotas (accepted examples): " + ", ".join(f"{k} {v}" for k, v in sorted(quotas.items())) in report
+    assert f"first wave: {len(tasks)} generation calls" in report and "conversational 1" in report
