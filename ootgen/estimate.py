@@ -27,7 +27,7 @@ def dry_run_report(project, num_examples: int) -> str:
     judge_model = project.models.resolve(config.judge_model_id)
     structured = model.structured
     quotas = type_quotas(project.mix, num_examples)
-    tasks = first_wave(project, quotas, per_call)
+    tasks = first_wave(project, num_examples)
     contexts = Counter(t.context for t in tasks)
 
     # Measure real rendered prompts for a sample of tasks.
@@ -82,14 +82,18 @@ def dry_run_report(project, num_examples: int) -> str:
     return "\n".join(lines)
 
 
-def first_wave(project, quotas: dict[str, int], per_call: int) -> list[Task]:
-    """The generation tasks a run sends first: each type's first wave, as the run's planner takes it."""
-    from .scheduler import TypeWaves  # the run's own wave logic, so the estimate cannot drift from it
+def first_wave(project, num_examples: int) -> list[Task]:
+    """The generation tasks a run for `num_examples` sends first: each type's first wave, as the run's planner
+    (scheduler.QuotaPlanner) takes it."""
+    # The run's own wave logic, so the estimate cannot drift from it.
+    from .scheduler import Targets, TypeWaves
 
-    tasks: list[Task] = []
+    targets = Targets.from_config(project.config, num_examples)
+    quotas = type_quotas(project.mix, num_examples)
     shared = shared_contexts(project)
+    tasks: list[Task] = []
     for name, stream in type_streams(project).items():
-        waves = TypeWaves(name, stream, quotas[name], quotas[name] * 100, per_call, shared)
+        waves = TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
         waves.fill(lambda _task: False)
         tasks += waves.window
     return tasks

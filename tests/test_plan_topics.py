@@ -201,7 +201,7 @@ def test_the_dry_run_shows_the_quotas_and_the_first_wave_the_run_sends():
 
     project = shipped_project()
     quotas = type_quotas(project.mix, 8)
-    tasks = first_wave(project, quotas, 3)
+    tasks = first_wave(project, 8)
     assert sorted((t.type, t.count) for t in tasks) == sorted(quotas.items())
     report = dry_run_report(project, 8)
     assert "type quotas (accepted examples): " + ", ".join(f"{k} {v}" for k, v in sorted(quotas.items())) in report
