@@ -14,7 +14,7 @@
 * level / context spread: exported examples per level and per context on the type-mix runs (no target).
 * reference (`--rows reference --reference COMMIT[,COMMIT]`): API calls and billed input tokens per exported example
   of this checkout and of the code at each reference commit (extracted with `git archive`, run with its own
-  configs/default.yaml), on the same fake with the same seeds (`--seeds K`: its OotResponder's choice of the
+  configs/default.yaml in this Python environment, so its dependencies must be installed here), on the same fake with the same seeds (`--seeds K`: its OotResponder's choice of the
   deliberately wrong examples, which moves these ratios by a few hundredths from seed to seed), sizes
   `--reference-sizes`; counted by the fake (its request log and bill) and in the exported file, never read from
   the run's own metadata. Target: no worse than the reference (issue 13).
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -122,18 +123,25 @@ def code_at(commit: str) -> Path:
 
 def served_cost(code: Path, num: int, seed: int) -> tuple[int, float, int]:
     """(API calls, billed input tokens, exported examples) of one run of the ootgen tree `code` on a fresh clean fake."""
-    tmp = Path(tempfile.mkdtemp(prefix="ootgen-bench-ref-"))
-    with _closing(start_fake(seed=seed)) as fake:
-        run_ootgen(fake, num_examples=num, concurrency=8, workdir=tmp, code=code)
+    with tempfile.TemporaryDirectory(prefix="ootgen-bench-ref-") as tmp, _closing(start_fake(seed=seed)) as fake:
+        run_ootgen(fake, num_examples=num, concurrency=8, workdir=Path(tmp), code=code)
         calls = len(fake.requests("/v1/messages", "POST"))
         billed = sum(billed_input(tokens) for tokens in fake.billed_usage().values())
-    output = tmp / "out.jsonl"
-    exported = sum(1 for _ in output.open()) if output.exists() else 0
+        output = Path(tmp) / "out.jsonl"
+        exported = sum(1 for _ in output.open()) if output.exists() else 0
     return calls, billed, exported
 
 
 def reference_rows(references: list[str], sizes: list[int], seeds: int) -> None:
     trees = {"this checkout": ROOT, **{commit: code_at(commit) for commit in references}}
+    try:
+        _compare(trees, references, sizes, seeds)
+    finally:
+        for commit in references:
+            shutil.rmtree(trees[commit], ignore_errors=True)
+
+
+def _compare(trees: dict[str, Path], references: list[str], sizes: list[int], seeds: int) -> None:
     for num in sizes:
         totals = {}
         for label, tree in trees.items():
