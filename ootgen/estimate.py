@@ -11,7 +11,7 @@ from collections import Counter
 
 from .generate import CHARS_PER_TOKEN
 from .models import Usage
-from .plan import Task, generation_vars, judge_vars, shared_contexts, type_quotas, type_streams
+from .plan import Task, generation_vars, judge_vars, type_quotas
 from .records import Example
 
 OUTPUT_TOKENS_PER_EXAMPLE = 900  # typical answer length of a generated example
@@ -83,17 +83,12 @@ def dry_run_report(project, num_examples: int) -> str:
 
 
 def first_wave(project, num_examples: int) -> list[Task]:
-    """The generation tasks a run for `num_examples` sends first: each type's first wave, as the run's planner
-    (scheduler.QuotaPlanner) takes it."""
-    # The run's own wave logic, so the estimate cannot drift from it.
-    from .scheduler import Targets, TypeWaves
+    """The generation tasks a run for `num_examples` sends first: each type's first wave, taken by the run's own
+    wave logic (scheduler.type_waves, as its QuotaPlanner does), so the estimate cannot drift from it."""
+    from .scheduler import Targets, type_waves
 
-    targets = Targets.from_config(project.config, num_examples)
-    quotas = type_quotas(project.mix, num_examples)
-    shared = shared_contexts(project)
     tasks: list[Task] = []
-    for name, stream in type_streams(project).items():
-        waves = TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
+    for waves in type_waves(project, Targets.from_config(project.config, num_examples)):
         waves.fill(lambda _task: False)
         tasks += waves.window
     return tasks

@@ -101,4 +101,3 @@ def _check_inside_checkout(file: str, decomp_dir: Path, index_file: str | None) 
             file=index_file or "symbol index", key="grounding",
             expected="paths relative to the checkout, as `ootgen index DECOMP_DIR` writes them, and no symlinks out of it",
         )
-

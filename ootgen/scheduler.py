@@ -148,6 +148,15 @@ class TypeWaves:
         self._size_wave()
 
 
+def type_waves(project, targets: Targets) -> list[TypeWaves]:
+    """Every type's waves at the start of a run for `targets`: its quota of `targets.num`, its attempt limit, its
+    own task stream (the run's planner, and --dry-run's first wave)."""
+    quotas = type_quotas(project.mix, targets.num)
+    shared = shared_contexts(project)
+    return [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
+            for name, stream in type_streams(project).items()]
+
+
 class QuotaPlanner:
     """Every type's waves: which task to send next, and when the run is finished (each type's quota of
     accepted examples met, or its attempts used). Each task is saved to the store before it is handed out."""
@@ -155,10 +164,7 @@ class QuotaPlanner:
     def __init__(self, project, store: RunStore, targets: Targets):
         self.store = store
         self.states = store.task_states()
-        quotas = type_quotas(project.mix, targets.num)
-        shared = shared_contexts(project)
-        self.types = [TypeWaves(name, stream, quotas[name], targets.attempts(quotas[name]), targets.per_call, shared)
-                      for name, stream in type_streams(project).items()]
+        self.types = type_waves(project, targets)
         # A resume starts each type at its last stored wave boundary: only the open wave is replayed, not the run.
         snapshots = store.wave_snapshots()
         for waves in self.types:
