@@ -12,15 +12,17 @@
 * calls_per_accepted, billed_input_per_accepted: API calls and billed input tokens (cache writes 1.25x,
   reads 0.1x) per exported example on the clean fake, one run each (no target: see the reference rows).
 * level / context spread: exported examples per level and per context on the type-mix runs (no target).
-* reference (`--rows reference --reference COMMIT[,COMMIT]`): API calls and billed input tokens per exported example
-  of this checkout and of the code at each reference commit (extracted with `git archive`, run with its own
-  configs/default.yaml in this Python environment, so its dependencies must be installed here), on the same fake with the same seeds (`--seeds K`: its OotResponder's choice of the
-  deliberately wrong examples, which moves these ratios by a few hundredths from seed to seed), sizes
-  `--reference-sizes`; counted by the fake (its request log and bill) and in the exported file, never read from
-  the run's own metadata. Target: no worse than the reference (issue 13).
+* reference (`--rows reference --reference COMMIT[,COMMIT]`): API calls and billed input tokens per exported
+  example of this checkout and of the code at each reference commit (extracted with `git archive`, run with its
+  own configs/default.yaml in this Python environment, so its dependencies must be installed here), on the same
+  fake with the same seeds (`--seeds K`: its OotResponder's choice of the deliberately wrong examples, which
+  moves these ratios by a few hundredths from seed to seed), sizes `--reference-sizes`; counted by the fake (its
+  request log and bill) and in the exported file, never read from the run's own metadata. Target: no worse than
+  the reference (issue 13).
 
-`python bench/bench_run.py [--sizes 20,50,200] [--rows reach,paid,mix] [--cap-runs N]` prints `ROW name | measured | target |
-verdict` lines (bench/run_all.py reads them), each measured in one run.
+`python bench/bench_run.py [--sizes 20,50,200] [--rows reach,paid,mix,reference] [--cap-runs N] [--reference C]
+[--reference-sizes 60,100] [--seeds K]` prints `ROW name | measured | target | verdict` lines (bench/run_all.py
+reads them); each row but the reference rows is measured in one run.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="20,50,200")
     parser.add_argument("--num", type=int, default=20, help="target of the paid-not-exported runs")
-    parser.add_argument("--rows", default="reach,paid,mix", help="which rows: reach, paid, mix")
+    parser.add_argument("--rows", default="reach,paid,mix", help="which rows: reach, paid, mix, reference")
     parser.add_argument("--cap-runs", type=int, default=3, help="runs per capped row (min and median are printed)")
     parser.add_argument("--reference", default="b04f0c1", help="commits compared by the reference rows (comma-separated)")
     parser.add_argument("--reference-sizes", default="60,100", help="targets of the reference rows")
