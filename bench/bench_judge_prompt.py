@@ -52,17 +52,18 @@ def main() -> None:
         group = candidates[start : start + per_call]
         variables = judge_vars([(e, "intermediate") for e, _ in group], project, "actor_system", structured=True,
                                findings=[f for _, f in group])
-        facts_lines += sum(len(c["facts"]) for c in variables["candidates"])
+        facts_lines += len(variables["facts"])
         sizes["with"] += len(project.renderer.judge_prompt(variables).user)
+        variables["facts"] = []
         for c in variables["candidates"]:
-            c["facts"], c["findings"] = [], []
+            c["findings"] = []
         sizes["without"] += len(project.renderer.judge_prompt(variables).user)
         calls += 1
     elapsed = time.perf_counter() - started
     with_tokens, without_tokens = sizes["with"] / 4 / len(candidates), sizes["without"] / 4 / len(candidates)
     print(f"{len(candidates)} candidates, {calls} judge calls of {per_call}")
     print(f"judge user prompt per candidate: {without_tokens:.0f} tokens without evidence, {with_tokens:.0f} with "
-          f"(x{with_tokens / without_tokens:.2f}); {facts_lines / len(candidates):.1f} fact lines per candidate")
+          f"(x{with_tokens / without_tokens:.2f}); {facts_lines / len(candidates):.1f} fact lines per candidate (one list per call)")
     print(f"building the evidence: {1000 * elapsed / len(candidates):.1f} ms per candidate")
 
 

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -49,33 +48,8 @@ def start_fake(*, latency_ms: float = 0, concurrency: int | None = None, mode: s
 
     fake = FakeAnthropic(api_key=FAKE_KEY, latency_ms=latency_ms, concurrency_limit=concurrency, concurrency_mode=mode,
                          cache_min_tokens=CACHE_MIN_TOKENS)
-    oot = OotResponder(bad_fraction=bad_fraction, seed=seed)
-
-    def responder(request: dict) -> str:
-        return oot(_without_requirements(request))
-
-    fake.set_responder(responder)
+    fake.set_responder(OotResponder(bad_fraction=bad_fraction, seed=seed))
     return fake.start()
-
-
-_REQUIREMENTS = re.compile(r"Required in a good answer:\n(?:- .*\n)*")
-
-
-def _without_requirements(request: dict) -> dict:
-    """The judge prompt without each candidate's "Required in a good answer" list.
-
-    OotResponder's judge flags any candidate block that mentions `GlobalContext`/`globalCtx`, and the
-    conversational type's answer_must says "GlobalContext renamed to PlayState", so every conversational
-    candidate would be scored as technically wrong. Stripping the list before the fake judge reads it keeps
-    the fake's verdicts about the candidate itself; the tokens billed are those of the full request.
-    """
-    messages = []
-    for message in request.get("messages", []):
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str) and "Required in a good answer:" in content:
-            message = {**message, "content": _REQUIREMENTS.sub("", content)}
-        messages.append(message)
-    return {**request, "messages": messages}
 
 
 def ootgen_command() -> list[str]:

@@ -172,8 +172,8 @@ def pipeline(table: Table, args, overrides: tuple[str, ...], results: dict) -> N
               f"<= {TARGET_BILLED_VS_NAIVE:.3f}", at_most(ours / theirs if ours and theirs else None, TARGET_BILLED_VS_NAIVE))
     table.notes.append(
         f"fake API: OotResponder with bad_fraction {bp.BAD_FRACTION} (wrong function / old naming), cache_min_tokens "
-        f"{bp.CACHE_MIN_TOKENS}, its judge shown candidates without the type's 'Required in a good answer' list "
-        f"(bench_pipeline._without_requirements); billed input = input + 1.25 x cache_write + 0.1 x cache_read as the fake "
+        f"{bp.CACHE_MIN_TOKENS}, its judge verdicts read from each candidate block alone "
+        f"(older trees' per-candidate 'Required in a good answer' lists stripped); billed input = input + 1.25 x cache_write + 0.1 x cache_read as the fake "
         f"billed them; naive baseline = bench/naive_baseline.py, an independent script doing what the original generator did "
         f"(one example per generation call, separate L1 and L2 calls, whole context in every request, no caching, "
         f"sequential with a {args.naive_sleep} s sleep; rejected {naive['rejected']}, failed {naive['failed']}, "

@@ -445,6 +445,8 @@ def generation_vars(task: Task, project, *, structured: bool) -> dict:
         request["source"] = task.source(slot)
         request["angle"] = task.angle(slot)
         request["facts"] = [f.text for f in facts_for(f"{request['topic']} {request['angle']}", index, limit=GENERATION_FACTS)]
+    # The prompt shows each fact once: requests on the same or related topics name the same declarations.
+    variables["facts"] = list(dict.fromkeys(fact for request in variables["requests"] for fact in request["facts"]))
     variables["ladder"] = task.ladder
     return variables
 
@@ -467,6 +469,7 @@ def _generation_vars(example_type, context, complexity: str, topics, styles, str
         "count": len(topics),
         "requests": [{"topic": t, "instruction_style": s, "level": complexity, "question": "", "source": None, "angle": "", "facts": []}
                      for t, s in zip(topics, styles)],
+        "facts": [],
         "ladder": False,
         "structured": structured,
         "reply_schema": None if structured else schema_text("generation_reply"),
@@ -477,19 +480,21 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
                findings: list[list[dict]] | None = None) -> dict:
     """`candidates` pairs each Example with its complexity; indexes in the prompt start at 1.
 
-    Each candidate carries its static findings (`findings`, one list per candidate, when known) and the index's
-    facts (real signatures, struct fields, constants) about every decomp name it uses, so the judge checks the
-    answer against the decomp rather than against the context the generator also read."""
+    Each candidate carries its static findings (`findings`, one list per candidate, when known). The call carries
+    what its candidates share, once: each type's required parts (`types`) and the index's facts (real signatures,
+    struct fields, constants) about every decomp name any candidate uses (`facts`), so the judge checks the answers
+    against the decomp rather than against the context the generator also read."""
     from .facts import facts_for
 
     index = _symbol_index(project)
-    items = []
+    items, texts, types = [], [], {}
     for number, (example, complexity) in enumerate(candidates, 1):
-        text = "\n".join([example.instruction, example.input, example.output, *(t.content for t in example.turns)])
+        texts.append("\n".join([example.instruction, example.input, example.output, *(t.content for t in example.turns)]))
+        type_vars = types.setdefault(example.type, project.types[example.type].as_template_vars())
         items.append(
             {
                 "index": number,
-                "type": project.types[example.type].as_template_vars(),
+                "type": type_vars,
                 "complexity": complexity,
                 "topic": example.topic or "",
                 "instruction": example.instruction,
@@ -497,12 +502,14 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
                 "output": example.output,
                 "turns": [{"role": t.role, "content": t.content} for t in example.turns],
                 "findings": [_finding_vars(f) for f in (findings[number - 1] if findings else [])],
-                "facts": [f.text for f in facts_for(text, index, limit=JUDGE_FACTS)],
             }
         )
     return {
         "context": project.contexts[context_id].as_template_vars(),
         "candidates": items,
+        "types": list(types.values()),
+        # One list for the call: a struct shows the fields any candidate names, a shared call is declared once.
+        "facts": [f.text for f in facts_for("\n".join(texts), index, limit=JUDGE_FACTS * max(1, len(candidates)))],
         "structured": structured,
         "reply_schema": None if structured else schema_text("judge_reply"),
     }
@@ -522,7 +529,7 @@ def sample_generation_vars(example_type, context, *, structured: bool) -> dict:
     variables["requests"][0]["source"] = {"function": "EnSample_Update", "file": "src/overlays/actors/ovl_En_Sample/z_en_sample.c",
                                           "line": 10, "end_line": 12, "commit": None, "body": "void EnSample_Update(Actor* thisx, PlayState* play) {\n}"}
     variables["requests"][0]["angle"] = "an NPC that turns to face Link"
-    variables["requests"][0]["facts"] = ["void Actor_Kill(Actor* actor);  // include/actor.h"]
+    variables["requests"][0]["facts"] = variables["facts"] = ["void Actor_Kill(Actor* actor);  // include/actor.h"]
     variables["ladder"] = not structured
     return variables
 
@@ -538,11 +545,12 @@ def sample_judge_vars(example_type, context, *, structured: bool) -> dict:
         "output": "It marks the actor for deletion.",
         "turns": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
         "findings": [{"severity": "warning", "code": "SAMPLE", "message": "a sample finding", "location": "output"}],
-        "facts": ["void Actor_Kill(Actor* actor);  // include/actor.h"],
     }
     return {
         "context": context.as_template_vars(),
         "candidates": [candidate],
+        "types": [candidate["type"]],
+        "facts": ["void Actor_Kill(Actor* actor);  // include/actor.h"],
         "structured": structured,
         "reply_schema": None if structured else schema_text("judge_reply"),
     }

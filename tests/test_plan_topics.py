@@ -102,6 +102,10 @@ def test_every_planned_request_renders_to_a_sensible_request(key, task):
                 assert any(re.search(rf"\s{word}\(", fact) for fact in request["facts"]), (word, request["facts"])
         if task.type in INPUT_TYPES and not request["source"]:
             assert not DECOMP_CLAIM.search(request["instruction_style"]), request["instruction_style"]
+    lines = prompt.user.splitlines()
+    assert variables["facts"] == list(dict.fromkeys(f for r in variables["requests"] for f in r["facts"]))
+    for fact in variables["facts"]:
+        assert lines.count(fact) == 1, fact  # each declaration once, however many requests name it
     if example_type.carries_input:
         assert "the user's OWN code" in prompt.instructions
         assert "Never\npresent it as code from the decomp" in prompt.instructions

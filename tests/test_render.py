@@ -114,10 +114,35 @@ def test_judge_prompt_carries_findings_and_the_real_declarations_of_what_the_can
                "location": "input:5"}
     prompt = project.renderer.judge_prompt(judge_vars([(example, "beginner")], project, "actor_system", structured=True,
                                                       findings=[[finding]]))
-    block = prompt.user.split("<static_findings>", 1)[1]
-    assert "- warning WRONG_ARG_COUNT (input:5): Actor_SetScale takes 2 arguments, 3 given" in block
-    assert "void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h" in block
-    assert "f32 xzDistToPlayer @0x090" in block and "u32 flags @0x004" in block  # the fields it touches, debug offsets
-    assert "ACTOR_FLAG_TALK = 256 (0x100, #define)" in block
-    assert "Actor_Explode" not in block.split("<decomp_facts>", 1)[1]  # an invented name has no declaration to show
+    candidate = prompt.user.split("<candidate index=\"1\">", 1)[1]
+    assert "- warning WRONG_ARG_COUNT (input:5): Actor_SetScale takes 2 arguments, 3 given" in candidate.split("<static_findings>", 1)[1]
+    facts = prompt.user.split("<decomp_facts>", 1)[1].split("</decomp_facts>", 1)[0]
+    assert "void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h" in facts
+    assert "f32 xzDistToPlayer @0x090" in facts and "u32 flags @0x004" in facts  # the fields it touches, debug offsets
+    assert "ACTOR_FLAG_TALK = 256 (0x100, #define)" in facts
+    assert "Actor_Explode" not in facts  # an invented name has no declaration to show
     assert "strict" in prompt.instructions and "you write training data" not in (prompt.system + prompt.instructions).lower()
+
+
+def test_judge_prompt_states_each_types_requirements_and_each_declaration_once(ready_loaded_project):
+    """Candidates of one call share a type's required parts and the declarations they use: the prompt (billed per
+    call) carries each once, and a struct lists the fields any of them names."""
+    from ootgen.plan import judge_vars
+    from ootgen.records import Example
+
+    project = ready_loaded_project
+    first = ("void EnMine_Update(Actor* thisx, PlayState* play) {\n    EnMine* this = (EnMine*)thisx;\n"
+             "    if (this->actor.xzDistToPlayer < 50.0f) {\n        Actor_SetScale(&this->actor, 0.01f);\n    }\n}\n")
+    second = ("void EnRock_Update(Actor* thisx, PlayState* play) {\n    EnRock* this = (EnRock*)thisx;\n"
+              "    this->actor.gravity = -1.0f;\n    Actor_SetScale(&this->actor, 0.02f);\n}\n")
+    candidates = [(Example("Explain my actor's update.", "It scales the actor.", code, "code_explanation", "actor flags"),
+                   "beginner") for code in (first, second)]
+    prompt = project.renderer.judge_prompt(judge_vars(candidates, project, "actor_system", structured=True))
+    lines = prompt.user.splitlines()
+    must = project.types["code_explanation"].answer_must
+    assert prompt.user.count('<requirements type="code_explanation">') == 1
+    assert all(lines.count(f"- {item}") == 1 for item in must)
+    assert lines.count("void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h") == 1
+    actor = [line for line in lines if line.startswith("struct Actor ")]
+    assert len(actor) == 1 and "f32 xzDistToPlayer @0x090" in actor[0] and "f32 gravity @0x06C" in actor[0]
+    assert prompt.user.count("<candidate index=") == 2

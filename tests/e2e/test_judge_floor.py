@@ -44,15 +44,18 @@ def test_accuracy_5_usefulness_9_is_rejected_by_the_floor_with_its_own_reason(pr
     assert out.lines() == []
     assert out.metadata()["rejection_reasons"]["low_technical_accuracy"] == len(judged)
 
-    # The judge saw, per candidate, the static findings and the index's real declarations of what it uses.
+    # The judge saw, per candidate, the static findings, and for the call the index's real declarations of what
+    # the candidates use.
     assert prompts
     for prompt in prompts:
         blocks = re.findall(r"<candidate index=\"\d+\">(.*?)</candidate>", prompt, re.S)
         assert blocks
+        facts = re.findall(r"<decomp_facts>(.*?)</decomp_facts>", prompt, re.S)
+        assert len(facts) == 1
         for block in blocks:
-            assert "<static_findings>" in block and "<decomp_facts>" in block
+            assert "<static_findings>" in block
             if "Actor_SetScale(" in block.split("<static_findings>")[0]:
-                assert "void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h" in block
+                assert "void Actor_SetScale(Actor* actor, f32 scale);  // include/actor.h" in facts[0]
 
 
 def test_the_same_verdicts_pass_when_the_floor_is_lowered(project_dir, preset):
