@@ -94,7 +94,7 @@ class Budget:
         self.floors = floors or OutputFloors()
         self.judge_calls_per_generation = judge_calls_per_generation
         self._paid: dict[str, Paid] = {}  # what the calls of each kind cost so far
-        self._warm: set[tuple[str, str, str]] = set()  # cache prefixes a paid reply has written
+        self._warm: set[tuple[str, str, str, str]] = set()  # cache prefixes a paid reply has written
         self._judge_floor_cost = 0.0  # worst case at its floor of the latest judge call asked for
         self._judges_waiting = 0
         # Judge calls that generations already sent will need and that have not reserved yet: a generation leaves
@@ -222,6 +222,6 @@ class Budget:
         self.spent += cost or 0.0
 
 
-def _prefix(request: Request) -> tuple[str, str, str]:
-    """The cached prefix a request reads or writes: its model and both system blocks."""
-    return request.model, request.system, request.instructions
+def _prefix(request: Request) -> tuple[str, str, str, str]:
+    """The cached prefix a request reads or writes: its model and its system blocks."""
+    return request.model, request.system, request.rules, request.instructions

@@ -36,7 +36,7 @@ def dry_run_report(project, num_examples: int) -> str:
         prompt = project.renderer.generation_prompt(
             generation_vars(task, project, structured=structured), override=project.types[task.type].generate_template
         )
-        system_tokens.append((len(prompt.system) + len(prompt.instructions)) // CHARS_PER_TOKEN)
+        system_tokens.append((len(prompt.system) + len(prompt.rules) + len(prompt.instructions)) // CHARS_PER_TOKEN)
         gen_user_tokens.append(len(prompt.user) // CHARS_PER_TOKEN)
         fake = [(Example(instruction="x" * 300, output="y" * 3600, type=task.type), task.complexity)] * min(judge_batch, per_call)
         judge_user_tokens.append(len(project.renderer.judge_prompt(judge_vars(fake, project, task.context, structured=structured)).user) // CHARS_PER_TOKEN)

@@ -124,7 +124,7 @@ class Exchange:
         if self.budget.cap is None or not model.priced:
             return None
         assert self.client is not None
-        chars = len(request.system) + len(request.instructions) + len(request.user)
+        chars = request.chars
         shape = (request.model, request.kind, request.system)
         pending = self._tokens_per_char.get(shape)
         if pending is None:  # the first request of this shape counts; concurrent ones wait for its ratio

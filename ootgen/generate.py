@@ -35,7 +35,8 @@ class Request:
     max_tokens: int
     schema_name: str
     structured: bool
-    instructions: str = ""  # second cached system block (fixed instructions of the role and type)
+    instructions: str = ""  # last cached system block (fixed instructions of the role and type)
+    rules: str = ""  # cached system block between the context and the instructions (rules of the role, all types)
     effort: str | None = None
     temperature: float | None = None
     attempt: int = 0
@@ -54,6 +55,8 @@ class Request:
                   self.structured, self.effort, self.temperature, self.attempt]
         if self.items is not None:  # only then, so the keys of earlier runs stay valid
             fields.append(self.items)
+        if self.rules:  # likewise
+            fields.append(["rules", self.rules])
         blob = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -62,9 +65,10 @@ class Request:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens if self.lowered_max_tokens is None else self.lowered_max_tokens,
-            # Two cache breakpoints: the context (shared by every call on it) and the role's instructions.
+            # A cache breakpoint on each system block: the context (shared by every call on it), the role's rules
+            # (shared by its types) and the type's instructions.
             "system": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
-                       for text in (self.system, self.instructions) if text],
+                       for text in (self.system, self.rules, self.instructions) if text],
             "messages": [{"role": "user", "content": self.user}],
         }
         output_config: dict[str, Any] = {}
@@ -81,7 +85,12 @@ class Request:
     def estimated_input_tokens(self) -> int:
         """Offline estimate (Markdown and C run about 3.3 characters a token); the run counts with the API
         (messages.count_tokens) where the number matters, under a cost cap."""
-        return math.ceil((len(self.system) + len(self.instructions) + len(self.user)) / CHARS_PER_TOKEN) + 16
+        return math.ceil(self.chars / CHARS_PER_TOKEN) + 16
+
+    @property
+    def chars(self) -> int:
+        """Characters of the prompt: every system block and the user message."""
+        return len(self.system) + len(self.rules) + len(self.instructions) + len(self.user)
 
 
 def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schema_name: str,
@@ -94,6 +103,7 @@ def build_request(kind: str, model: ModelInfo, prompt, *, max_tokens: int, schem
         model=model.id,
         system=prompt.system,
         instructions=prompt.instructions,
+        rules=prompt.rules,
         user=prompt.user,
         max_tokens=min(max_tokens, model.max_output_tokens),
         schema_name=schema_name,

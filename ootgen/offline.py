@@ -85,6 +85,7 @@ def render_task(project, *, type_name: str | None = None, index: int = 0, judge:
             head,
             "=" * 30 + " system (cached prefix) " + "=" * 30,
             prompt.system.rstrip(),
+            *(["=" * 30 + " system: rules (cached) " + "=" * 30, prompt.rules.rstrip()] if prompt.rules else []),
             *(["=" * 30 + " system: instructions (cached) " + "=" * 30, prompt.instructions.rstrip()] if prompt.instructions else []),
             "=" * 30 + " user " + "=" * 30,
             prompt.user.rstrip(),

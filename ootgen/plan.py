@@ -487,10 +487,12 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
     from .facts import facts_for
 
     index = _symbol_index(project)
-    items, texts, types = [], [], {}
+    items: list[dict] = []
+    texts: list[str] = []
+    types: dict[str, dict] = {}
     for number, (example, complexity) in enumerate(candidates, 1):
         texts.append("\n".join([example.instruction, example.input, example.output, *(t.content for t in example.turns)]))
-        type_vars = types.setdefault(example.type, project.types[example.type].as_template_vars())
+        type_vars = types.setdefault(example.type or "", project.types[example.type].as_template_vars())
         items.append(
             {
                 "index": number,

@@ -23,12 +23,15 @@ from .yamlfile import SourceMap
 @dataclass(frozen=True)
 class Prompt:
     """system: the knowledge context, shared by generation and judge calls (first cached block);
-    instructions: the fixed instructions of a role and type (second cached block, may be empty);
+    rules: the fixed rules of a role shared by all its types (generation: a cached block between the context and
+    the type's instructions, so a context's first call of each new type writes only the type's part; may be empty);
+    instructions: the fixed instructions of a role and type (last cached system block, may be empty);
     user: what varies per call."""
 
     system: str
     user: str
     instructions: str = ""
+    rules: str = ""
 
 
 class PromptRenderer:
@@ -117,6 +120,7 @@ class PromptRenderer:
             self.system_prompt(variables["context"]),
             self.render("generate", variables, override=override),
             self._instructions("generate_system", variables, ("example_type", "structured", "reply_schema")),
+            self._instructions("generate_rules", variables, ("structured", "reply_schema")),
         )
 
     def judge_prompt(self, variables: dict) -> Prompt:

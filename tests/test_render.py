@@ -146,3 +146,40 @@ def test_judge_prompt_states_each_types_requirements_and_each_declaration_once(r
     actor = [line for line in lines if line.startswith("struct Actor ")]
     assert len(actor) == 1 and "f32 xzDistToPlayer @0x090" in actor[0] and "f32 gravity @0x06C" in actor[0]
     assert prompt.user.count("<candidate index=") == 2
+
+
+def test_another_types_first_call_on_a_warm_context_writes_only_that_types_instructions(ready_loaded_project):
+    """Generation prompts are [context][rules every type shares][the type's instructions], each block a cache
+    breakpoint: on a context already written, another type's first call reads the context and the rules and writes
+    only its own instructions (as the fake bills it, the way the API does)."""
+    import anthropic
+
+    from ootgen.generate import build_request
+    from ootgen.plan import sample_generation_vars
+    from tests.fake_anthropic.server import FakeAnthropic, estimate_tokens
+
+    project = ready_loaded_project
+    context = project.contexts["actor_system"]
+    types = [t for t in project.types.values() if "actor_system" in t.contexts][:2]
+    assert len(types) == 2, "setup: two types on one context"
+    model = project.models.resolve(project.config.model)
+    prompts = [project.renderer.generation_prompt(sample_generation_vars(t, context, structured=model.structured))
+               for t in types]
+    first, second = prompts
+    assert first.rules and first.system == second.system and first.rules == second.rules
+    assert first.instructions != second.instructions
+    assert not any(f'"{t.name}"' in first.rules for t in types)  # nothing type-specific in the shared block
+    with FakeAnthropic(api_key="test-key", cache_min_tokens=1024) as fake:
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        usage = []
+        for prompt in prompts:
+            params = build_request("generate", model, prompt, max_tokens=2000, schema_name="generation_reply",
+                                   effort=None, temperature=None).api_params()
+            assert [(b["text"], b["cache_control"]) for b in params["system"]] == [
+                (text, {"type": "ephemeral"}) for text in (prompt.system, prompt.rules, prompt.instructions)]
+            usage.append(client.messages.create(**params).usage)
+    shared = estimate_tokens(len(first.system) + len(first.rules))
+    assert usage[0].cache_read_input_tokens == 0
+    assert usage[1].cache_read_input_tokens == shared
+    whole = estimate_tokens(len(second.system) + len(second.rules) + len(second.instructions))
+    assert usage[1].cache_creation_input_tokens == whole - shared

@@ -232,9 +232,10 @@ def request_key(body: dict, attempt: int = 0) -> str:
     from ootgen.generate import Request
 
     output_config = body.get("output_config") or {}
+    system = [block["text"] for block in body["system"]]  # context, [rules,] instructions
     return Request(
-        kind=kind_of(body), model=body["model"], system=body["system"][0]["text"],
-        instructions=body["system"][1]["text"] if len(body["system"]) > 1 else "",
+        kind=kind_of(body), model=body["model"], system=system[0],
+        instructions=system[-1] if len(system) > 1 else "", rules=system[1] if len(system) > 2 else "",
         user=body["messages"][0]["content"], max_tokens=body["max_tokens"], schema_name=schema_title(body),
         structured="format" in output_config, effort=output_config.get("effort"),
         temperature=body.get("temperature"), attempt=attempt,
