@@ -589,3 +589,13 @@ def test_subprocess_mode_prints_url_and_is_controlled_over_http(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_oot_responder_writes_about_the_topics_the_prompt_gives_with_their_attributes():
+    """ootgen's generate template writes `<topic index=".." level="..">`: the fake answers on those topics, not on
+    its fallback ones."""
+    prompt = ("<example_type>code_explanation</example_type>\n<examples_wanted>2</examples_wanted>\n<topics>\n"
+              '<topic index="1" level="beginner">switch flags</topic>\n<topic index="2" level="advanced">the lens of truth</topic>\n'
+              "</topics>\n")
+    examples = OotResponder(bad_fraction=0.0, seed=1).generate(prompt)["examples"]
+    assert [e["topic"] for e in examples] == ["switch flags", "the lens of truth"]

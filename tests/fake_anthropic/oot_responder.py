@@ -249,7 +249,7 @@ class OotResponder:
     def generate(self, prompt: str) -> dict[str, Any]:
         wanted = _tag_int(prompt, "examples_wanted", default=1)
         example_type = (_tag(prompt, "example_type") or "code_explanation").strip()
-        topics = [t.strip() for t in re.findall(r"<topic>(.*?)</topic>", prompt, re.S)]
+        topics = [t.strip() for t in re.findall(r"<topic(?:\s[^>]*)?>(.*?)</topic>", prompt, re.S)]  # <topic index=.. level=..>
         examples: list[dict[str, Any]] = []
         for i in range(max(wanted, 0)):
             topic = topics[i] if i < len(topics) else _FALLBACK_TOPICS[i % len(_FALLBACK_TOPICS)]
