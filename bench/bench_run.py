@@ -49,12 +49,11 @@ FAKES = {
 }
 
 
-def _run(fake_config: dict, *, num: int, concurrency: int = 8, overrides: tuple[str, ...] = ()) -> tuple[dict, Path]:
-    tmp = Path(tempfile.mkdtemp(prefix="ootgen-bench-run-"))
-    with _closing(start_fake(latency_ms=20)) as fake:
+def _run(fake_config: dict, *, num: int, concurrency: int = 8, overrides: tuple[str, ...] = ()) -> dict:
+    """One run on a fresh fake configured with `fake_config`: its metadata and timings (its folder is removed)."""
+    with tempfile.TemporaryDirectory(prefix="ootgen-bench-run-") as tmp, _closing(start_fake(latency_ms=20)) as fake:
         fake.configure(**fake_config)
-        run = run_ootgen(fake, num_examples=num, concurrency=concurrency, workdir=tmp, overrides=overrides)
-    return run, tmp
+        return run_ootgen(fake, num_examples=num, concurrency=concurrency, workdir=Path(tmp), overrides=overrides)
 
 
 CONFIGURED_MAX_TOKENS = {"generation_reply": 12000, "judge_reply": 3000}  # configs/default.yaml
@@ -65,17 +64,18 @@ def capped_run(num: int, cap: float) -> dict:
     from ootgen.models import Usage, load_model_table
 
     table = load_model_table(ROOT / "configs" / "models.yaml")
-    tmp = Path(tempfile.mkdtemp(prefix="ootgen-bench-cap-"))
-    with _closing(start_fake(latency_ms=20)) as fake:
+    with tempfile.TemporaryDirectory(prefix="ootgen-bench-cap-") as folder, _closing(start_fake(latency_ms=20)) as fake:
+        tmp = Path(folder)
         run = run_ootgen(fake, num_examples=num, concurrency=8, workdir=tmp, overrides=(f"budget.max_cost_usd={cap}",))
         billed = sum(table.resolve(m).cost(Usage(**tokens)) or 0.0 for m, tokens in fake.billed_usage().items())
         answered = [e for e in fake.requests("/v1/messages", "POST") if e.get("usage")]
+        fewer = _asked_fewer(tmp)
     lowered = [e for e in answered
                if e["body"]["max_tokens"] < CONFIGURED_MAX_TOKENS[e["body"]["output_config"]["format"]["schema"]["title"]]]
     meta = run["metadata"]
     return {"billed": billed, "stop": meta.get("stop_reason"), "exported": meta.get("total_examples"), "calls": len(answered),
             "lowered": len(lowered), "cut": sum(e["stop_reason"] == "max_tokens" for e in lowered),
-            "pending": (meta.get("candidates") or {}).get("pending"), "fewer": _asked_fewer(tmp)}
+            "pending": (meta.get("candidates") or {}).get("pending"), "fewer": fewer}
 
 
 def _asked_fewer(workdir: Path) -> int:
@@ -183,7 +183,7 @@ def main() -> None:
         FAKES.clear()
 
     for name, config in FAKES.items():
-        run, _ = _run(config, num=args.num)
+        run = _run(config, num=args.num)
         meta = run["metadata"]
         share = paid_not_exported(meta)
         row(f"paid but not exported / N, N={args.num}, {name} fake", f"{share:.3f}", "<= 0.05", share <= 0.05)
@@ -196,7 +196,7 @@ def main() -> None:
                 "", None)
 
     for size in (int(s) for s in args.sizes.split(",") if s and "mix" in rows):
-        run, _ = _run({}, num=size)
+        run = _run({}, num=size)
         meta = run["metadata"]
         deviation = type_mix_deviation(meta, mix, size)
         bound = 1.0 if size < 20 else max(1.0, 0.05 * size)
