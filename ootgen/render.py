@@ -134,7 +134,8 @@ class PromptRenderer:
         """A role's fixed instructions see only variables that are the same across its calls, so they cache."""
         if role not in self._templates:
             return ""
-        return self.render(role, {key: variables[key] for key in keys})
+        text = self.render(role, {key: variables[key] for key in keys})
+        return text if text.strip() else ""  # a template that renders nothing sends no block (the API refuses blank text)
 
     def check_all(self, types: dict, contexts: dict, sample_generation_vars: Callable, sample_judge_vars: Callable) -> None:
         """Render every template once with sample variables so mistakes surface before money is spent.

@@ -183,3 +183,20 @@ def test_another_types_first_call_on_a_warm_context_writes_only_that_types_instr
     assert usage[1].cache_read_input_tokens == shared
     whole = estimate_tokens(len(second.system) + len(second.rules) + len(second.instructions))
     assert usage[1].cache_creation_input_tokens == whole - shared
+
+
+def test_a_rules_template_that_renders_nothing_sends_no_rules_block(project_dir):
+    """A preset whose own generate_system holds every rule points generate_rules at an empty file: two system
+    blocks go out, no blank one (the API refuses a text block of whitespace)."""
+    from ootgen.generate import build_request
+    from ootgen.plan import generation_vars, iter_plan
+
+    (project_dir / "templates" / "no_rules.md.j2").write_text("{# this preset keeps its rules elsewhere #}\n")
+    project = load_project(ready_project(project_dir), ["templates.generate_rules=no_rules.md.j2"])
+    model = project.models.resolve(project.config.model)
+    task = next(iter(iter_plan(project)))
+    prompt = project.renderer.generation_prompt(generation_vars(task, project, structured=model.structured))
+    assert prompt.rules == ""
+    params = build_request("generate", model, prompt, max_tokens=2000, schema_name="generation_reply", effort=None,
+                           temperature=None).api_params()
+    assert [b["text"] for b in params["system"]] == [prompt.system, prompt.instructions]
