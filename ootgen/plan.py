@@ -492,11 +492,13 @@ def judge_vars(candidates: list[tuple[Example, str]], project, context_id: str, 
     types: dict[str, dict] = {}
     for number, (example, complexity) in enumerate(candidates, 1):
         texts.append("\n".join([example.instruction, example.input, example.output, *(t.content for t in example.turns)]))
-        type_vars = types.setdefault(example.type or "", project.types[example.type].as_template_vars())
+        name = example.type or ""
+        if name not in types:  # a type's variables once per call, shared by its candidates
+            types[name] = project.types[name].as_template_vars()
         items.append(
             {
                 "index": number,
-                "type": type_vars,
+                "type": types[name],
                 "complexity": complexity,
                 "topic": example.topic or "",
                 "instruction": example.instruction,
